@@ -1,0 +1,171 @@
+"""The worker loop against a horde over real HTTP on loopback (the stub horde of
+tests/worker/stub_horde.py: the real horde API process is exercised by test_live_horde.py)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import pytest
+
+from horde_api.protocol import GenerationState
+from tests.worker.conftest import RunningLoop
+from tests.worker.images_util import decode, encode, striped
+from tests.worker.stub_horde import StubHorde, running_stub
+
+StartLoop = Callable[..., RunningLoop]
+
+
+def test_pop_generate_submit(stub: StubHorde, start_loop: StartLoop) -> None:
+    job_id = stub.add_job(width=128, height=64, seed="321")
+    start_loop(stub.url)
+    stub.wait_for(lambda: len(stub.submits) == 1)
+    submit = stub.submits[0]
+    assert (submit.id, submit.state, submit.seed) == (job_id, GenerationState.OK, 321)
+    image = decode(submit.generation)
+    assert (image.format, image.size) == ("WEBP", (128, 64))
+    pop = stub.pops[0]
+    assert pop.name == "loop-test" and pop.models == ["krita-horde-tiny"]
+    assert pop.max_pixels == 512 * 512 and not pop.allow_post_processing
+
+
+def test_img2img_and_inpainting_jobs(stub: StubHorde, start_loop: StartLoop) -> None:
+    source = encode(striped(64, 64))
+    img2img = stub.add_job(source_image=source, source_processing="img2img")
+    inpaint = stub.add_job(
+        source_image=encode(striped(64, 64).convert("RGBA").resize((64, 64))),
+        source_processing="inpainting",
+        source_mask=encode(striped(64, 64).convert("L")),
+    )
+    start_loop(stub.url)
+    stub.wait_for(lambda: len(stub.submits) == 2)
+    assert {s.id: s.state for s in stub.submits} == {
+        img2img: GenerationState.OK,
+        inpaint: GenerationState.OK,
+    }
+
+
+def test_retries_through_503_and_dropped_connections(
+    stub: StubHorde, start_loop: StartLoop
+) -> None:
+    stub.fail_next("/generate/pop", "503", "drop_before", "503")
+    # The first submit is taken by the horde but its reply is lost: the retry must be
+    # recognised as a duplicate, not dropped and not counted twice.
+    stub.fail_next("/generate/submit", "503", "drop")
+    job_id = stub.add_job()
+    running = start_loop(stub.url)
+    stub.wait_for(lambda: len(stub.submits) == 2)
+    assert [s.id for s in stub.submits] == [job_id, job_id]
+    assert stub.requests["/generate/submit"] == 3
+    running.stop()
+    assert running.loop.stats.jobs_ok == 1 and running.loop.stats.jobs_undelivered == 0
+
+
+def test_bad_source_image_is_submitted_faulted_and_the_worker_goes_on(
+    stub: StubHorde, start_loop: StartLoop
+) -> None:
+    bad = stub.add_job(source_image="bm90IGFuIGltYWdl", source_processing="img2img")
+    sampler = stub.add_job(sampler_name="k_unknown")
+    good = stub.add_job()
+    start_loop(stub.url)
+    stub.wait_for(lambda: len(stub.submits) == 3)
+    by_id = {s.id: s for s in stub.submits}
+    assert by_id[bad].state == GenerationState.FAULTED
+    assert by_id[bad].gen_metadata[0].type == "source_image"
+    assert by_id[bad].gen_metadata[0].value == "parse_failed"
+    assert "not a readable WebP or PNG" in (by_id[bad].gen_metadata[0].ref or "")
+    assert by_id[sampler].state == GenerationState.FAULTED
+    assert "unknown sampler 'k_unknown'" in (by_id[sampler].gen_metadata[0].ref or "")
+    assert by_id[good].state == GenerationState.OK
+
+
+def test_progress_reports_with_previews(stub: StubHorde, start_loop: StartLoop) -> None:
+    job_id = stub.add_job(steps=12, width=128, height=128)
+    start_loop(stub.url, progress_interval=0.05, preview_every=2)
+    stub.wait_for(lambda: len(stub.submits) == 1)
+    reports = [p for p in stub.progress if p.id == job_id]
+    assert reports, "no progress reported"
+    assert all(p.total == 12 and 1 <= p.step <= 12 for p in reports)
+    assert [p.step for p in reports] == sorted(p.step for p in reports)
+    previews = [p.preview for p in reports if p.preview]
+    assert previews, "no preview sent"
+    assert decode(previews[0]).format == "WEBP"
+
+
+def test_cancelled_job_is_stopped_and_dropped(stub: StubHorde, start_loop: StartLoop) -> None:
+    job_id = stub.add_job(steps=200, width=128, height=128)
+    stub.cancelled.add(job_id)
+    follow_up = stub.add_job()
+    running = start_loop(stub.url)
+    stub.wait_for(lambda: len(stub.submits) == 1)
+    assert [s.id for s in stub.submits] == [follow_up]
+    steps_seen = max(p.step for p in stub.progress if p.id == job_id)
+    assert steps_seen < 200
+    running.stop()
+    assert running.loop.stats.jobs_cancelled == 1
+
+
+def test_horde_without_progress_is_not_asked_again(start_loop: StartLoop) -> None:
+    with running_stub(progress=False) as stub:
+        stub.add_job(steps=8)
+        stub.add_job(steps=8)
+        start_loop(stub.url)
+        stub.wait_for(lambda: len(stub.submits) == 2)
+        assert stub.requests["/generate/progress"] == 1
+
+
+def test_r2_upload_then_submit_r2(start_loop: StartLoop) -> None:
+    with running_stub(r2=True) as stub:
+        job_id = stub.add_job()
+        stub.fail_next(f"/r2/{job_id}", "503")  # the upload is retried too
+        start_loop(stub.url)
+        stub.wait_for(lambda: len(stub.submits) == 1)
+        assert stub.submits[0].generation == "R2"
+        assert stub.requests[f"/r2/{job_id}"] == 2
+        assert decode_bytes_format(stub.uploads[job_id]) == "WEBP"
+
+
+def decode_bytes_format(data: bytes) -> str:
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        return str(image.format)
+
+
+def test_skipped_reasons_are_logged(
+    stub: StubHorde, start_loop: StartLoop, caplog: pytest.LogCaptureFixture
+) -> None:
+    stub.skipped = {"max_pixels": 3, "models": 1}
+    caplog.set_level(logging.INFO, logger="worker")
+    start_loop(stub.url)
+    stub.wait_for(lambda: len(stub.pops) >= 3)
+    lines = [r.getMessage() for r in caplog.records if "skipped because of" in r.getMessage()]
+    assert lines[0].endswith("max_pixels=3, models=1")
+    assert len(lines) == 1, "skipped reasons must be logged now and then, not on every pop"
+
+
+def test_stop_finishes_the_current_job(stub: StubHorde, start_loop: StartLoop) -> None:
+    job_id = stub.add_job(steps=60, width=128, height=128)
+    running = start_loop(stub.url)
+    stub.wait_for(lambda: any(p.id == job_id for p in stub.progress))
+    running.loop.shutdown.request()
+    running.thread.join(60)
+    assert not running.thread.is_alive()
+    assert [(s.id, s.state) for s in stub.submits] == [(job_id, GenerationState.OK)]
+    pops = len(stub.pops)
+    assert pops == 1, "no pop after the stop request"
+
+
+def test_second_stop_aborts_and_submits_faulted(stub: StubHorde, start_loop: StartLoop) -> None:
+    job_id = stub.add_job(steps=400, width=128, height=128)
+    running = start_loop(stub.url)
+    stub.wait_for(lambda: any(p.id == job_id for p in stub.progress))
+    running.loop.shutdown.request()
+    running.loop.shutdown.request()
+    running.thread.join(60)
+    assert not running.thread.is_alive()
+    [submit] = stub.submits
+    assert (submit.id, submit.state) == (job_id, GenerationState.FAULTED)
+    assert submit.gen_metadata[0].ref == "worker shutting down"

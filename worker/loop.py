@@ -1,0 +1,408 @@
+"""The worker loop: pop → generate → encode → upload/submit, forever, surviving a faulty horde.
+
+Guarantees: a job that was popped is always answered (ok or faulted) unless the horde
+cancelled it or definitively refused the submit, and every such outcome is logged; network
+faults and 5xx are retried with exponential backoff and jitter, never in a hot loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from horde_api.protocol import (
+    ErrorCode,
+    GenerationMetadata,
+    GenerationState,
+    PopReply,
+    PopRequest,
+    SubmitRequest,
+)
+from worker.backoff import Backoff
+from worker.config import WorkerSettings
+from worker.device import is_out_of_memory, release_memory
+from worker.generate import GeneratedImage, JobInterrupted, generate
+from worker.horde_client import BRIDGE_AGENT, HordeClient, HordeRefusal, TransientError
+from worker.images import encode_webp, to_base64
+from worker.job import Capabilities, Job, JobRejected, job_from_pop
+from worker.models import ModelRegistry
+from worker.progress import ProgressReporter, ProgressSupport
+from worker.shutdown import Shutdown
+from worker.stats import WorkerStats
+
+log = logging.getLogger("worker")
+
+T = TypeVar("T")
+MAX_REASON = 250  # gen_metadata.ref is limited to 256 characters
+
+
+class GaveUp(Exception):
+    """A retried call was abandoned because the worker is stopping."""
+
+
+@dataclass
+class Fault:
+    reason: str
+    meta_type: str = "information"
+    meta_value: str = "see_ref"
+
+
+class WorkerLoop:
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        registry: ModelRegistry,
+        client: HordeClient,
+        shutdown: Shutdown | None = None,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.client = client
+        self.shutdown = shutdown or Shutdown()
+        self.stats = WorkerStats()
+        self.progress_support = ProgressSupport()
+        self.capabilities = Capabilities(
+            models=tuple(registry.names),
+            max_pixels=settings.max_pixels,
+            allow_img2img=settings.allow_img2img,
+            allow_painting=settings.allow_painting,
+        )
+        self._last_skipped_log = 0.0
+        self._skipped_lock = threading.Lock()
+
+    # ---- the loop ----
+
+    def run(self) -> None:
+        """Serve until a stop is requested; returns once every slot finished its job."""
+        log.info(
+            "worker %s serving %s on %s (max_pixels=%d, threads=%d)",
+            self.settings.name,
+            ", ".join(self.capabilities.models),
+            self.settings.horde_url,
+            self.settings.max_pixels,
+            self.settings.threads,
+        )
+        slots = [
+            threading.Thread(target=self._slot, name=f"slot-{index}", daemon=True)
+            for index in range(self.settings.threads)
+        ]
+        for slot in slots:
+            slot.start()
+        next_summary = time.monotonic() + self.settings.summary_interval
+        while any(slot.is_alive() for slot in slots):
+            for slot in slots:
+                # Short joins keep the main thread free to run signal handlers.
+                slot.join(timeout=0.2)
+            if time.monotonic() >= next_summary:
+                log.info(self.stats.summary())
+                next_summary = time.monotonic() + self.settings.summary_interval
+        log.info(self.stats.summary())
+        log.info("worker %s stopped", self.settings.name)
+
+    def _slot(self) -> None:
+        idle = Backoff(self.settings.idle_initial_delay, self.settings.idle_max_delay)
+        while not self.shutdown.stop_popping.is_set():
+            try:
+                reply = self._retry(
+                    lambda: self.client.pop(self._pop_request()),
+                    "pop",
+                    give_up=self.shutdown.stop_popping,
+                )
+            except GaveUp:
+                return
+            except HordeRefusal as refusal:
+                # Bad key, worker name owned by someone else, maintenance…: wait and retry,
+                # slowly, so that fixing it on the horde side brings the worker back.
+                log.error("the horde refused the pop: %s", refusal)
+                self.shutdown.stop_popping.wait(self.settings.retry_max_delay)
+                continue
+            if reply.id is None:
+                self._log_skipped(reply)
+                self.shutdown.stop_popping.wait(idle.next_delay())
+                continue
+            idle.reset()
+            self.process(reply)
+
+    def _pop_request(self) -> PopRequest:
+        s = self.settings
+        return PopRequest(
+            name=s.name,
+            models=list(self.capabilities.models),
+            max_pixels=s.max_pixels,
+            nsfw=s.nsfw,
+            blacklist=s.blacklist,
+            allow_img2img=s.allow_img2img,
+            allow_painting=s.allow_painting,
+            allow_post_processing=False,
+            allow_lora=False,
+            threads=s.threads,
+            amount=1,
+            bridge_agent=BRIDGE_AGENT,
+        )
+
+    def _log_skipped(self, reply: PopReply) -> None:
+        if not reply.skipped:
+            return
+        with self._skipped_lock:
+            now = time.monotonic()
+            if now - self._last_skipped_log < self.settings.skipped_log_interval:
+                return
+            self._last_skipped_log = now
+        reasons = ", ".join(f"{reason}={count}" for reason, count in sorted(reply.skipped.items()))
+        log.info("no job for this worker; waiting requests skipped because of: %s", reasons)
+
+    # ---- one job ----
+
+    def process(self, reply: PopReply) -> str:
+        """Generate and answer one popped job; returns its final state for the log/tests."""
+        assert reply.id is not None
+        started = time.perf_counter()
+        ids = list(reply.ids) or [reply.id]
+        try:
+            job = self._prepare(reply)
+        except JobRejected as rejected:
+            log.warning("job %s rejected: %s", reply.id, rejected.reason)
+            fault = Fault(rejected.reason, rejected.meta_type, rejected.meta_value)
+            self._submit_faulted(ids, fault, seed=0)
+            self._log_job(reply, None, started, "faulted", steps_run=0)
+            return "faulted"
+        model = self.registry.get(job.model)
+        if model is None:
+            fault = Fault(f"model {job.model!r} is not loaded here")
+            self._submit_faulted(job.ids, fault, job.seeds[0])
+            self._log_job(reply, job, started, "faulted", steps_run=0)
+            return "faulted"
+        reporter = ProgressReporter(
+            self.client,
+            job.id,
+            job.progress_url,
+            self.progress_support,
+            self.shutdown.abort_job,
+            interval=self.settings.progress_interval,
+            preview_every=self.settings.preview_every,
+        )
+        try:
+            with reporter:
+                outcome = generate(job, model, reporter)
+        except JobInterrupted:
+            if reporter.stop_reason == "cancelled":
+                self.stats.add(jobs_cancelled=1)
+                self._log_job(reply, job, started, "cancelled", steps_run=0)
+                return "cancelled"
+            self._submit_faulted(job.ids, Fault("worker shutting down"), job.seeds[0])
+            self._log_job(reply, job, started, "faulted", steps_run=0)
+            return "faulted"
+        except Exception as error:
+            fault = self._generation_fault(job, error)
+            self._submit_faulted(job.ids, fault, job.seeds[0])
+            self._log_job(reply, job, started, "faulted", steps_run=0)
+            return "faulted"
+        state = self._submit_images(job, outcome.images)
+        self.stats.add(
+            images=len(outcome.images),
+            steps=outcome.steps_run,
+            generation_seconds=outcome.seconds,
+        )
+        self._log_job(
+            reply,
+            job,
+            started,
+            state,
+            steps_run=outcome.steps_run,
+            generation_seconds=outcome.seconds,
+        )
+        return state
+
+    def _prepare(self, reply: PopReply) -> Job:
+        source_bytes = self._fetch_if_link(reply.source_image, "source_image")
+        mask_bytes = self._fetch_if_link(reply.source_mask, "source_mask")
+        return job_from_pop(
+            reply,
+            self.capabilities,
+            source_bytes=source_bytes,
+            mask_bytes=mask_bytes,
+            # A job without a seed still gets a stable one, so a retry reproduces it.
+            fallback_seed=zlib.crc32((reply.id or "").encode()),
+        )
+
+    def _fetch_if_link(self, value: str | None, field: str) -> bytes | None:
+        if not value or not value.startswith(("http://", "https://")):
+            return None
+        try:
+            return self._retry(
+                lambda: self.client.download(value),
+                f"download {field}",
+                give_up=self.shutdown.abort_job,
+                max_attempts=5,
+            )
+        except (HordeRefusal, TransientError, GaveUp) as error:
+            raise JobRejected(
+                f"{field}: download failed ({error})", field, "download_failed"
+            ) from None
+
+    def _generation_fault(self, job: Job, error: Exception) -> Fault:
+        if is_out_of_memory(error):
+            release_memory(self.registry.placement)
+            log.error("job %s ran out of memory at %s", job.id, job.size)
+            return Fault(f"out of memory at {job.size} on {self.registry.placement.device}")
+        log.exception("job %s failed", job.id)
+        return Fault(f"generation failed: {type(error).__name__}: {error}")
+
+    # ---- answering the horde ----
+
+    def _submit_images(self, job: Job, images: list[GeneratedImage]) -> str:
+        states = []
+        for index, generated in enumerate(images):
+            data = encode_webp(generated.image, self.settings.webp_quality)
+            upload_url = job.r2_uploads[index] if index < len(job.r2_uploads) else None
+            generation = to_base64(data)
+            if upload_url and self._upload(generated.id, upload_url, data):
+                generation = "R2"
+            states.append(
+                self._submit(
+                    SubmitRequest(
+                        id=generated.id,
+                        generation=generation,
+                        seed=generated.seed,
+                        state=GenerationState.OK,
+                    )
+                )
+            )
+        state = "ok" if all(s == "ok" for s in states) else "undelivered"
+        if state == "ok":
+            self.stats.add(jobs_ok=1)
+        else:
+            self.stats.add(jobs_undelivered=1)
+        return state
+
+    def _upload(self, image_id: str, url: str, data: bytes) -> bool:
+        """PUT to the presigned URL; False (submit inline instead) if it cannot be done."""
+        try:
+            self._retry(
+                lambda: self.client.upload(url, data),
+                "upload",
+                max_attempts=5,
+                give_up=self.shutdown.abort_job,
+            )
+            return True
+        except (HordeRefusal, TransientError, GaveUp) as error:
+            log.warning("upload of %s failed (%s); submitting it inline", image_id, error)
+            return False
+
+    def _submit_faulted(self, ids: list[str], fault: Fault, seed: int) -> None:
+        reason = fault.reason[:MAX_REASON]
+        for image_id in ids:
+            self._submit(
+                SubmitRequest(
+                    id=image_id,
+                    generation="",
+                    seed=seed,
+                    state=GenerationState.FAULTED,
+                    gen_metadata=[
+                        GenerationMetadata(type=fault.meta_type, value=fault.meta_value, ref=reason)
+                    ],
+                )
+            )
+        self.stats.add(jobs_faulted=1)
+
+    def _submit(self, request: SubmitRequest) -> str:
+        """Deliver one submit: retried until accepted or definitively refused."""
+        try:
+            reply = self._retry(
+                lambda: self.client.submit(request),
+                f"submit {request.id}",
+                give_up=None,
+            )
+        except HordeRefusal as refusal:
+            if refusal.rc == ErrorCode.DUPLICATE_GEN.value:
+                # An earlier attempt got through but its reply was lost.
+                log.info("submit %s: already accepted by the horde", request.id)
+                return "ok"
+            if refusal.rc == ErrorCode.ABORTED_GEN.value:
+                log.warning("submit %s: the horde had given up on it (ttl ran out)", request.id)
+            else:
+                log.error("submit %s refused: %s", request.id, refusal)
+            return "undelivered"
+        except GaveUp:
+            log.error(
+                "submit %s NOT delivered: the worker was stopped while the horde was"
+                " unreachable; the horde will requeue it after its ttl",
+                request.id,
+            )
+            return "undelivered"
+        self.stats.add(kudos=reply.reward)
+        return "ok"
+
+    def _retry(
+        self,
+        call: Callable[[], T],
+        what: str,
+        *,
+        give_up: threading.Event | None,
+        max_attempts: int | None = None,
+    ) -> T:
+        """`call` until it does not raise TransientError.
+
+        Stops (GaveUp) when `give_up` is set; submits (give_up None) only stop once a job abort
+        was requested and `shutdown_submit_timeout` has passed since.
+        """
+        backoff = Backoff(self.settings.retry_initial_delay, self.settings.retry_max_delay)
+        abort_seen: float | None = None
+        while True:
+            try:
+                return call()
+            except TransientError as error:
+                if max_attempts is not None and backoff.attempts + 1 >= max_attempts:
+                    raise
+                delay = backoff.next_delay()
+                if backoff.attempts == 1 or backoff.attempts % 10 == 0:
+                    log.warning("%s failed (%s); retrying in %.1fs", what, error, delay)
+                else:
+                    log.debug("%s failed (%s); retrying in %.1fs", what, error, delay)
+            if give_up is not None:
+                if give_up.wait(delay):
+                    raise GaveUp(what)
+                continue
+            if self.shutdown.abort_job.is_set():
+                abort_seen = abort_seen or time.monotonic()
+                remaining = self.settings.shutdown_submit_timeout - (time.monotonic() - abort_seen)
+                if remaining <= 0:
+                    raise GaveUp(what)
+                time.sleep(min(delay, remaining))
+            else:
+                # Wakes early on an abort so the submit deadline starts at once.
+                self.shutdown.abort_job.wait(delay)
+
+    def _log_job(
+        self,
+        reply: PopReply,
+        job: Job | None,
+        started: float,
+        state: str,
+        *,
+        steps_run: int,
+        generation_seconds: float | None = None,
+    ) -> None:
+        seconds = time.perf_counter() - started
+        speed = steps_run / generation_seconds if generation_seconds else 0.0
+        payload = reply.payload
+        mode = job.mode.value if job else "unknown"
+        size = job.size if job else (f"{payload.width}x{payload.height}" if payload else "?")
+        steps = job.steps if job else (payload.ddim_steps if payload else 0)
+        log.info(
+            "job %s %s model=%s size=%s steps=%d images=%d seconds=%.2f it/s=%.1f state=%s",
+            reply.id,
+            mode,
+            reply.model,
+            size,
+            steps,
+            len(job.ids) if job else len(reply.ids or [reply.id]),
+            seconds,
+            speed,
+            state,
+        )

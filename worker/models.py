@@ -1,0 +1,124 @@
+"""Loading the configured models once and keeping them loaded ("model always loaded").
+
+Each model is one text-to-image pipeline; img2img and inpainting pipelines are made per job with
+`from_pipe`, which reuses the loaded modules (no second copy of the weights).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from worker.config import CHECKPOINT_SUFFIXES, WorkerSettings
+from worker.device import Placement, apply_speed_settings
+from worker.tiny_model import TINY_SOURCE, ensure_tiny_pipeline
+
+log = logging.getLogger(__name__)
+
+
+class ModelLoadError(RuntimeError):
+    """A configured model could not be loaded; the message names it and says why."""
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    source: str
+    pipeline: Any  # the text-to-image pipeline holding the weights
+
+
+def _offline() -> None:
+    # Nothing is ever downloaded: a missing file must be an error, not a silent fetch.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def load_pipeline(source: str, placement: Placement, cache_dir: Path) -> Any:
+    """The text-to-image pipeline for one source, on `placement`."""
+    _offline()
+    from diffusers import AutoPipelineForText2Image, StableDiffusionPipeline
+
+    common = {"dtype": placement.dtype, "local_files_only": True}
+    path = Path(source).expanduser()
+    try:
+        if source == TINY_SOURCE:
+            folder = ensure_tiny_pipeline(cache_dir)
+            pipeline = AutoPipelineForText2Image.from_pretrained(str(folder), **common)
+        elif path.is_dir():
+            pipeline = AutoPipelineForText2Image.from_pretrained(str(path), **common)
+        elif path.is_file() and path.suffix.lower() in CHECKPOINT_SUFFIXES:
+            pipeline = StableDiffusionPipeline.from_single_file(str(path), **common)
+        else:
+            pipeline = AutoPipelineForText2Image.from_pretrained(source, **common)
+    except (OSError, ValueError) as error:
+        hint = ""
+        if path.is_file():
+            hint = (
+                " (single-file checkpoints need their model config in the local Hugging Face"
+                " cache when offline; converting the checkpoint to a diffusers folder avoids it)"
+            )
+        elif source != TINY_SOURCE and not path.exists():
+            hint = " (a hub id must already be in the local Hugging Face cache: no downloads)"
+        raise ModelLoadError(f"cannot load model source {source!r}: {error}{hint}") from error
+    pipeline.to(placement.device)
+    _alias_text_model(pipeline)
+    return pipeline
+
+
+def _alias_text_model(pipeline: Any) -> None:
+    """diffusers 0.42 reaches `text_encoder.text_model.final_layer_norm` for clip_skip, but
+    transformers 5 flattened CLIPTextModel (the norm is on the model itself). Alias the old
+    path. object.__setattr__ keeps it out of the module tree (no cycle in state_dict)."""
+    encoder = getattr(pipeline, "text_encoder", None)
+    if encoder is None or hasattr(encoder, "text_model"):
+        return
+    if hasattr(encoder, "final_layer_norm"):
+        object.__setattr__(encoder, "text_model", encoder)
+
+
+class ModelRegistry:
+    """The loaded models by horde name."""
+
+    def __init__(self, settings: WorkerSettings, placement: Placement) -> None:
+        self.settings = settings
+        self.placement = placement
+        self._models: dict[str, LoadedModel] = {}
+
+    def load_all(self) -> None:
+        for name, source in self.settings.require_models().items():
+            log.info(
+                "loading model %s from %s on %s (%s)",
+                name,
+                source,
+                self.placement.device,
+                self.placement.dtype_name,
+            )
+            pipeline = load_pipeline(source, self.placement, self.settings.cache_dir)
+            apply_speed_settings(
+                pipeline,
+                self.placement,
+                attention=self.settings.attention,
+                torch_compile=self.settings.torch_compile,
+                channels_last=self.settings.channels_last,
+                vae_tiling=self.settings.vae_tiling,
+            )
+            # A progress bar only where someone watches a terminal; log files stay clean.
+            pipeline.set_progress_bar_config(disable=not sys.stderr.isatty())
+            self._models[name] = LoadedModel(name=name, source=source, pipeline=pipeline)
+
+    def add(self, model: LoadedModel) -> None:
+        self._models[model.name] = model
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._models)
+
+    def get(self, name: str | None) -> LoadedModel | None:
+        if name is None:
+            # The public horde may omit the model when the worker serves one; take it then.
+            return next(iter(self._models.values())) if len(self._models) == 1 else None
+        return self._models.get(name)

@@ -1,0 +1,151 @@
+"""Per-step progress and previews to the horde (our extension), sent off the generation thread.
+
+The generation thread only records the latest step (and, now and then, a tiny preview); a
+sender thread posts it, at most once per `interval`. A horde without the endpoint is detected
+on the first report and never asked again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from horde_api.protocol import ProgressRequest
+from worker.horde_client import HordeClient, HordeRefusal, TransientError
+from worker.images import latent_preview, to_base64
+
+log = logging.getLogger(__name__)
+
+
+class ProgressSupport:
+    """Whether the horde has the progress endpoint: unknown until the first answer."""
+
+    def __init__(self) -> None:
+        self.supported: bool | None = None
+
+    def record(self, supported: bool) -> None:
+        if self.supported is None and not supported:
+            log.info("this horde has no progress endpoint; not reporting progress")
+        if self.supported is None or supported:
+            self.supported = supported
+
+
+class ProgressReporter:
+    """A StepObserver for one job: reports progress, stops on cancel or on abort."""
+
+    def __init__(
+        self,
+        client: HordeClient,
+        job_id: str,
+        url: str | None,
+        support: ProgressSupport,
+        abort: threading.Event,
+        *,
+        interval: float,
+        preview_every: int,
+    ) -> None:
+        self.client = client
+        self.job_id = job_id
+        # Our horde names the URL in the pop reply; otherwise try the conventional path.
+        self.explicit_url = url is not None
+        self.url = url or f"{client.api}/generate/progress"
+        self.support = support
+        self.abort = abort
+        self.interval = interval
+        self.preview_every = preview_every
+        self.cancelled = threading.Event()
+        self.stop_reason: str | None = None
+        self._pending: ProgressRequest | None = None
+        self._last_queued = 0.0
+        self._last_preview_step = 0
+        self._wake = threading.Condition()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.explicit_url or self.support.supported is not False
+
+    def __enter__(self) -> ProgressReporter:
+        if self.enabled:
+            self._thread = threading.Thread(
+                target=self._send_loop, name=f"progress-{self.job_id[:8]}", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        with self._wake:
+            self._closed = True
+            self._wake.notify_all()
+        # Not joined: a report stuck on a slow horde must not delay the submit.
+
+    def on_step(self, step: int, total: int, latents: Any) -> bool:
+        if self.abort.is_set():
+            self.stop_reason = "aborted"
+            return True
+        if self.cancelled.is_set():
+            self.stop_reason = "cancelled"
+            return True
+        if self._thread is None:
+            return False
+        now = time.monotonic()
+        if now - self._last_queued < self.interval and step < total:
+            return False
+        self._last_queued = now
+        preview = None
+        if (
+            self.preview_every
+            and latents is not None
+            and step - self._last_preview_step >= self.preview_every
+        ):
+            self._last_preview_step = step
+            try:
+                preview = to_base64(latent_preview(latents))
+            except (ValueError, RuntimeError) as error:
+                log.debug("no preview for job %s: %s", self.job_id, error)
+        request = ProgressRequest(id=self.job_id, step=step, total=total, preview=preview)
+        with self._wake:
+            self._pending = request
+            self._wake.notify_all()
+        return False
+
+    def _send_loop(self) -> None:
+        while True:
+            with self._wake:
+                while self._pending is None and not self._closed:
+                    self._wake.wait()
+                if self._closed:
+                    return
+                request, self._pending = self._pending, None
+            if request is None:
+                continue
+            if not self._send(request):
+                return
+
+    def _send(self, request: ProgressRequest) -> bool:
+        """Post one report; False when reporting should stop for this job."""
+        try:
+            reply = self.client.progress(self.url, request)
+        except HordeRefusal as error:
+            if error.status in (404, 405) and not self.explicit_url:
+                self.support.record(False)
+            else:
+                log.debug("progress of job %s refused: %s", self.job_id, error)
+            return False
+        except TransientError as error:
+            log.debug("progress of job %s not delivered: %s", self.job_id, error)
+            return True  # the next report may get through
+        except ValueError as error:  # a reply that is not a ProgressReply
+            if not self.explicit_url:
+                self.support.record(False)
+            log.debug("progress reply not understood: %s", error)
+            return False
+        self.support.record(True)
+        if reply.cancelled:
+            log.info("job %s was cancelled by the horde; stopping it", self.job_id)
+            self.cancelled.set()
+            return False
+        return True
