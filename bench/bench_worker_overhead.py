@@ -1,0 +1,245 @@
+"""Worker overhead: a whole horde job vs the bare diffusers call, and memory across modes.
+
+    .venv/bin/python bench/bench_worker_overhead.py [--runs 7] [--size 256] [--steps 20]
+                                                    [--horde auto|live|stub]
+
+Per job, the worker does pop → decode/check → generate → WebP encode → submit (plus progress
+reports from a side thread). The bare call is `pipeline(...)` with the same model, size, steps,
+sampler and seed, returning a PIL image. Runs alternate (bare, worker, bare, …) so load from
+other processes on a shared machine hits both sides alike; the figure is the ratio of medians.
+`--horde live` uses a real `horde-api serve` (via tests/helpers/live_horde.py); `stub` the
+loopback stub of the worker tests; `auto` the live horde when it is importable.
+
+Memory: resident set size after loading, after a txt2img job, then after img2img and
+inpainting jobs built with `from_pipe` on the same weights (no second copy of the model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+MODEL = "krita-horde-tiny"
+
+
+def rss_mib() -> float:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@contextlib.contextmanager
+def horde(kind: str, tmp: Path) -> Iterator[tuple[str, Any, str]]:
+    """(base url, object that queues a job, worker api key)."""
+    if kind in ("auto", "live"):
+        try:
+            from tests.helpers.live_horde import start_horde
+        except ImportError:
+            if kind == "live":
+                raise
+        else:
+            with start_horde(tmp) as live:
+                worker_key = live.create_user("bench-worker", trusted=True)
+                client_key = live.create_user("bench-client")
+                yield live.url, LiveQueue(live.api, client_key), worker_key
+            return
+    from tests.worker.stub_horde import running_stub
+
+    with running_stub() as stub:
+        yield stub.url, StubQueue(stub), "bench-key-0123456789"
+
+
+class StubQueue:
+    label = "stub horde (loopback HTTP)"
+
+    def __init__(self, stub: Any) -> None:
+        self.stub = stub
+
+    def add(self, size: int, steps: int, seed: int) -> None:
+        self.stub.add_job(width=size, height=size, steps=steps, seed=str(seed),
+                          sampler_name="k_euler_a")  # fmt: skip
+
+
+class LiveQueue:
+    label = "live horde-api serve"
+
+    def __init__(self, api: str, key: str) -> None:
+        import requests
+
+        self.api = api
+        self.session = requests.Session()
+        self.session.headers["apikey"] = key
+
+    def add(self, size: int, steps: int, seed: int) -> None:
+        body = {
+            "prompt": "a lighthouse at dusk###blurry",
+            "models": [MODEL],
+            "r2": False,
+            "params": {"width": size, "height": size, "steps": steps, "seed": str(seed),
+                       "sampler_name": "k_euler_a", "n": 1},
+        }  # fmt: skip
+        reply = self.session.post(f"{self.api}/generate/async", json=body, timeout=30)
+        reply.raise_for_status()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--horde", choices=("auto", "live", "stub"), default="auto")
+    arguments = parser.parse_args()
+
+    import torch
+    from diffusers.utils import logging as diffusers_logging
+
+    diffusers_logging.disable_progress_bar()
+    diffusers_logging.set_verbosity_error()
+
+    from worker.config import load_settings
+    from worker.device import resolve_placement
+    from worker.generate import generate
+    from worker.horde_client import HordeClient
+    from worker.job import Capabilities, job_from_pop
+    from worker.loop import WorkerLoop
+    from worker.models import ModelRegistry
+    from worker.samplers import make_scheduler
+
+    cache = Path(tempfile.gettempdir()) / f"krita-horde-test-cache-{os.getuid()}"
+    rss_start = rss_mib()
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        horde(arguments.horde, Path(scratch)) as (
+            url,
+            queue,
+            key,
+        ),
+    ):
+        settings = load_settings(
+            horde_url=url, api_key=key, name="bench-worker", models={MODEL: "tiny"},
+            cache_dir=cache, device="cpu", idle_initial_delay=0.05, idle_max_delay=0.1,
+        )  # fmt: skip
+        registry = ModelRegistry(settings, resolve_placement("cpu", "fp32"))
+        registry.load_all()
+        rss_loaded = rss_mib()
+        model = registry.get(MODEL)
+        assert model is not None
+        client = HordeClient(url, key)
+        loop = WorkerLoop(settings, registry, client)
+        bare_pipe = model.pipeline
+        bare_pipe.scheduler = make_scheduler("k_euler_a", False, bare_pipe.scheduler.config)
+
+        def bare() -> float:
+            started = time.perf_counter()
+            bare_pipe(
+                prompt="a lighthouse at dusk",
+                negative_prompt="blurry",
+                width=arguments.size,
+                height=arguments.size,
+                num_inference_steps=arguments.steps,
+                guidance_scale=7.0,
+                generator=torch.Generator("cpu").manual_seed(1),
+            ).images[0]
+            return time.perf_counter() - started
+
+        def worker_job(seed: int) -> float:
+            queue.add(arguments.size, arguments.steps, seed)
+            started = time.perf_counter()
+            while True:
+                reply = client.pop(loop._pop_request())
+                if reply.id is not None:
+                    break
+            state = loop.process(reply)
+            elapsed = time.perf_counter() - started
+            if state != "ok":
+                raise RuntimeError(f"bench job ended {state}")
+            return elapsed
+
+        for warm in range(2):
+            bare()
+            worker_job(warm)
+        bare_times, worker_times = [], []
+        for run in range(arguments.runs):
+            bare_times.append(bare())
+            worker_times.append(worker_job(100 + run))
+
+        # Memory across modes (txt2img warmed above).
+        from horde_api.protocol import PopPayload, PopReply
+        from tests.worker.images_util import box_mask, encode, striped
+
+        capabilities = Capabilities((MODEL,), settings.max_pixels, True, True)
+        size = arguments.size
+        payload = PopPayload(
+            prompt="x", ddim_steps=arguments.steps, seed="1", sampler_name="k_euler_a",
+            cfg_scale=7.0, width=size, height=size,
+        )  # fmt: skip
+        source = encode(striped(size, size))
+        memory = [("after loading", rss_loaded)]
+        for label, extra in (
+            ("txt2img", {}),
+            ("img2img", {"source_image": source, "source_processing": "img2img"}),
+            ("inpainting", {"source_image": source, "source_processing": "inpainting",
+                            "source_mask": encode(box_mask(size, size))}),
+            ("txt2img again", {}),
+            ("img2img again", {"source_image": source, "source_processing": "img2img"}),
+        ):  # fmt: skip
+            job = job_from_pop(
+                PopReply(id="m", model=MODEL, payload=payload, **extra), capabilities
+            )
+            generate(job, model)
+            memory.append((f"after {label}", rss_mib()))
+
+        from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting
+
+        weights_mib = (
+            sum(
+                parameter.numel() * parameter.element_size()
+                for component in (
+                    model.pipeline.unet,
+                    model.pipeline.vae,
+                    model.pipeline.text_encoder,
+                )
+                for parameter in component.parameters()
+            )
+            / 2**20
+        )
+        shared = all(
+            factory.from_pipe(model.pipeline).unet is model.pipeline.unet
+            for factory in (AutoPipelineForImage2Image, AutoPipelineForInpainting)
+        )
+
+    bare_median = statistics.median(bare_times)
+    worker_median = statistics.median(worker_times)
+    print(f"\nworker overhead, tiny model, {size}x{size}, {arguments.steps} steps, CPU,"
+          f" {arguments.runs} runs, {queue.label}")  # fmt: skip
+    print(f"{'':28}{'median s':>10}{'min s':>9}{'max s':>9}")
+    print(f"{'bare diffusers call':28}{bare_median:>10.3f}{min(bare_times):>9.3f}"
+          f"{max(bare_times):>9.3f}")  # fmt: skip
+    print(f"{'worker pop→submit':28}{worker_median:>10.3f}{min(worker_times):>9.3f}"
+          f"{max(worker_times):>9.3f}")  # fmt: skip
+    print(f"{'ratio (worker / bare)':28}{worker_median / bare_median:>10.3f}   target <= 1.05")
+    warm = memory[1][1]
+    print(f"\nresident memory, MiB (process start {rss_start:.0f}; weights {weights_mib:.1f})")
+    print(f"  {'':24}{'RSS':>8}{'vs warm txt2img':>17}")
+    for label, value in memory:
+        print(f"  {label:24}{value:>8.0f}{value - warm:>+17.0f}")
+    print(f"  img2img/inpainting pipelines share the loaded UNet: {shared}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
