@@ -280,6 +280,10 @@ def command_build_tiny_model(arguments: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import os
+
+    # Before diffusers/transformers are imported: they read it once. Nothing is downloaded.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     parser = build_parser()
     arguments = parser.parse_args(argv)
     handlers = {

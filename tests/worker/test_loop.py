@@ -169,3 +169,39 @@ def test_second_stop_aborts_and_submits_faulted(stub: StubHorde, start_loop: Sta
     [submit] = stub.submits
     assert (submit.id, submit.state) == (job_id, GenerationState.FAULTED)
     assert submit.gen_metadata[0].ref == "worker shutting down"
+
+
+def test_two_threads_serve_jobs_side_by_side(stub: StubHorde, start_loop: StartLoop) -> None:
+    ids = {stub.add_job(seed=str(seed)) for seed in range(4)}
+    running = start_loop(stub.url, threads=2)
+    stub.wait_for(lambda: len(stub.submits) == 4)
+    assert {s.id for s in stub.submits} == ids
+    assert all(s.state == GenerationState.OK for s in stub.submits)
+    running.stop()
+    assert running.loop.stats.jobs_ok == 4
+
+
+def test_out_of_memory_is_faulted_and_the_worker_goes_on(
+    stub: StubHorde, start_loop: StartLoop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No GPU here: the OOM itself is simulated (the one fake in this file), the rest is real.
+    import worker.loop
+
+    real_generate = worker.loop.generate
+    calls = []
+
+    def generate_oom_once(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_generate(*args, **kwargs)
+
+    monkeypatch.setattr(worker.loop, "generate", generate_oom_once)
+    first = stub.add_job(width=128, height=128)
+    second = stub.add_job()
+    start_loop(stub.url)
+    stub.wait_for(lambda: len(stub.submits) == 2)
+    by_id = {s.id: s for s in stub.submits}
+    assert by_id[first].state == GenerationState.FAULTED
+    assert by_id[first].gen_metadata[0].ref == "out of memory at 128x128 on cpu"
+    assert by_id[second].state == GenerationState.OK
