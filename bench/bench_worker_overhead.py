@@ -70,8 +70,9 @@ class StubQueue:
         self.stub = stub
 
     def add(self, size: int, steps: int, seed: int) -> None:
-        self.stub.add_job(width=size, height=size, steps=steps, seed=str(seed),
-                          sampler_name="k_euler_a")  # fmt: skip
+        self.stub.add_job(
+            width=size, height=size, steps=steps, seed=str(seed), sampler_name="k_euler_a"
+        )
 
 
 class LiveQueue:
@@ -89,9 +90,15 @@ class LiveQueue:
             "prompt": "a lighthouse at dusk###blurry",
             "models": [MODEL],
             "r2": False,
-            "params": {"width": size, "height": size, "steps": steps, "seed": str(seed),
-                       "sampler_name": "k_euler_a", "n": 1},
-        }  # fmt: skip
+            "params": {
+                "width": size,
+                "height": size,
+                "steps": steps,
+                "seed": str(seed),
+                "sampler_name": "k_euler_a",
+                "n": 1,
+            },
+        }
         reply = self.session.post(f"{self.api}/generate/async", json=body, timeout=30)
         reply.raise_for_status()
 
@@ -130,9 +137,15 @@ def main() -> int:
         ),
     ):
         settings = load_settings(
-            horde_url=url, api_key=key, name="bench-worker", models={MODEL: "tiny"},
-            cache_dir=cache, device="cpu", idle_initial_delay=0.05, idle_max_delay=0.1,
-        )  # fmt: skip
+            horde_url=url,
+            api_key=key,
+            name="bench-worker",
+            models={MODEL: "tiny"},
+            cache_dir=cache,
+            device="cpu",
+            idle_initial_delay=0.05,
+            idle_max_delay=0.1,
+        )
         registry = ModelRegistry(settings, resolve_placement("cpu", "fp32"))
         registry.load_all()
         rss_loaded = rss_mib()
@@ -184,19 +197,30 @@ def main() -> int:
         capabilities = Capabilities((MODEL,), settings.max_pixels, True, True)
         size = arguments.size
         payload = PopPayload(
-            prompt="x", ddim_steps=arguments.steps, seed="1", sampler_name="k_euler_a",
-            cfg_scale=7.0, width=size, height=size,
-        )  # fmt: skip
+            prompt="x",
+            ddim_steps=arguments.steps,
+            seed="1",
+            sampler_name="k_euler_a",
+            cfg_scale=7.0,
+            width=size,
+            height=size,
+        )
         source = encode(striped(size, size))
         memory = [("after loading", rss_loaded)]
         for label, extra in (
             ("txt2img", {}),
             ("img2img", {"source_image": source, "source_processing": "img2img"}),
-            ("inpainting", {"source_image": source, "source_processing": "inpainting",
-                            "source_mask": encode(box_mask(size, size))}),
+            (
+                "inpainting",
+                {
+                    "source_image": source,
+                    "source_processing": "inpainting",
+                    "source_mask": encode(box_mask(size, size)),
+                },
+            ),
             ("txt2img again", {}),
             ("img2img again", {"source_image": source, "source_processing": "img2img"}),
-        ):  # fmt: skip
+        ):
             job = job_from_pop(
                 PopReply(id="m", model=MODEL, payload=payload, **extra), capabilities
             )
@@ -224,13 +248,19 @@ def main() -> int:
 
     bare_median = statistics.median(bare_times)
     worker_median = statistics.median(worker_times)
-    print(f"\nworker overhead, tiny model, {size}x{size}, {arguments.steps} steps, CPU,"
-          f" {arguments.runs} runs, {queue.label}")  # fmt: skip
+    print(
+        f"\nworker overhead, tiny model, {size}x{size}, {arguments.steps} steps, CPU,"
+        f" {arguments.runs} runs, {queue.label}"
+    )
     print(f"{'':28}{'median s':>10}{'min s':>9}{'max s':>9}")
-    print(f"{'bare diffusers call':28}{bare_median:>10.3f}{min(bare_times):>9.3f}"
-          f"{max(bare_times):>9.3f}")  # fmt: skip
-    print(f"{'worker pop→submit':28}{worker_median:>10.3f}{min(worker_times):>9.3f}"
-          f"{max(worker_times):>9.3f}")  # fmt: skip
+    print(
+        f"{'bare diffusers call':28}{bare_median:>10.3f}{min(bare_times):>9.3f}"
+        f"{max(bare_times):>9.3f}"
+    )
+    print(
+        f"{'worker pop→submit':28}{worker_median:>10.3f}{min(worker_times):>9.3f}"
+        f"{max(worker_times):>9.3f}"
+    )
     print(f"{'ratio (worker / bare)':28}{worker_median / bare_median:>10.3f}   target <= 1.05")
     warm = memory[1][1]
     print(f"\nresident memory, MiB (process start {rss_start:.0f}; weights {weights_mib:.1f})")

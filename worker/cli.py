@@ -284,6 +284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # Before diffusers/transformers are imported: they read it once. Nothing is downloaded.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    # transformers' import-time notices (optional image backends) are noise in a worker log.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     parser = build_parser()
     arguments = parser.parse_args(argv)
     handlers = {
