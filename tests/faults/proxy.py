@@ -229,11 +229,12 @@ class FaultProxy:
                     return True
                 if not data:
                     return False
+                # Counted before forwarding, so a peer that has the bytes sees them counted.
+                self._count("bytes_up" if sock is client else "bytes_down", len(data))
                 try:
                     peers[sock].sendall(data)
                 except OSError:
                     return True
-                self._count("bytes_up" if sock is client else "bytes_down", len(data))
         return False
 
 
