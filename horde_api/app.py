@@ -1,0 +1,127 @@
+"""The app factory: `create_app(settings)` wires settings, stores, queue and routers."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from horde_api import __version__
+from horde_api.auth.principals import KeyVerifier
+from horde_api.context import HordeContext
+from horde_api.db.engine import make_engine, make_session_factory
+from horde_api.db.migrate import upgrade
+from horde_api.errors import install_error_handlers
+from horde_api.middleware import BodySizeLimit
+from horde_api.queue.connection import connect
+from horde_api.queue.embedded_snapshot import load_snapshot, save_snapshot
+from horde_api.queue.enqueue import QueueWriter
+from horde_api.queue.janitor import Janitor
+from horde_api.queue.keys import RedisKeys
+from horde_api.queue.notifier import RequestNotifier
+from horde_api.queue.pop import LeasePolicy
+from horde_api.queue.workers import LiveWorkersCache, live_workers
+from horde_api.routers import generate, status, users, worker_jobs, workers
+from horde_api.settings import HordeSettings
+from horde_api.store.results import FilesystemResultStore
+
+log = logging.getLogger(__name__)
+EMBEDDED_SNAPSHOT_NAME = "embedded-redis.snapshot"
+
+
+def _every(seconds: float, action: Callable[[], object]) -> Callable[[], None]:
+    """Run `action` when at least `seconds` passed since it last ran."""
+    last = [time.monotonic()]
+
+    def maybe_run() -> None:
+        if time.monotonic() - last[0] >= seconds:
+            last[0] = time.monotonic()
+            action()
+
+    return maybe_run
+
+
+def build_context(settings: HordeSettings, clock: Callable[[], float] = time.time) -> HordeContext:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_database_url())
+    upgrade(engine)
+    sessions = make_session_factory(engine)
+    redis = connect(settings)
+    keys = RedisKeys(settings.redis_prefix)
+    store = FilesystemResultStore(settings.data_dir / "results")
+    snapshot = settings.data_dir / EMBEDDED_SNAPSHOT_NAME
+    after_janitor = None
+    if settings.embedded:
+        load_snapshot(redis, snapshot)
+        after_janitor = _every(
+            settings.embedded_snapshot_seconds, lambda: save_snapshot(redis, snapshot)
+        )
+    return HordeContext(
+        settings=settings,
+        redis=redis,
+        keys=keys,
+        engine=engine,
+        sessions=sessions,
+        verifier=KeyVerifier(
+            sessions, settings.anonymous_concurrency, cache_seconds=settings.key_cache_seconds
+        ),
+        writer=QueueWriter(redis, keys),
+        store=store,
+        notifier=RequestNotifier(redis, keys),
+        janitor=Janitor(redis, keys, store, settings, clock=clock, after_run=after_janitor),
+        live_workers=LiveWorkersCache(
+            lambda: live_workers(redis, keys, clock(), settings.worker_offline_seconds)
+        ),
+        lease_policy=LeasePolicy(
+            ttl_min_seconds=settings.lease_ttl_min_seconds,
+            ttl_override_seconds=settings.lease_ttl_override_seconds,
+            keep_seconds=settings.request_expiry_seconds + settings.result_retention_seconds,
+            lookahead=settings.pop_lookahead,
+        ),
+        clock=clock,
+    )
+
+
+def create_app(
+    settings: HordeSettings | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
+    run_janitor: bool = True,
+) -> FastAPI:
+    settings = settings or HordeSettings()
+    ctx = build_context(settings, clock)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        ctx.notifier.start()
+        if run_janitor:
+            ctx.janitor.start()
+        log.info(
+            "horde API ready (%s Redis, database %s)",
+            "embedded" if settings.embedded else "shared",
+            ctx.engine.url.render_as_string(hide_password=True),
+        )
+        try:
+            yield
+        finally:
+            ctx.janitor.stop()
+            ctx.notifier.stop()
+            if settings.embedded:
+                save_snapshot(ctx.redis, settings.data_dir / EMBEDDED_SNAPSHOT_NAME)
+            ctx.engine.dispose()
+
+    app = FastAPI(
+        title="krita-horde API",
+        version=__version__,
+        description="AI Horde v2 image API subset, with progress, previews and long-poll.",
+        lifespan=lifespan,
+    )
+    app.state.horde = ctx
+    install_error_handlers(app)
+    for module in (generate, worker_jobs, status, workers, users):
+        app.include_router(module.router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app

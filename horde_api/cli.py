@@ -1,0 +1,205 @@
+"""`horde-api`: run the server, manage users and keys, migrate the database, try a request."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from horde_api.settings import HordeSettings
+
+
+def _sessions(settings: HordeSettings):  # type: ignore[no-untyped-def]
+    from horde_api.db.engine import make_engine, make_session_factory
+    from horde_api.db.migrate import upgrade
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_database_url())
+    upgrade(engine)
+    return make_session_factory(engine)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = HordeSettings()
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.workers > 1:
+        if settings.embedded:
+            print(
+                "error: --workers > 1 needs HORDE_REDIS_URL (the embedded store lives inside"
+                " one process)",
+                file=sys.stderr,
+            )
+            return 2
+        uvicorn.run(
+            "horde_api.asgi:app_from_env",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level=args.log_level,
+            access_log=False,
+        )
+        return 0
+    from horde_api.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=False,
+    )
+    return 0
+
+
+def cmd_db_upgrade(_: argparse.Namespace) -> int:
+    _sessions(HordeSettings())
+    print("database is at the newest schema")
+    return 0
+
+
+def cmd_user_create(args: argparse.Namespace) -> int:
+    from horde_api.db.users import UsernameTaken, create_user
+
+    settings = HordeSettings()
+    with _sessions(settings)() as session:
+        try:
+            user, key = create_user(
+                session,
+                args.name,
+                trusted=args.trusted,
+                concurrency=args.concurrency or settings.default_concurrency,
+            )
+        except UsernameTaken:
+            print(f"error: user {args.name!r} exists already", file=sys.stderr)
+            return 1
+    if args.json:
+        print(json.dumps({"id": user.id, "username": user.username, "apikey": key.apikey}))
+    else:
+        print(f"user {user.username}#{user.id} created; API key (shown once, keep it secret):")
+        print(key.apikey)
+    return 0
+
+
+def cmd_key_create(args: argparse.Namespace) -> int:
+    from horde_api.db.users import add_key, find_user
+
+    with _sessions(HordeSettings())() as session:
+        user = find_user(session, args.user)
+        if user is None:
+            print(f"error: no user {args.user!r}", file=sys.stderr)
+            return 1
+        key = add_key(session, user)
+        session.commit()
+    if args.json:
+        print(json.dumps({"id": user.id, "username": user.username, "apikey": key.apikey}))
+    else:
+        print(f"new key for {user.username}#{user.id} (shown once, keep it secret):")
+        print(key.apikey)
+    return 0
+
+
+def cmd_key_list(args: argparse.Namespace) -> int:
+    from horde_api.db.users import find_user, list_keys
+
+    with _sessions(HordeSettings())() as session:
+        user = None
+        if args.user:
+            user = find_user(session, args.user)
+            if user is None:
+                print(f"error: no user {args.user!r}", file=sys.stderr)
+                return 1
+        rows = list_keys(session, user)
+    for row in rows:
+        state = "revoked" if row.revoked else "active"
+        print(f"{row.key_id}\t{row.username}#{row.user_id}\t{row.created_at}\t{state}")
+    return 0
+
+
+def cmd_key_revoke(args: argparse.Namespace) -> int:
+    from horde_api.db.users import revoke_key
+
+    with _sessions(HordeSettings())() as session:
+        if not revoke_key(session, args.key_id):
+            print(f"error: no key with id {args.key_id!r}", file=sys.stderr)
+            return 1
+    print(f"key {args.key_id} revoked")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from horde_api.client import run_generate
+
+    return run_generate(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="horde-api", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the API server (settings from HORDE_* env vars)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=7420)
+    serve.add_argument("--workers", type=int, default=1, help="processes (needs shared Redis)")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.set_defaults(func=cmd_serve)
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(
+        dest="db_command", required=True
+    )
+    db.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
+
+    user = sub.add_parser("user", help="users").add_subparsers(dest="user_command", required=True)
+    create = user.add_parser("create", help="create a user and print its first API key")
+    create.add_argument("name")
+    create.add_argument("--trusted", action="store_true", help="highest priority tier")
+    create.add_argument("--concurrency", type=int, default=0, help="images in flight at once")
+    create.add_argument("--json", action="store_true")
+    create.set_defaults(func=cmd_user_create)
+
+    key = sub.add_parser("key", help="API keys").add_subparsers(dest="key_command", required=True)
+    key_create = key.add_parser("create", help="add a key to a user (name or id)")
+    key_create.add_argument("user")
+    key_create.add_argument("--json", action="store_true")
+    key_create.set_defaults(func=cmd_key_create)
+    key_list = key.add_parser("list", help="list keys (ids only; secrets are never stored)")
+    key_list.add_argument("user", nargs="?")
+    key_list.set_defaults(func=cmd_key_list)
+    key_revoke = key.add_parser("revoke", help="revoke a key by its id")
+    key_revoke.add_argument("key_id")
+    key_revoke.set_defaults(func=cmd_key_revoke)
+
+    gen = sub.add_parser("generate", help="submit a request and save the images")
+    gen.add_argument("--url", required=True, help="horde base URL, without /api/v2")
+    gen.add_argument("--apikey", default="0000000000")
+    gen.add_argument("--prompt", required=True)
+    gen.add_argument("--model", action="append", default=[])
+    gen.add_argument("--width", type=int, default=512)
+    gen.add_argument("--height", type=int, default=512)
+    gen.add_argument("--steps", type=int, default=30)
+    gen.add_argument("--seed")
+    gen.add_argument("--n", type=int, default=1)
+    gen.add_argument("--denoise", type=float)
+    gen.add_argument("--sampler", default="k_euler_a")
+    gen.add_argument("--source-image")
+    gen.add_argument("--mask")
+    gen.add_argument("--mode", choices=["img2img", "inpainting"], default="img2img")
+    gen.add_argument("--timeout", type=float, default=600)
+    gen.add_argument("--out", required=True)
+    gen.set_defaults(func=cmd_generate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

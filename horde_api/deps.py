@@ -1,0 +1,69 @@
+"""FastAPI dependencies shared by the routers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy.orm import Session
+
+from horde_api.auth.principals import Principal
+from horde_api.context import HordeContext
+from horde_api.errors import AnonymousForbidden, InvalidApiKey
+
+
+def get_context(request: Request) -> HordeContext:
+    return request.app.state.horde
+
+
+ContextDep = Annotated[HordeContext, Depends(get_context)]
+
+
+def get_session(ctx: ContextDep) -> Iterator[Session]:
+    with ctx.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+ApiKeyHeader = Annotated[
+    str | None,
+    Header(alias="apikey", description="Your API key; 0000000000 is the anonymous key"),
+]
+
+
+def get_principal(ctx: ContextDep, apikey: ApiKeyHeader = None) -> Principal:
+    return ctx.verifier.verify(apikey)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def get_registered_principal(ctx: ContextDep, apikey: ApiKeyHeader = None) -> Principal:
+    if not apikey:
+        raise InvalidApiKey("This endpoint needs an API key in the `apikey` header")
+    principal = ctx.verifier.verify(apikey)
+    if principal.anonymous:
+        raise AnonymousForbidden("The anonymous key may not do this; ask an operator for a key")
+    return principal
+
+
+RegisteredPrincipalDep = Annotated[Principal, Depends(get_registered_principal)]
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+ClientIpDep = Annotated[str, Depends(client_ip)]
+
+
+def public_base_url(request: Request, ctx: ContextDep) -> str:
+    """Base URL (no /api/v2) for links we hand out."""
+    if ctx.settings.public_url:
+        return ctx.settings.public_url.rstrip("/")
+    return str(request.base_url).rstrip("/")
+
+
+BaseUrlDep = Annotated[str, Depends(public_base_url)]

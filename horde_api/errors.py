@@ -1,0 +1,138 @@
+"""Domain errors, each with its HTTP status and AI Horde `rc`, and their `{message, rc}` replies."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from horde_api.protocol import ErrorCode
+
+log = logging.getLogger(__name__)
+
+
+class HordeError(Exception):
+    status_code = 400
+    rc: ErrorCode = ErrorCode.BAD_REQUEST
+
+    def __init__(self, message: str, rc: ErrorCode | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if rc is not None:
+            self.rc = rc
+
+
+class BadRequest(HordeError):
+    status_code = 400
+    rc = ErrorCode.BAD_REQUEST
+
+
+class ValidationFailed(HordeError):
+    status_code = 400
+    rc = ErrorCode.VALIDATION_ERROR
+
+
+class ImageValidationFailed(HordeError):
+    status_code = 400
+    rc = ErrorCode.IMAGE_VALIDATION_FAILED
+
+
+class InvalidApiKey(HordeError):
+    status_code = 401
+    rc = ErrorCode.INVALID_API_KEY
+
+
+class WrongCredentials(HordeError):
+    status_code = 403
+    rc = ErrorCode.WRONG_CREDENTIALS
+
+
+class Forbidden(HordeError):
+    status_code = 403
+    rc = ErrorCode.FORBIDDEN
+
+
+class AnonymousForbidden(HordeError):
+    status_code = 403
+    rc = ErrorCode.ANONYMOUS_FORBIDDEN
+
+
+class NotFound(HordeError):
+    status_code = 404
+    rc = ErrorCode.NOT_FOUND
+
+
+class DuplicateGen(HordeError):
+    status_code = 400
+    rc = ErrorCode.DUPLICATE_GEN
+
+
+class AbortedGen(HordeError):
+    status_code = 400
+    rc = ErrorCode.ABORTED_GEN
+
+
+class TooManyPrompts(HordeError):
+    status_code = 429
+    rc = ErrorCode.TOO_MANY_PROMPTS
+
+
+class RateLimited(HordeError):
+    status_code = 429
+    rc = ErrorCode.RATE_LIMITED
+
+
+class BodyTooLarge(HordeError):
+    status_code = 413
+    rc = ErrorCode.BODY_TOO_LARGE
+
+
+def error_response(status_code: int, message: str, rc: str) -> JSONResponse:
+    return JSONResponse({"message": message, "rc": rc}, status_code=status_code)
+
+
+def _describe_validation(exc: RequestValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:10]:
+        location = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body",))
+        message = str(error.get("msg", "invalid"))
+        if message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        parts.append(f"{location or 'body'}: {message}")
+    return "Input payload validation failed: " + "; ".join(parts)
+
+
+_STATUS_RC = {
+    400: ErrorCode.BAD_REQUEST,
+    401: ErrorCode.INVALID_API_KEY,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    413: ErrorCode.BODY_TOO_LARGE,
+    429: ErrorCode.RATE_LIMITED,
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(HordeError)
+    async def _horde_error(_: Request, exc: HordeError) -> JSONResponse:
+        return error_response(exc.status_code, exc.message, exc.rc.value)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(400, _describe_validation(exc), ErrorCode.VALIDATION_ERROR.value)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        rc = _STATUS_RC.get(exc.status_code, ErrorCode.BAD_REQUEST)
+        message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        if exc.status_code == 404 and message == "Not Found":
+            message = "No such endpoint; see /openapi.json for the API"
+        return error_response(exc.status_code, message, rc.value)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error while serving a request")
+        return error_response(500, "Internal server error", ErrorCode.INTERNAL_ERROR.value)

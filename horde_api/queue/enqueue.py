@@ -1,0 +1,160 @@
+"""Putting a validated request into the queue: one rq Job per image, in its descriptor's queue."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+
+from redis import Redis
+from rq.job import Job
+from rq.queue import Queue
+from rq.serializers import JSONSerializer
+
+from horde_api.protocol import GenerationInput
+from horde_api.queue.descriptors import Tier, descriptor, kind_of, models_part
+from horde_api.queue.keys import RedisKeys
+from horde_api.queue.rq_jobs import generated_by_horde_worker
+from horde_api.queue.seeds import image_seeds
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who asks: `user_key` names the in-flight counter (user id, or `anon:<ip>`)."""
+
+    user_key: str
+    tier: Tier
+    concurrency: int
+
+
+@dataclass(frozen=True)
+class SourceImages:
+    """Validated base64 images as the worker will receive them."""
+
+    image: str | None = None
+    mask: str | None = None
+
+
+class ConcurrencyExceeded(Exception):
+    def __init__(self, in_flight: int, limit: int) -> None:
+        super().__init__(f"{in_flight} images in flight, limit {limit}")
+        self.in_flight = in_flight
+        self.limit = limit
+
+
+class QueueWriter:
+    """Creates requests and their rq jobs; rq Queue objects are cached per name."""
+
+    def __init__(self, redis: Redis, keys: RedisKeys) -> None:
+        self.redis = redis
+        self.keys = keys
+        self._queues: dict[str, Queue] = {}
+
+    def _queue(self, name: str) -> Queue:
+        queue = self._queues.get(name)
+        if queue is None:
+            queue = Queue(name, connection=self.redis, serializer=JSONSerializer)
+            self._queues[name] = queue
+        return queue
+
+    def enqueue_request(
+        self,
+        spec: GenerationInput,
+        requester: Requester,
+        sources: SourceImages,
+        kudos: float,
+        now: float,
+    ) -> str:
+        n = spec.params.n
+        keys = self.keys
+        in_flight_key = keys.user_in_flight(requester.user_key)
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.incrby(in_flight_key, n)
+            pipe.incrby(keys.sequence, n)
+            in_flight, last_seq = pipe.execute()
+        if in_flight > requester.concurrency:
+            self.redis.decrby(in_flight_key, n)
+            raise ConcurrencyExceeded(in_flight - n, requester.concurrency)
+
+        request_id = str(uuid.uuid4())
+        pixels = spec.params.width * spec.params.height
+        kind = kind_of(sources.image is not None, spec.source_processing)
+        queue_name = keys.rq_queue_name(
+            descriptor(requester.tier, pixels, kind, spec.nsfw, spec.models)
+        )
+        part = models_part(spec.models)
+        stored_spec = {
+            "prompt": spec.prompt,
+            "params": spec.params.model_dump(mode="json"),
+            "models": spec.models,
+            "source_processing": spec.source_processing.value,
+            "kind": kind,
+            "pixels": pixels,
+            "nsfw": spec.nsfw,
+            "censor_nsfw": spec.censor_nsfw,
+            "r2": spec.r2,
+            "shared": spec.shared,
+        }
+        first_seq = last_seq - n + 1
+        seeds = image_seeds(spec.params.seed, n)
+        job_ids = [uuid.uuid4().hex for _ in range(n)]
+        queue = self._queue(queue_name)
+        prompt_lower = spec.prompt.lower()
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.multi()  # rq's enqueue_job expects a caller's pipeline in MULTI mode
+            pipe.hset(
+                keys.request(request_id),
+                mapping={
+                    "state": "active",
+                    "owner": requester.user_key,
+                    "tier": int(requester.tier),
+                    "n": n,
+                    "waiting": n,
+                    "processing": 0,
+                    "finished": 0,
+                    "restarted": 0,
+                    "faults": 0,
+                    "created": now,
+                    "kudos": kudos,
+                    "spec": json.dumps(stored_spec),
+                    "queue": queue_name,
+                },
+            )
+            if sources.image is not None:
+                source_fields = {"image": sources.image}
+                if sources.mask is not None:
+                    source_fields["mask"] = sources.mask
+                pipe.hset(keys.request_source(request_id), mapping=source_fields)
+            pipe.rpush(keys.request_jobs(request_id), *job_ids)
+            for index, job_id in enumerate(job_ids):
+                pipe.hset(
+                    keys.job(job_id),
+                    mapping={
+                        "req": request_id,
+                        "idx": index,
+                        "seq": first_seq + index,
+                        "px": pixels,
+                        "steps": spec.params.steps,
+                        "seed": seeds[index],
+                        "queue": queue_name,
+                        "model": part,
+                        "prompt": prompt_lower,
+                        "state": "waiting",
+                    },
+                )
+                job = Job.create(
+                    generated_by_horde_worker,
+                    args=(request_id, index),
+                    id=job_id,
+                    connection=self.redis,
+                    serializer=JSONSerializer,
+                    description=f"image {index + 1}/{n} of horde request {request_id}",
+                    timeout=-1,
+                    result_ttl=-1,
+                )
+                queue.enqueue_job(job, pipeline=pipe)
+            pipe.sadd(keys.active_queues, queue_name)
+            pipe.hincrby(keys.queued_per_model, part, n)
+            pipe.zadd(keys.activity, {request_id: now})
+            pipe.execute()
+        return request_id

@@ -1,0 +1,74 @@
+"""Periodic upkeep run by every API process: expired leases, forgotten requests, old results.
+
+Each step is an atomic Lua script or guarded by ZREM, so any number of processes may run it at
+the same time; each piece of work is done once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from redis import Redis
+
+from horde_api.queue.keys import RedisKeys
+from horde_api.queue.leases import reap_expired_leases
+from horde_api.queue.requests import expire_stale_requests
+from horde_api.queue.retention import purge_finished_requests
+from horde_api.settings import HordeSettings
+from horde_api.store.results import ResultStore
+
+log = logging.getLogger(__name__)
+
+
+class Janitor:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: RedisKeys,
+        store: ResultStore,
+        settings: HordeSettings,
+        clock: Callable[[], float] = time.time,
+        after_run: Callable[[], None] | None = None,
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self._after_run = after_run
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self, now: float | None = None) -> dict[str, int]:
+        now = self.clock() if now is None else now
+        done = {
+            "leases_requeued": reap_expired_leases(self.redis, self.keys, now),
+            "requests_expired": expire_stale_requests(
+                self.redis, self.keys, now, self.settings.request_expiry_seconds
+            ),
+            "requests_purged": purge_finished_requests(
+                self.redis, self.keys, self.store, now, self.settings.result_retention_seconds
+            ),
+        }
+        if self._after_run is not None:
+            self._after_run()
+        return done
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="horde-janitor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.settings.janitor_interval_seconds):
+            try:
+                self.run_once()
+            except Exception:
+                log.warning("janitor pass failed; retrying next interval", exc_info=True)

@@ -1,0 +1,116 @@
+"""Every Redis key and channel the horde uses, built from one prefix in one place.
+
+rq adds its own namespace in front of queue names and job ids (`rq:queue:<name>`,
+`rq:job:<id>`); our queue names start with the prefix, so `rq info` lists them and tests with
+different prefixes never see each other's queues. Job ids are random (uuid4 hex).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rq.job import Job
+from rq.queue import Queue
+
+
+@dataclass(frozen=True)
+class RedisKeys:
+    prefix: str
+
+    # Requests and their images.
+    def request(self, request_id: str) -> str:
+        return f"{self.prefix}req:{request_id}"
+
+    def request_source(self, request_id: str) -> str:
+        return f"{self.prefix}req:{request_id}:src"
+
+    def request_jobs(self, request_id: str) -> str:
+        return f"{self.prefix}req:{request_id}:jobs"
+
+    def request_generations(self, request_id: str) -> str:
+        return f"{self.prefix}req:{request_id}:gens"
+
+    def request_progress(self, request_id: str) -> str:
+        return f"{self.prefix}req:{request_id}:progress"
+
+    def request_preview(self, request_id: str) -> str:
+        return f"{self.prefix}req:{request_id}:preview"
+
+    def request_events(self, request_id: str) -> str:
+        return f"{self.prefix}ev:{request_id}"
+
+    @property
+    def request_events_pattern(self) -> str:
+        return f"{self.prefix}ev:*"
+
+    def job(self, job_id: str) -> str:
+        """Our per-image bookkeeping, next to rq's own job hash."""
+        return f"{self.prefix}job:{job_id}"
+
+    def lease(self, lease_id: str) -> str:
+        return f"{self.prefix}lease:{lease_id}"
+
+    def rq_queue_name(self, descriptor: str) -> str:
+        return f"{self.prefix}q|{descriptor}"
+
+    @staticmethod
+    def rq_queue_key(queue_name: str) -> str:
+        return Queue.redis_queue_namespace_prefix + queue_name
+
+    @staticmethod
+    def rq_job_key(job_id: str) -> str:
+        return Job.redis_job_namespace_prefix + job_id
+
+    # Indexes.
+    @property
+    def active_queues(self) -> str:
+        """Set of rq queue names that may hold waiting jobs (cleaned lazily by pops)."""
+        return f"{self.prefix}active-queues"
+
+    @property
+    def leases(self) -> str:
+        """Sorted set lease id -> expiry time."""
+        return f"{self.prefix}leases"
+
+    @property
+    def activity(self) -> str:
+        """Sorted set of unfinished request ids -> time of last activity."""
+        return f"{self.prefix}activity"
+
+    @property
+    def finished(self) -> str:
+        """Sorted set of finished request ids -> time they finished."""
+        return f"{self.prefix}finished"
+
+    @property
+    def sequence(self) -> str:
+        return f"{self.prefix}seq"
+
+    @property
+    def queued_per_model(self) -> str:
+        """Hash model part of a queue descriptor -> waiting images."""
+        return f"{self.prefix}queued"
+
+    @property
+    def stats(self) -> str:
+        return f"{self.prefix}stats"
+
+    def user_in_flight(self, user_key: str) -> str:
+        """Images of one requester not yet finished (user id, or `anon:<ip>`)."""
+        return f"{self.prefix}user:{user_key}:inflight"
+
+    def rate_counter(self, kind: str, who: str, window: int) -> str:
+        return f"{self.prefix}rl:{kind}:{who}:{window}"
+
+    # Workers.
+    @property
+    def workers_seen(self) -> str:
+        """Sorted set worker id -> time of its last pop."""
+        return f"{self.prefix}workers:seen"
+
+    def worker(self, worker_id: str) -> str:
+        return f"{self.prefix}worker:{worker_id}"
+
+    @property
+    def maintenance(self) -> str:
+        return f"{self.prefix}workers:maintenance"

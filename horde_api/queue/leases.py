@@ -1,0 +1,170 @@
+"""Leases: what a worker holds between pop and submit, and how they end.
+
+The `id` a worker sees is the lease id, not the image's job id: every pop makes a new lease, so
+a late submit for a lease that expired (and whose image went to another worker) is recognised
+as `AbortedGen` instead of overwriting the other worker's result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from redis import Redis
+
+from horde_api.queue.keys import RedisKeys
+from horde_api.queue.lua import LuaScript
+
+
+class LeaseState(str, Enum):
+    ACTIVE = "active"
+    SUBMITTED = "submitted"
+    ABORTED = "aborted"
+    FAULTED = "faulted"
+
+
+class SubmitOutcome(str, Enum):
+    OK = "ok"
+    FAULTED = "faulted"
+    NOT_FOUND = "notfound"
+    FORBIDDEN = "forbidden"
+    DUPLICATE = "duplicate"
+    ABORTED = "aborted"
+
+
+_CHECK_LEASE_LUA = r"""
+-- Shared by submit: validate the lease and expire it on the spot when its time is up.
+local lid, owner = ARGV[4], ARGV[5]
+local lkey = P .. 'lease:' .. lid
+local jid, rid, lease_owner, state, expires =
+  unpack(redis.call('HMGET', lkey, 'job', 'req', 'owner', 'state', 'expires'))
+if not jid then return {'notfound'} end
+if lease_owner ~= owner then return {'forbidden'} end
+if state == 'submitted' or state == 'faulted' then return {'duplicate'} end
+if state ~= 'active' then return {'aborted'} end
+if now > num(expires) then
+  requeue_lease(lid, 'aborted', true)
+  return {'aborted'}
+end
+"""
+
+_SUBMIT_LUA = (
+    _CHECK_LEASE_LUA
+    + r"""
+local gen_state, record, max_faults, ref = ARGV[6], ARGV[7], tonumber(ARGV[8]), ARGV[9]
+local rkey = P .. 'req:' .. rid
+if gen_state == 'faulted' then
+  local faults = redis.call('HINCRBY', rkey, 'faults', 1)
+  requeue_lease(lid, 'faulted', true)
+  if faults > max_faults then end_request(rid, 'faulted') end
+  return {'faulted', rid}
+end
+redis.call('ZREM', P .. 'leases', lid)
+redis.call('HSET', lkey, 'state', 'submitted')
+redis.call('HSET', P .. 'job:' .. jid, 'state', 'done', 'ref', ref)
+redis.call('HSET', RQJ .. jid, 'status', 'finished')
+redis.call('HSET', rkey .. ':gens', jid, record)
+redis.call('HDEL', rkey .. ':progress', jid)
+redis.call('HINCRBY', rkey, 'processing', -1)
+redis.call('HINCRBY', rkey, 'finished', 1)
+release_in_flight(rid, 1)
+if redis.call('ZSCORE', P .. 'activity', rid) then redis.call('ZADD', P .. 'activity', now, rid) end
+-- Worker speed for wait estimates: moving average of seconds per megapixel-step.
+local started = redis.call('HGET', lkey, 'started')
+local px, steps = unpack(redis.call('HMGET', P .. 'job:' .. jid, 'px', 'steps'))
+local work = num(px) * num(steps) / 1000000
+if work > 0 then
+  local sample = (now - num(started)) / work
+  local old = tonumber(redis.call('HGET', P .. 'stats', 'sec_per_mps'))
+  if old then sample = old * 0.8 + sample * 0.2 end
+  redis.call('HSET', P .. 'stats', 'sec_per_mps', tostring(sample))
+end
+finalize_if_idle(rid)
+publish(rid, 'submitted')
+return {'ok', rid}
+"""
+)
+
+_REAP_LUA = r"""
+local limit = tonumber(ARGV[4])
+local expired = redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', now, 'LIMIT', 0, limit)
+for _, lid in ipairs(expired) do
+  requeue_lease(lid, 'aborted', true)
+end
+return #expired
+"""
+
+SUBMIT_SCRIPT = LuaScript(_SUBMIT_LUA)
+REAP_SCRIPT = LuaScript(_REAP_LUA)
+
+
+@dataclass(frozen=True)
+class Lease:
+    lease_id: str
+    job_id: str
+    request_id: str
+    worker_id: str
+    owner_id: int
+    state: LeaseState
+    expires: float
+    model: str
+    upload_token: str
+    started: float
+
+
+def read_lease(redis: Redis, keys: RedisKeys, lease_id: str) -> Lease | None:
+    values = redis.hmget(
+        keys.lease(lease_id),
+        ["job", "req", "worker", "state", "expires", "model", "token", "started", "owner"],
+    )
+    if values[0] is None:
+        return None
+    job, req, worker, state, expires, model, token, started, owner = (
+        v.decode() if isinstance(v, bytes) else (v or "") for v in values
+    )
+    return Lease(
+        lease_id=lease_id,
+        job_id=job,
+        request_id=req,
+        worker_id=worker,
+        owner_id=int(owner or 0),
+        state=LeaseState(state),
+        expires=float(expires or 0),
+        model=model,
+        upload_token=token,
+        started=float(started or 0),
+    )
+
+
+def submit_lease(
+    redis: Redis,
+    keys: RedisKeys,
+    lease_id: str,
+    owner_id: int,
+    generation_state: str,
+    record_json: str,
+    ref: str,
+    max_faults: int,
+    now: float,
+) -> SubmitOutcome:
+    reply = SUBMIT_SCRIPT(
+        redis,
+        [
+            keys.prefix,
+            RedisKeys.rq_job_key(""),
+            repr(now),
+            lease_id,
+            owner_id,
+            generation_state,
+            record_json,
+            max_faults,
+            ref,
+        ],
+    )
+    tag = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
+    return SubmitOutcome(tag)
+
+
+def reap_expired_leases(redis: Redis, keys: RedisKeys, now: float, limit: int = 200) -> int:
+    """Put the images of expired leases back at the front of their queues; safe to run anywhere."""
+    return int(REAP_SCRIPT(redis, [keys.prefix, RedisKeys.rq_job_key(""), repr(now), limit]))

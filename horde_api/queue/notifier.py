@@ -1,0 +1,92 @@
+"""Wakes long-polling `check?wait=S` calls when their request changes.
+
+Every state change publishes on the request's channel (inside the Lua scripts). One thread per
+API process listens on the channel pattern and resolves the futures of local waiters, so a
+waiting client holds no thread and no Redis connection of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections import defaultdict
+
+from redis import Redis
+
+from horde_api.queue.keys import RedisKeys
+
+log = logging.getLogger(__name__)
+
+
+class RequestNotifier:
+    def __init__(self, redis: Redis, keys: RedisKeys) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._waiters: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]] = (
+            defaultdict(set)
+        )
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._channel_prefix = keys.request_events("")
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._listen, name="horde-notifier", daemon=True)
+        self._thread.start()
+        self._ready.wait(5)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def _listen(self) -> None:
+        while not self._stop.is_set():
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub.psubscribe(self._keys.request_events_pattern)
+                self._ready.set()
+                while not self._stop.is_set():
+                    message = pubsub.get_message(timeout=0.5)
+                    if message and message.get("type") == "pmessage":
+                        channel = message["channel"]
+                        if isinstance(channel, bytes):
+                            channel = channel.decode()
+                        self._wake(channel[len(self._channel_prefix) :])
+            except Exception:
+                log.warning("request notifier lost its Redis subscription; retrying", exc_info=True)
+                self._stop.wait(1.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    pubsub.close()
+
+    def _wake(self, request_id: str) -> None:
+        with self._lock:
+            waiters = self._waiters.pop(request_id, None)
+        for loop, future in waiters or ():
+            loop.call_soon_threadsafe(_resolve, future)
+
+    def subscribe(self, request_id: str) -> asyncio.Future[None]:
+        """A future resolved at the request's next change. Call before reading the state."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        with self._lock:
+            self._waiters[request_id].add((loop, future))
+        return future
+
+    def unsubscribe(self, request_id: str, future: asyncio.Future[None]) -> None:
+        with self._lock:
+            waiters = self._waiters.get(request_id)
+            if waiters is None:
+                return
+            waiters.discard((future.get_loop(), future))
+            if not waiters:
+                del self._waiters[request_id]
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

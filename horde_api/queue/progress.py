@@ -1,0 +1,67 @@
+"""Progress reports of running images (our extension) and the cancel flag they return."""
+
+from __future__ import annotations
+
+from redis import Redis
+
+from horde_api.queue.keys import RedisKeys
+from horde_api.queue.lua import LuaScript
+
+_PROGRESS_LUA = r"""
+local lid, owner, step, total = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local lkey = P .. 'lease:' .. lid
+local jid, rid, lease_owner, state =
+  unpack(redis.call('HMGET', lkey, 'job', 'req', 'owner', 'state'))
+if not jid then return {'notfound'} end
+if lease_owner ~= owner then return {'forbidden'} end
+local rstate = redis.call('HGET', P .. 'req:' .. rid, 'state')
+if state ~= 'active' or rstate ~= 'active' then return {'cancelled', rid} end
+redis.call('HSET', P .. 'req:' .. rid .. ':progress', jid, step .. '/' .. total)
+if redis.call('ZSCORE', P .. 'activity', rid) then
+  redis.call('ZADD', P .. 'activity', now, rid)
+end
+publish(rid, 'progress')
+return {'running', rid}
+"""
+
+PROGRESS_SCRIPT = LuaScript(_PROGRESS_LUA)
+
+
+def report_progress(
+    redis: Redis,
+    keys: RedisKeys,
+    lease_id: str,
+    owner_id: int,
+    step: int,
+    total: int,
+    now: float,
+) -> tuple[str, str | None]:
+    """Record step/total; returns (`running`|`cancelled`|`notfound`|`forbidden`, request id)."""
+    reply = PROGRESS_SCRIPT(
+        redis,
+        [
+            keys.prefix,
+            RedisKeys.rq_job_key(""),
+            repr(now),
+            lease_id,
+            owner_id,
+            min(step, total),
+            total,
+        ],
+    )
+    tag = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
+    request_id = None
+    if len(reply) > 1:
+        request_id = reply[1].decode() if isinstance(reply[1], bytes) else reply[1]
+    return tag, request_id
+
+
+def store_preview(
+    redis: Redis, keys: RedisKeys, request_id: str, webp: bytes, keep_seconds: float
+) -> None:
+    redis.set(keys.request_preview(request_id), webp, ex=max(1, int(keep_seconds)))
+
+
+def read_preview(redis: Redis, keys: RedisKeys, request_id: str) -> bytes | None:
+    value = redis.get(keys.request_preview(request_id))
+    return bytes(value) if value is not None else None

@@ -1,0 +1,179 @@
+"""Reading a request's state, cancelling it, and expiring forgotten ones."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from redis import Redis
+
+from horde_api.queue.keys import RedisKeys
+from horde_api.queue.lua import LuaScript
+
+
+class RequestState(str, Enum):
+    ACTIVE = "active"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    FAULTED = "faulted"
+    EXPIRED = "expired"
+
+
+_VIEW_LUA = r"""
+local rid = ARGV[4]
+local touch = ARGV[5] == '1'
+local rkey = P .. 'req:' .. rid
+local req = redis.call('HGETALL', rkey)
+if #req == 0 then return {} end
+local progress = redis.call('HGETALL', rkey .. ':progress')
+local position = -1
+local queue = redis.call('HGET', rkey, 'queue')
+if num(redis.call('HGET', rkey, 'waiting')) > 0 then
+  for _, jid in ipairs(redis.call('LRANGE', rkey .. ':jobs', 0, -1)) do
+    if redis.call('HGET', P .. 'job:' .. jid, 'state') == 'waiting' then
+      position = redis.call('LPOS', 'rq:queue:' .. queue, jid) or -1
+      break
+    end
+  end
+end
+if touch and redis.call('ZSCORE', P .. 'activity', rid) then
+  redis.call('ZADD', P .. 'activity', now, rid)
+end
+local stats = redis.call('HGET', P .. 'stats', 'sec_per_mps') or ''
+return {req, progress, position, stats}
+"""
+
+_CANCEL_LUA = r"""
+local rid = ARGV[4]
+if redis.call('EXISTS', P .. 'req:' .. rid) == 0 then return -1 end
+if end_request(rid, 'cancelled') then return 1 end
+return 0
+"""
+
+_EXPIRE_LUA = r"""
+local cutoff = tonumber(ARGV[4])
+local limit = tonumber(ARGV[5])
+local stale = redis.call('ZRANGEBYSCORE', P .. 'activity', '-inf', cutoff, 'LIMIT', 0, limit)
+local ended = 0
+for _, rid in ipairs(stale) do
+  if redis.call('EXISTS', P .. 'req:' .. rid) == 0 then
+    redis.call('ZREM', P .. 'activity', rid)
+  elseif end_request(rid, 'expired') then
+    ended = ended + 1
+  else
+    -- Ended already, still waiting for running images: look again later, not every tick.
+    redis.call('ZADD', P .. 'activity', now, rid)
+  end
+end
+return ended
+"""
+
+VIEW_SCRIPT = LuaScript(_VIEW_LUA)
+CANCEL_SCRIPT = LuaScript(_CANCEL_LUA)
+EXPIRE_SCRIPT = LuaScript(_EXPIRE_LUA)
+
+
+@dataclass
+class RequestView:
+    request_id: str
+    state: RequestState
+    owner: str
+    n: int
+    waiting: int
+    processing: int
+    finished: int
+    restarted: int
+    faults: int
+    kudos: float
+    created: float
+    spec: dict[str, Any]
+    finished_at: float | None
+    progress: dict[str, float] = field(default_factory=dict)
+    queue_position: int = -1
+    sec_per_mps: float | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.finished_at is not None
+
+    @property
+    def progress_fraction(self) -> float:
+        running = sum(self.progress.values())
+        return max(0.0, min(1.0, (self.finished + running) / max(1, self.n)))
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _pairs(flat: list[Any]) -> dict[str, str]:
+    return {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+
+def view_request(
+    redis: Redis, keys: RedisKeys, request_id: str, now: float, touch: bool = True
+) -> RequestView | None:
+    """One round trip: the request's counters, progress of running images, queue position."""
+    reply = VIEW_SCRIPT(
+        redis, [keys.prefix, RedisKeys.rq_job_key(""), repr(now), request_id, int(touch)]
+    )
+    if not reply:
+        return None
+    fields = _pairs(reply[0])
+    progress = {}
+    for job_id, value in _pairs(reply[1]).items():
+        step, _, total = value.partition("/")
+        try:
+            progress[job_id] = min(1.0, int(step) / max(1, int(total)))
+        except ValueError:
+            continue
+    stats = _text(reply[3])
+    return RequestView(
+        request_id=request_id,
+        state=RequestState(fields.get("state", "active")),
+        owner=fields.get("owner", ""),
+        n=int(fields.get("n", 0)),
+        waiting=int(fields.get("waiting", 0)),
+        processing=int(fields.get("processing", 0)),
+        finished=int(fields.get("finished", 0)),
+        restarted=int(fields.get("restarted", 0)),
+        faults=int(fields.get("faults", 0)),
+        kudos=float(fields.get("kudos", 0)),
+        created=float(fields.get("created", 0)),
+        spec=json.loads(fields.get("spec", "{}")),
+        finished_at=float(fields["finished_at"]) if "finished_at" in fields else None,
+        progress=progress,
+        queue_position=int(reply[2]),
+        sec_per_mps=float(stats) if stats else None,
+    )
+
+
+def cancel_request(redis: Redis, keys: RedisKeys, request_id: str, now: float) -> bool | None:
+    """Cancel: waiting images leave their queues now. None when the request is unknown,
+    False when it had already ended."""
+    result = int(
+        CANCEL_SCRIPT(redis, [keys.prefix, RedisKeys.rq_job_key(""), repr(now), request_id])
+    )
+    if result < 0:
+        return None
+    return result == 1
+
+
+def expire_stale_requests(
+    redis: Redis, keys: RedisKeys, now: float, expiry_seconds: float, limit: int = 200
+) -> int:
+    return int(
+        EXPIRE_SCRIPT(
+            redis,
+            [keys.prefix, RedisKeys.rq_job_key(""), repr(now), repr(now - expiry_seconds), limit],
+        )
+    )
+
+
+def generation_records(redis: Redis, keys: RedisKeys, request_id: str) -> list[dict[str, Any]]:
+    """Stored results of a request, in image order."""
+    records = [json.loads(v) for v in redis.hvals(keys.request_generations(request_id))]
+    records.sort(key=lambda r: r.get("index", 0))
+    return records

@@ -1,0 +1,146 @@
+"""Worker liveness and capabilities, kept in Redis (a worker is online while it pops)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from redis import Redis
+
+from horde_api.queue.keys import RedisKeys
+
+
+@dataclass(frozen=True)
+class LiveWorker:
+    worker_id: str
+    name: str
+    owner: str
+    models: list[str]
+    max_pixels: int
+    nsfw: bool
+    img2img: bool
+    painting: bool
+    threads: int
+    first_seen: float
+    last_seen: float
+    fulfilled: int
+    maintenance: bool
+
+    def could_take(self, models: list[str], pixels: int, kind: str, nsfw: bool) -> bool:
+        if self.maintenance or pixels > self.max_pixels or (nsfw and not self.nsfw):
+            return False
+        if (kind == "i" and not self.img2img) or (kind == "p" and not self.painting):
+            return False
+        return not models or not self.models or any(m in self.models for m in models)
+
+
+def record_pop(
+    redis: Redis,
+    keys: RedisKeys,
+    worker_id: str,
+    fields: dict[str, str | int],
+    now: float,
+) -> None:
+    with redis.pipeline(transaction=False) as pipe:
+        pipe.zadd(keys.workers_seen, {worker_id: now})
+        pipe.hset(keys.worker(worker_id), mapping={**fields, "last_seen": now})
+        pipe.hsetnx(keys.worker(worker_id), "first_seen", now)
+        pipe.execute()
+
+
+def count_fulfilled(redis: Redis, keys: RedisKeys, worker_id: str) -> None:
+    redis.hincrby(keys.worker(worker_id), "fulfilled", 1)
+
+
+def set_maintenance(redis: Redis, keys: RedisKeys, worker_id: str, on: bool) -> None:
+    if on:
+        redis.sadd(keys.maintenance, worker_id)
+    else:
+        redis.srem(keys.maintenance, worker_id)
+
+
+def read_worker(redis: Redis, keys: RedisKeys, worker_id: str) -> LiveWorker | None:
+    with redis.pipeline(transaction=False) as pipe:
+        pipe.hgetall(keys.worker(worker_id))
+        pipe.sismember(keys.maintenance, worker_id)
+        raw, maintenance = pipe.execute()
+    if not raw:
+        return None
+    return _parse(worker_id, raw, bool(maintenance))
+
+
+def _parse(worker_id: str, raw: dict, maintenance: bool) -> LiveWorker:
+    f = {k.decode(): v.decode() for k, v in raw.items()}
+    return LiveWorker(
+        worker_id=worker_id,
+        name=f.get("name", ""),
+        owner=f.get("owner", ""),
+        models=json.loads(f.get("models", "[]")),
+        max_pixels=int(f.get("max_pixels", 0)),
+        nsfw=f.get("nsfw") == "1",
+        img2img=f.get("img2img", "1") == "1",
+        painting=f.get("painting", "1") == "1",
+        threads=int(f.get("threads", 1)),
+        first_seen=float(f.get("first_seen", 0)),
+        last_seen=float(f.get("last_seen", 0)),
+        fulfilled=int(f.get("fulfilled", 0)),
+        maintenance=maintenance,
+    )
+
+
+def live_workers(
+    redis: Redis, keys: RedisKeys, now: float, offline_seconds: float
+) -> list[LiveWorker]:
+    ids = [
+        i.decode() for i in redis.zrangebyscore(keys.workers_seen, now - offline_seconds, "+inf")
+    ]
+    if not ids:
+        return []
+    with redis.pipeline(transaction=False) as pipe:
+        for worker_id in ids:
+            pipe.hgetall(keys.worker(worker_id))
+        pipe.smembers(keys.maintenance)
+        *raws, maintenance = pipe.execute()
+    in_maintenance = {m.decode() for m in maintenance}
+    return [
+        _parse(worker_id, raw, worker_id in in_maintenance)
+        for worker_id, raw in zip(ids, raws, strict=False)
+        if raw
+    ]
+
+
+class LiveWorkersCache:
+    """Live workers, re-read at most every `max_age` seconds (is_possible runs per request)."""
+
+    def __init__(
+        self,
+        load: Callable[[], list[LiveWorker]],
+        max_age: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._load = load
+        self._max_age = max_age
+        self._clock = clock
+        self._value: list[LiveWorker] = []
+        self._loaded_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def get(self) -> list[LiveWorker]:
+        now = self._clock()
+        if now - self._loaded_at > self._max_age:
+            with self._lock:
+                if now - self._loaded_at > self._max_age:
+                    self._value = self._load()
+                    self._loaded_at = now
+        return self._value
+
+    def invalidate(self) -> None:
+        self._loaded_at = float("-inf")
+
+    def note_seen(self, worker_id: str) -> None:
+        """A worker just popped: reload soon if it is new to us, so it counts at once."""
+        if all(w.worker_id != worker_id for w in self._value):
+            self.invalidate()

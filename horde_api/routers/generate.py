@@ -1,0 +1,200 @@
+"""Client side: submit a request, watch it, fetch its images, cancel it."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from horde_api.context import HordeContext
+from horde_api.deps import BaseUrlDep, ClientIpDep, ContextDep, PrincipalDep
+from horde_api.errors import NotFound, RateLimited, TooManyPrompts
+from horde_api.generation_checks import check_models, check_sources, kudos_cost
+from horde_api.protocol import (
+    DryRunReply,
+    ErrorReply,
+    GenerationInput,
+    RequestAsyncReply,
+    RequestStatus,
+    RequestStatusCheck,
+)
+from horde_api.queue.descriptors import kind_of
+from horde_api.queue.enqueue import ConcurrencyExceeded, Requester
+from horde_api.queue.progress import read_preview
+from horde_api.queue.rate_limits import over_limit
+from horde_api.queue.requests import RequestView, cancel_request, view_request
+from horde_api.status_replies import capable_workers, check_reply, status_reply
+
+router = APIRouter(prefix="/api/v2/generate", tags=["generate"])
+
+MAX_WAIT_SECONDS = 30.0
+_ID_PATTERN = r"^[0-9a-fA-F-]{1,64}$"
+RequestId = Annotated[str, Path(description="request id from /generate/async", max_length=64)]
+_ERRORS = {
+    400: {"model": ErrorReply},
+    401: {"model": ErrorReply},
+    404: {"model": ErrorReply},
+    429: {"model": ErrorReply},
+}
+
+
+def _view_or_404(ctx: HordeContext, request_id: str, touch: bool = True) -> RequestView:
+    view = None
+    if re.match(_ID_PATTERN, request_id):
+        view = view_request(ctx.redis, ctx.keys, request_id, ctx.clock(), touch=touch)
+    if view is None:
+        raise NotFound(f"No request with id {request_id!r} (unknown, or its results expired)")
+    return view
+
+
+@router.post(
+    "/async",
+    status_code=202,
+    response_model=RequestAsyncReply | DryRunReply,
+    responses=_ERRORS,
+    summary="Queue an image request (or price it with dry_run)",
+)
+def request_async(
+    spec: GenerationInput, ctx: ContextDep, principal: PrincipalDep, ip: ClientIpDep
+) -> JSONResponse:
+    check_models(spec.models)
+    sources = check_sources(spec, ctx.settings)
+    kudos = kudos_cost(spec)
+    if spec.dry_run:
+        return JSONResponse(DryRunReply(kudos=kudos).model_dump(), status_code=200)
+    now = ctx.clock()
+    limited = over_limit(
+        ctx.redis,
+        ctx.keys,
+        now,
+        key_id=principal.key_id,
+        ip=ip,
+        per_key=ctx.settings.rate_limit_per_key_per_minute,
+        per_ip=ctx.settings.rate_limit_per_ip_per_minute,
+    )
+    if limited:
+        raise RateLimited(f"Too many requests from this {limited}; try again in a minute")
+    requester = Requester(
+        user_key=principal.in_flight_key(ip),
+        tier=principal.tier,
+        concurrency=principal.concurrency,
+    )
+    try:
+        request_id = ctx.writer.enqueue_request(spec, requester, sources, kudos, now)
+    except ConcurrencyExceeded as exc:
+        raise TooManyPrompts(
+            f"You have {exc.in_flight} images queued or generating and may have at most"
+            f" {exc.limit}; wait for some to finish (this request asked for {spec.params.n})"
+        ) from None
+    warnings = []
+    wanted = {
+        "models": spec.models,
+        "pixels": spec.params.width * spec.params.height,
+        "kind": kind_of(sources.image is not None, spec.source_processing),
+        "nsfw": spec.nsfw,
+    }
+    if not capable_workers(ctx.live_workers.get(), wanted):
+        warnings.append(
+            {
+                "code": "NoAvailableWorker",
+                "message": "No worker online can take this request now; it waits for one.",
+            }
+        )
+    reply = RequestAsyncReply(id=request_id, kudos=kudos, warnings=warnings)
+    return JSONResponse(reply.model_dump(exclude_none=True), status_code=202)
+
+
+@router.get(
+    "/check/{request_id}",
+    response_model=RequestStatusCheck,
+    responses=_ERRORS,
+    summary="Light status of a request; ?wait=S long-polls (our extension)",
+)
+async def check(
+    request_id: RequestId,
+    ctx: ContextDep,
+    wait: Annotated[
+        float,
+        Query(ge=0, le=MAX_WAIT_SECONDS, description="extension: wait up to S s for a change"),
+    ] = 0,
+) -> RequestStatusCheck:
+    if wait <= 0:
+        view = await run_in_threadpool(_view_or_404, ctx, request_id)
+        return check_reply(ctx, view)
+    future = ctx.notifier.subscribe(request_id)
+    try:
+        view = await run_in_threadpool(_view_or_404, ctx, request_id)
+        if view.done:
+            return check_reply(ctx, view)
+        deadline = time.monotonic() + wait
+        try:
+            await asyncio.wait_for(future, timeout=max(0.0, deadline - time.monotonic()))
+        except asyncio.TimeoutError:
+            return check_reply(ctx, view)
+        view = await run_in_threadpool(_view_or_404, ctx, request_id)
+        return check_reply(ctx, view)
+    finally:
+        ctx.notifier.unsubscribe(request_id, future)
+
+
+@router.get(
+    "/status/{request_id}",
+    response_model=RequestStatus,
+    responses=_ERRORS,
+    summary="Full status with the generated images",
+)
+def status(request_id: RequestId, ctx: ContextDep, base_url: BaseUrlDep) -> RequestStatus:
+    return status_reply(ctx, _view_or_404(ctx, request_id), base_url)
+
+
+@router.delete(
+    "/status/{request_id}",
+    response_model=RequestStatus,
+    responses=_ERRORS,
+    summary="Cancel: waiting images leave the queue, running ones are told to stop",
+)
+def cancel(request_id: RequestId, ctx: ContextDep, base_url: BaseUrlDep) -> RequestStatus:
+    if not re.match(_ID_PATTERN, request_id) or (
+        cancel_request(ctx.redis, ctx.keys, request_id, ctx.clock()) is None
+    ):
+        raise NotFound(f"No request with id {request_id!r} (unknown, or its results expired)")
+    return status_reply(ctx, _view_or_404(ctx, request_id, touch=False), base_url)
+
+
+@router.get(
+    "/result/{job_id}.webp",
+    response_class=Response,
+    responses={200: {"content": {"image/webp": {}}}, 404: {"model": ErrorReply}},
+    summary="One generated image (the URL `status` gives when r2 is true)",
+)
+def result_image(job_id: Annotated[str, Path(max_length=64)], ctx: ContextDep) -> Response:
+    ref = None
+    if re.match(r"^[0-9a-f]{32}$", job_id):
+        raw = ctx.redis.hget(ctx.keys.job(job_id), "ref")
+        ref = raw.decode() if raw else None
+    data = ctx.store.read(ref) if ref else None
+    if data is None:
+        raise NotFound(f"No image {job_id!r} (unknown, not finished, or expired)")
+    return Response(
+        data, media_type="image/webp", headers={"Cache-Control": "private, max-age=3600"}
+    )
+
+
+@router.get(
+    "/preview/{request_id}",
+    response_class=Response,
+    responses={200: {"content": {"image/webp": {}}}, 404: {"model": ErrorReply}},
+    summary="Extension: latest preview a worker sent for this request",
+)
+def preview(request_id: RequestId, ctx: ContextDep) -> Response:
+    data = None
+    if re.match(_ID_PATTERN, request_id):
+        data = read_preview(ctx.redis, ctx.keys, request_id)
+    if data is None:
+        raise NotFound(f"No preview for request {request_id!r} yet")
+    return Response(data, media_type="image/webp", headers={"Cache-Control": "no-store"})

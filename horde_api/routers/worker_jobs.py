@@ -1,0 +1,303 @@
+"""Worker side: pop a job, report progress (extension), upload and submit the result."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from horde_api.auth.principals import Principal
+from horde_api.context import HordeContext, RegisteredWorker
+from horde_api.db.users import WorkerNameTaken, register_worker
+from horde_api.deps import BaseUrlDep, ContextDep, RegisteredPrincipalDep
+from horde_api.errors import (
+    AbortedGen,
+    BadRequest,
+    BodyTooLarge,
+    DuplicateGen,
+    Forbidden,
+    NotFound,
+    WrongCredentials,
+)
+from horde_api.images import as_webp, check_image, decode_and_check
+from horde_api.protocol import (
+    MAX_SIDE,
+    ErrorReply,
+    GenerationState,
+    PopPayload,
+    PopReply,
+    PopRequest,
+    ProgressReply,
+    ProgressRequest,
+    SourceProcessing,
+    SubmitReply,
+    SubmitRequest,
+)
+from horde_api.queue.leases import LeaseState, SubmitOutcome, read_lease, submit_lease
+from horde_api.queue.pop import Claim, NothingFits, WorkerOffer, claim_job
+from horde_api.queue.progress import report_progress, store_preview
+from horde_api.queue.workers import count_fulfilled, record_pop
+
+router = APIRouter(prefix="/api/v2/generate", tags=["worker"])
+
+_LEASE_ID = re.compile(r"^[0-9a-f]{32}$")
+_ERRORS = {
+    400: {"model": ErrorReply},
+    401: {"model": ErrorReply},
+    403: {"model": ErrorReply},
+    404: {"model": ErrorReply},
+}
+MAX_PREVIEW_PIXELS = 1024 * 1024
+
+
+def registered_worker(ctx: HordeContext, name: str, principal: Principal) -> RegisteredWorker:
+    assert principal.user_id is not None
+    known = ctx.worker_registry.get(name)
+    if known is None:
+        try:
+            with ctx.sessions() as session:
+                worker = register_worker(session, name, principal.user_id)
+        except WorkerNameTaken:
+            raise WrongCredentials(
+                f"The worker name {name!r} is registered to another user; pick another name"
+            ) from None
+        known = RegisteredWorker(worker_id=worker.id, owner_id=worker.owner_id)
+        with ctx.registry_lock:
+            ctx.worker_registry[name] = known
+    if known.owner_id != principal.user_id:
+        raise WrongCredentials(
+            f"The worker name {name!r} is registered to another user; pick another name"
+        )
+    return known
+
+
+@router.post("/pop", response_model=PopReply, responses=_ERRORS, summary="Worker: ask for a job")
+def pop(
+    body: PopRequest, ctx: ContextDep, principal: RegisteredPrincipalDep, base_url: BaseUrlDep
+) -> PopReply:
+    worker = registered_worker(ctx, body.name, principal)
+    now = ctx.clock()
+    record_pop(
+        ctx.redis,
+        ctx.keys,
+        worker.worker_id,
+        {
+            "name": body.name,
+            "owner": principal.display_name,
+            "models": json.dumps(body.models),
+            "max_pixels": body.max_pixels,
+            "nsfw": int(body.nsfw),
+            "img2img": int(body.allow_img2img),
+            "painting": int(body.allow_painting),
+            "threads": body.threads,
+            "bridge_agent": body.bridge_agent,
+            "trusted": int(principal.trusted),
+        },
+        now,
+    )
+    ctx.live_workers.note_seen(worker.worker_id)
+    offer = WorkerOffer(
+        worker_id=worker.worker_id,
+        owner_id=worker.owner_id,
+        models=body.models,
+        max_pixels=body.max_pixels,
+        nsfw=body.nsfw,
+        blacklist=body.blacklist,
+        allow_img2img=body.allow_img2img,
+        allow_painting=body.allow_painting,
+    )
+    claim = claim_job(ctx.redis, ctx.keys, offer, ctx.lease_policy, now)
+    if isinstance(claim, NothingFits):
+        skipped = dict(claim.skipped)
+        if claim.maintenance:
+            skipped["maintenance"] = 1
+        return PopReply(id=None, ids=[], skipped=skipped)
+    return _job_reply(ctx, claim, base_url)
+
+
+def _job_reply(ctx: HordeContext, claim: Claim, base_url: str) -> PopReply:
+    keys = ctx.keys
+    with ctx.redis.pipeline(transaction=False) as pipe:
+        pipe.hget(keys.request(claim.request_id), "spec")
+        pipe.hmget(keys.request_source(claim.request_id), ["image", "mask"])
+        pipe.hget(keys.job(claim.job_id), "seed")
+        spec_raw, (image, mask), seed = pipe.execute()
+    spec: dict[str, Any] = json.loads(spec_raw)
+    params = spec["params"]
+    has_source = image is not None
+    denoise = params.get("denoising_strength")
+    if has_source and denoise is None:
+        denoise = 0.75
+    payload = PopPayload(
+        prompt=spec["prompt"],
+        ddim_steps=params["steps"],
+        seed=(seed or b"0").decode(),
+        n_iter=1,
+        sampler_name=params["sampler_name"],
+        cfg_scale=params["cfg_scale"],
+        width=params["width"],
+        height=params["height"],
+        denoising_strength=denoise,
+        karras=params.get("karras", False),
+        clip_skip=params.get("clip_skip", 1),
+        use_nsfw_censor=spec.get("censor_nsfw", False),
+        post_processing=params.get("post_processing", []),
+        hires_fix=params.get("hires_fix", False),
+        tiling=params.get("tiling", False),
+        loras=params.get("loras", []),
+    )
+    return PopReply(
+        id=claim.lease_id,
+        ids=[claim.lease_id],
+        model=claim.model,
+        ttl=int(claim.ttl) if claim.ttl >= 1 else 1,
+        payload=payload,
+        source_image=image.decode() if has_source else None,
+        source_processing=SourceProcessing(spec.get("source_processing", "img2img")),
+        source_mask=mask.decode() if mask is not None else None,
+        r2_upload=f"{base_url}/api/v2/generate/upload/{claim.lease_id}?token={claim.upload_token}",
+        skipped={},
+        progress_url=f"{base_url}/api/v2/generate/progress",
+    )
+
+
+@router.post(
+    "/submit", response_model=SubmitReply, responses=_ERRORS, summary="Worker: hand back a result"
+)
+def submit(body: SubmitRequest, ctx: ContextDep, principal: RegisteredPrincipalDep) -> SubmitReply:
+    assert principal.user_id is not None
+    lease = read_lease(ctx.redis, ctx.keys, body.id) if _LEASE_ID.match(body.id) else None
+    if lease is None:
+        raise NotFound(f"No job with id {body.id!r} was handed out (or it expired long ago)")
+    if lease.owner_id != principal.user_id:
+        raise WrongCredentials("This job was handed to a worker of another user")
+    if lease.state in (LeaseState.SUBMITTED, LeaseState.FAULTED):
+        raise DuplicateGen(f"Job {body.id} was already submitted")
+    if lease.state != LeaseState.ACTIVE:
+        raise AbortedGen(f"Job {body.id} ran past its ttl and was given to another worker")
+    now = ctx.clock()
+    ref = ""
+    if body.state in (GenerationState.OK, GenerationState.CENSORED):
+        ref = _store_result(ctx, body, now)
+    seed_raw = ctx.redis.hmget(ctx.keys.job(lease.job_id), ["seed", "idx"])
+    worker_name = ctx.redis.hget(ctx.keys.worker(lease.worker_id), "name") or b""
+    record = {
+        "index": int(seed_raw[1] or 0),
+        "id": lease.job_id,
+        "seed": str(body.seed) if body.seed else (seed_raw[0] or b"0").decode(),
+        "worker_id": lease.worker_id,
+        "worker_name": worker_name.decode(),
+        "model": lease.model,
+        "state": body.state.value,
+        "gen_metadata": [m.model_dump(exclude_none=True) for m in body.gen_metadata],
+        "ref": ref,
+    }
+    outcome = submit_lease(
+        ctx.redis,
+        ctx.keys,
+        body.id,
+        principal.user_id,
+        body.state.value,
+        json.dumps(record),
+        ref,
+        ctx.settings.max_faults_per_request,
+        now,
+    )
+    if outcome not in (SubmitOutcome.OK, SubmitOutcome.DUPLICATE) and ref:
+        ctx.store.delete(ref)
+    if outcome == SubmitOutcome.OK:
+        count_fulfilled(ctx.redis, ctx.keys, lease.worker_id)
+        kudos = ctx.redis.hget(ctx.keys.request(lease.request_id), "kudos")
+        n = ctx.redis.hget(ctx.keys.request(lease.request_id), "n")
+        return SubmitReply(reward=round(float(kudos or 0) / max(1, int(n or 1)), 2))
+    if outcome == SubmitOutcome.FAULTED:
+        return SubmitReply(reward=0)
+    if outcome == SubmitOutcome.DUPLICATE:
+        raise DuplicateGen(f"Job {body.id} was already submitted")
+    if outcome == SubmitOutcome.ABORTED:
+        raise AbortedGen(f"Job {body.id} ran past its ttl and was given to another worker")
+    if outcome == SubmitOutcome.FORBIDDEN:
+        raise WrongCredentials("This job was handed to a worker of another user")
+    raise NotFound(f"No job with id {body.id!r}")
+
+
+def _store_result(ctx: HordeContext, body: SubmitRequest, now: float) -> str:
+    if body.generation == "R2":
+        ref = ctx.store.take_upload(body.id, now)
+        if ref is None:
+            raise BadRequest(
+                f'generation is "R2" but nothing was uploaded for job {body.id};'
+                " PUT the WebP to the r2_upload URL first, or send base64 in generation"
+            )
+        return ref
+    if not body.generation:
+        raise BadRequest(
+            'generation is empty; send the image as base64 WebP/PNG, or "R2" after an upload'
+        )
+    image = decode_and_check(
+        body.generation, "generation", ctx.settings.max_result_bytes, MAX_SIDE * MAX_SIDE
+    )
+    return ctx.store.put(body.id, as_webp(image), now)
+
+
+@router.put(
+    "/upload/{lease_id}",
+    responses={200: {"description": "stored"}, **_ERRORS, 413: {"model": ErrorReply}},
+    summary="Worker: upload the result image (the pop reply's r2_upload URL)",
+)
+async def upload(
+    lease_id: Annotated[str, Path(max_length=64)],
+    request: Request,
+    ctx: ContextDep,
+    token: Annotated[str, Query(max_length=200)] = "",
+) -> Response:
+    lease = read_lease(ctx.redis, ctx.keys, lease_id) if _LEASE_ID.match(lease_id) else None
+    if lease is None:
+        raise NotFound(f"No job with id {lease_id!r}")
+    if not hmac.compare_digest(lease.upload_token.encode(), token.encode()):
+        raise Forbidden("The upload token does not match this job")
+    if lease.state != LeaseState.ACTIVE:
+        raise AbortedGen(f"Job {lease_id} is no longer running")
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > ctx.settings.max_result_bytes:
+            raise BodyTooLarge(f"Upload larger than {ctx.settings.max_result_bytes} bytes")
+    image = check_image(bytes(body), "uploaded image", MAX_SIDE * MAX_SIDE)
+    ctx.store.put_upload(lease_id, as_webp(image))
+    return Response(status_code=200)
+
+
+@router.post(
+    "/progress",
+    response_model=ProgressReply,
+    responses=_ERRORS,
+    summary="Extension: worker reports step/total (and a preview); reply says if cancelled",
+)
+def progress(
+    body: ProgressRequest, ctx: ContextDep, principal: RegisteredPrincipalDep
+) -> ProgressReply:
+    assert principal.user_id is not None
+    preview = None
+    if body.preview:
+        image = decode_and_check(
+            body.preview, "preview", ctx.settings.max_preview_bytes, MAX_PREVIEW_PIXELS
+        )
+        preview = as_webp(image)
+    if not _LEASE_ID.match(body.id):
+        raise NotFound(f"No job with id {body.id!r}")
+    tag, request_id = report_progress(
+        ctx.redis, ctx.keys, body.id, principal.user_id, body.step, body.total, ctx.clock()
+    )
+    if tag == "notfound":
+        raise NotFound(f"No job with id {body.id!r}")
+    if tag == "forbidden":
+        raise WrongCredentials("This job was handed to a worker of another user")
+    if tag == "running" and preview is not None and request_id is not None:
+        store_preview(
+            ctx.redis, ctx.keys, request_id, preview, ctx.settings.result_retention_seconds
+        )
+    return ProgressReply(cancelled=tag == "cancelled")

@@ -1,0 +1,235 @@
+"""The request lifecycle over the HTTP interface, in both storage modes."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+from PIL import Image
+
+from tests.api.conftest import WORKER_MODEL, Horde, image_b64
+
+
+def _decode(img: str) -> Image.Image:
+    return Image.open(io.BytesIO(base64.b64decode(img)))
+
+
+def test_txt2img_lifecycle_inline_results(horde: Horde) -> None:
+    worker_key = horde.user("volunteer")
+    request = horde.request(models=[WORKER_MODEL], params={"n": 2, "seed": "42"}, r2=False)
+    rid = request["id"]
+    assert horde.check(rid)["waiting"] == 2
+
+    seeds = []
+    for _ in range(2):
+        job = horde.pop(worker_key)
+        assert job["model"] == WORKER_MODEL
+        assert job["payload"]["ddim_steps"] == 4
+        assert job["ttl"] >= 150
+        seeds.append(job["payload"]["seed"])
+        reply = horde.submit(worker_key, job["id"], generation=image_b64(fmt="PNG"))
+        assert reply.status_code == 200, reply.text
+    assert sorted(seeds) == ["42", "43"]
+
+    check = horde.check(rid)
+    assert check["done"] and check["finished"] == 2 and check["waiting"] == 0
+    status = horde.status(rid)
+    assert len(status["generations"]) == 2
+    for generation in status["generations"]:
+        # PNG submissions are converted: clients always get WebP.
+        assert _decode(generation["img"]).format == "WEBP"
+        assert generation["worker_name"] == "w1"
+
+
+def test_r2_results_are_urls_served_by_the_api(horde: Horde) -> None:
+    worker_key = horde.user("volunteer")
+    rid = horde.request()["id"]  # r2 defaults to true, like the public horde
+    job = horde.pop(worker_key)
+    assert horde.submit(worker_key, job["id"]).status_code == 200
+    (generation,) = horde.status(rid)["generations"]
+    assert generation["img"].startswith("http://testserver/api/v2/generate/result/")
+    image = horde.client.get(generation["img"])
+    assert image.status_code == 200
+    assert image.headers["content-type"] == "image/webp"
+    assert Image.open(io.BytesIO(image.content)).size == (64, 64)
+
+
+def test_upload_then_submit_r2(horde: Horde) -> None:
+    worker_key = horde.user("volunteer")
+    rid = horde.request(r2=False)["id"]
+    job = horde.pop(worker_key)
+    upload_path = job["r2_upload"].removeprefix("http://testserver")
+    webp = base64.b64decode(image_b64(fmt="WEBP"))
+    bad_token = upload_path.split("token=")[0] + "token=wrong"
+    assert horde.client.put(bad_token, content=webp).status_code == 403
+    assert horde.client.put(upload_path, content=webp).status_code == 200
+    assert horde.submit(worker_key, job["id"], generation="R2").status_code == 200
+    (generation,) = horde.status(rid)["generations"]
+    assert _decode(generation["img"]).format == "WEBP"
+
+
+def test_r2_submit_without_upload_is_refused(horde: Horde) -> None:
+    worker_key = horde.user("volunteer")
+    horde.request()
+    job = horde.pop(worker_key)
+    reply = horde.submit(worker_key, job["id"], generation="R2")
+    assert reply.status_code == 400
+    assert "r2_upload" in reply.json()["message"]
+
+
+def test_img2img_and_inpainting_reach_the_worker(horde: Horde) -> None:
+    worker_key = horde.user("volunteer")
+    source = image_b64(64, 64)
+    mask = image_b64(64, 64, mode="L", color=255)
+    horde.request(source_image=source, params={"denoising_strength": 0.5})
+    job = horde.pop(worker_key)
+    assert job["source_image"] == source
+    assert job["source_processing"] == "img2img"
+    assert job["payload"]["denoising_strength"] == 0.5
+    assert horde.submit(worker_key, job["id"]).status_code == 200
+
+    horde.request(source_image=source, source_mask=mask, source_processing="inpainting")
+    job = horde.pop(worker_key)
+    assert job["source_processing"] == "inpainting"
+    assert job["source_mask"] == mask
+    assert horde.submit(worker_key, job["id"]).status_code == 200
+
+    transparent = image_b64(64, 64, mode="RGBA", color=(0, 0, 0, 0))
+    horde.request(source_image=transparent, source_processing="inpainting")
+    job = horde.pop(worker_key)
+    assert job["source_mask"] is None
+    assert job["source_image"] == transparent
+
+
+def test_duplicate_submit_is_duplicategen(horde: Horde) -> None:
+    worker_key = horde.user("volunteer")
+    horde.request()
+    job = horde.pop(worker_key)
+    assert horde.submit(worker_key, job["id"]).status_code == 200
+    again = horde.submit(worker_key, job["id"])
+    assert again.status_code == 400
+    assert again.json()["rc"] == "DuplicateGen"
+
+
+def test_someone_elses_job_is_refused(horde: Horde) -> None:
+    owner_key = horde.user("volunteer")
+    thief_key = horde.user("thief")
+    rid = horde.request()["id"]
+    job = horde.pop(owner_key)
+    reply = horde.submit(thief_key, job["id"])
+    assert reply.status_code == 403
+    assert reply.json()["rc"] == "WrongCredentials"
+    progress = horde.client.post(
+        "/api/v2/generate/progress",
+        json={"id": job["id"], "step": 1, "total": 4},
+        headers={"apikey": thief_key},
+    )
+    assert progress.status_code == 403
+    assert horde.check(rid)["processing"] == 1
+
+
+def test_worker_name_belongs_to_its_first_user(horde: Horde) -> None:
+    horde.pop(horde.user("volunteer"), name="shared-name")
+    reply = horde.client.post(
+        "/api/v2/generate/pop",
+        json={"name": "shared-name", "models": [WORKER_MODEL]},
+        headers={"apikey": horde.user("other")},
+    )
+    assert reply.status_code == 403
+    assert reply.json()["rc"] == "WrongCredentials"
+
+
+def test_anonymous_may_request_but_not_pop(horde: Horde) -> None:
+    horde.request(apikey="0000000000")
+    reply = horde.client.post(
+        "/api/v2/generate/pop", json={"name": "anon"}, headers={"apikey": "0000000000"}
+    )
+    assert reply.status_code == 403
+    assert reply.json()["rc"] == "AnonForbidden"
+    missing = horde.client.post("/api/v2/generate/pop", json={"name": "anon"})
+    assert missing.status_code == 401
+
+
+def test_cancel_removes_waiting_images_and_flags_running_ones(horde: Horde) -> None:
+    worker_key = horde.user("volunteer")
+    rid = horde.request(params={"n": 3})["id"]
+    job = horde.pop(worker_key)
+    cancelled = horde.client.delete(f"/api/v2/generate/status/{rid}")
+    assert cancelled.status_code == 200
+    body = cancelled.json()
+    assert body["waiting"] == 0 and body["processing"] == 1 and body["cancelled"] is True
+    # Nothing of the cancelled request is handed out any more.
+    assert horde.pop(worker_key)["id"] is None
+    progress = horde.client.post(
+        "/api/v2/generate/progress",
+        json={"id": job["id"], "step": 2, "total": 4},
+        headers={"apikey": worker_key},
+    )
+    assert progress.json() == {"cancelled": True}
+    assert horde.submit(worker_key, job["id"]).status_code == 200
+    final = horde.check(rid)
+    assert final["done"] and final["finished"] == 1
+
+
+def test_progress_and_preview(horde: Horde) -> None:
+    worker_key = horde.user("volunteer")
+    rid = horde.request(params={"n": 2})["id"]
+    job = horde.pop(worker_key)
+    reply = horde.client.post(
+        "/api/v2/generate/progress",
+        json={"id": job["id"], "step": 2, "total": 4, "preview": image_b64(32, 32, fmt="WEBP")},
+        headers={"apikey": worker_key},
+    )
+    assert reply.json() == {"cancelled": False}
+    assert horde.check(rid)["progress"] == 0.25
+    preview = horde.client.get(f"/api/v2/generate/preview/{rid}")
+    assert preview.status_code == 200
+    assert Image.open(io.BytesIO(preview.content)).size == (32, 32)
+
+
+def test_unknown_ids_are_404(horde: Horde) -> None:
+    for path in (
+        "/api/v2/generate/check/00000000-0000-0000-0000-000000000000",
+        "/api/v2/generate/status/nope",
+        "/api/v2/generate/preview/nope",
+        "/api/v2/generate/result/" + "0" * 32 + ".webp",
+        "/api/v2/workers/nope",
+        "/api/v2/users/999",
+    ):
+        reply = horde.client.get(path)
+        assert reply.status_code == 404, path
+        assert reply.json()["rc"] == "NotFound"
+    assert horde.client.delete("/api/v2/generate/status/nope").status_code == 404
+    assert horde.submit(horde.user("volunteer"), "f" * 32).status_code == 404
+
+
+def test_models_workers_and_users_endpoints(horde: Horde) -> None:
+    key = horde.user("volunteer")
+    horde.request(models=[WORKER_MODEL], params={"n": 3})
+    horde.pop(key, models=[WORKER_MODEL, "other-model"])
+    models = {m["name"]: m for m in horde.client.get("/api/v2/status/models").json()}
+    assert models[WORKER_MODEL]["count"] == 1 and models[WORKER_MODEL]["queued"] == 2
+    assert models["other-model"]["queued"] == 0
+    (worker,) = horde.client.get("/api/v2/workers").json()
+    assert worker["online"] and worker["name"] == "w1" and worker["owner"] == "volunteer#1"
+    me = horde.client.get("/api/v2/find_user", headers={"apikey": key}).json()
+    assert me["worker_ids"] == [worker["id"]]
+    assert horde.client.get(f"/api/v2/users/{me['id']}").json()["username"] == "volunteer#1"
+    anon = horde.client.get("/api/v2/find_user").json()
+    assert anon["id"] == 0
+
+
+def test_maintenance_stops_jobs_and_only_owner_may_set_it(horde: Horde) -> None:
+    key = horde.user("volunteer")
+    horde.pop(key)
+    (worker,) = horde.client.get("/api/v2/workers").json()
+    path = f"/api/v2/workers/{worker['id']}"
+    other = horde.client.put(path, json={"maintenance": True}, headers={"apikey": horde.user("x")})
+    assert other.status_code == 403
+    assert horde.client.put(path, json={"maintenance": True}, headers={"apikey": key}).json() == {
+        "maintenance": True
+    }
+    horde.request()
+    assert horde.pop(key)["id"] is None
+    horde.client.put(path, json={"maintenance": False}, headers={"apikey": key})
+    assert horde.pop(key)["id"] is not None

@@ -1,0 +1,124 @@
+"""A real `horde-api serve` subprocess for tests that need the server over real HTTP.
+
+with start_horde(tmp_path) as horde:                  # embedded fakeredis + SQLite
+    key = horde.create_user("alice")
+    requests.get(horde.api + "/status/heartbeat")
+
+with start_horde(tmp_path, redis_url=redis_url, redis_prefix=redis_prefix,
+                 database_url=postgres_schema_url) as horde: ...
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+STARTUP_TIMEOUT = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LiveHorde:
+    def __init__(self, tmp_path: Path, env: dict[str, str]) -> None:
+        self.tmp_path = tmp_path
+        self.env = env
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.api = f"{self.url}/api/v2"
+        self.log_path = tmp_path / f"horde-api-{self.port}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "horde_api.cli", "serve", "--port", str(self.port)],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"horde-api exited with {self.process.returncode}:\n{self.log_text()}"
+                )
+            try:
+                if httpx.get(f"{self.api}/status/heartbeat", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        self.kill()
+        raise RuntimeError(
+            f"horde-api did not answer within {STARTUP_TIMEOUT}s:\n{self.log_text()}"
+        )
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def create_user(self, name: str, trusted: bool = False) -> str:
+        """Create a user through the CLI (same settings as the server); returns the API key."""
+        command = [sys.executable, "-m", "horde_api.cli", "user", "create", name, "--json"]
+        if trusted:
+            command.append("--trusted")
+        result = subprocess.run(command, env=self.env, capture_output=True, text=True, check=True)
+        return str(json.loads(result.stdout)["apikey"])
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
+
+    def restart(self) -> None:
+        """Stop gracefully and start again on the same port and settings."""
+        self.stop()
+        self.start()
+
+
+@contextmanager
+def start_horde(
+    tmp_path: Path,
+    *,
+    redis_url: str | None = None,
+    redis_prefix: str | None = None,
+    database_url: str | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[LiveHorde]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HORDE_")}
+    env["HORDE_DATA_DIR"] = str(tmp_path / "horde-data")
+    env["HORDE_REDIS_URL"] = redis_url or ""
+    if redis_prefix:
+        env["HORDE_REDIS_PREFIX"] = redis_prefix
+    if database_url:
+        env["HORDE_DATABASE_URL"] = database_url
+    env.update(extra_env or {})
+    horde = LiveHorde(tmp_path, env)
+    horde.start()
+    try:
+        yield horde
+    finally:
+        horde.stop()
