@@ -1,0 +1,257 @@
+"""The Krita docker: the form, Generate/Cancel, one HordeJob per click, results into layers.
+
+Scripting surface (used by the real-Krita end-to-end test; see docs/plugin.md):
+`live_dockers()`, the form's widgets as attributes, `apply_settings(dict)`, `generate() ->
+job id`, `cancel()`, `refresh_models()`, and the signals `job_started(job_id)`,
+`job_finished(job_id, layer_names)`, `job_failed(job_id, message)`. The job id is the
+plug-in's own (known before the horde answers), not the horde's request id.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+from PyQt5.QtCore import QTimer, pyqtSignal
+from PyQt5.QtWidgets import QScrollArea
+
+from .adapter import (
+    DocumentCanvas,
+    DocumentError,
+    InsertedResult,
+    KritaSettingsStore,
+    ResultInserter,
+)
+from .client import HordeClient
+from .form import WIDGET_NAMES, HordeForm
+from .geometry import GeometryError
+from .job import HordeJob, PollPolicy
+from .network import HttpResult, JsonHttp
+from .preparation import PreparedJob, prepare_job
+from .replies import ReplyError, parse_models
+from .settings import SettingsError, SettingsStore, load_settings, save_settings
+from .status_text import describe, progress_percent
+
+try:  # Inside Krita; the fallback lets the docker run under pytest without Krita.
+    from krita import DockWidget
+except ImportError:
+    from PyQt5.QtWidgets import QDockWidget as DockWidget
+
+log = logging.getLogger(__name__)
+
+DOCKER_ID = "krita_horde_docker"
+DOCKER_TITLE = "AI Horde"
+SAVE_DELAY_MS = 500
+
+_live: weakref.WeakSet[HordeDocker] = weakref.WeakSet()
+
+
+def live_dockers() -> list[HordeDocker]:
+    """Every docker currently alive (one per Krita main window)."""
+    return list(_live)
+
+
+@dataclass
+class RunningJob:
+    job: HordeJob
+    doc: Any
+    prepared: PreparedJob
+
+
+class HordeDocker(DockWidget):
+    job_started = pyqtSignal(str)
+    job_finished = pyqtSignal(str, list)
+    job_failed = pyqtSignal(str, str)
+
+    def __init__(
+        self,
+        app: Any = None,
+        store: SettingsStore | None = None,
+        http: JsonHttp | None = None,
+        poll_policy: PollPolicy | None = None,
+    ) -> None:
+        super().__init__()
+        if app is None:
+            from krita import Krita
+
+            app = Krita.instance()
+        self.app = app
+        self.store = store or KritaSettingsStore(app)
+        self.http = http or JsonHttp(parent=self)
+        self.poll_policy = poll_policy
+        self.setWindowTitle(DOCKER_TITLE)
+        self.setObjectName(DOCKER_ID)
+        self.form = HordeForm()
+        for name in WIDGET_NAMES:
+            setattr(self, name, getattr(self.form, name))
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.form)
+        self.setWidget(scroll)
+        self.jobs: dict[str, RunningJob] = {}
+        self._inserters: dict[str, ResultInserter] = {}
+        self._models_request: Any = None
+        self._save_timer = QTimer(self)
+        self._save_timer.setSingleShot(True)
+        self._save_timer.timeout.connect(self.save_settings)
+        self.form.show_settings(load_settings(self.store))
+        self.form.changed.connect(lambda: self._save_timer.start(SAVE_DELAY_MS))
+        self.form.generate_button.clicked.connect(self.generate)
+        self.form.cancel_button.clicked.connect(self.cancel)
+        self.form.refresh_models_button.clicked.connect(self.refresh_models)
+        self.form.url_edit.editingFinished.connect(self.refresh_models)
+        _live.add(self)
+
+    # Krita calls this when the active view changes; jobs read the active document when
+    # they start, so nothing is kept per canvas.
+    def canvasChanged(self, canvas: Any) -> None:
+        pass
+
+    # --- scripting surface ---------------------------------------------------------------
+
+    def apply_settings(self, values: dict[str, Any]) -> None:
+        """Set widgets by field name (see form.FIELD_WIDGETS); persists them."""
+        self.form.apply_settings(values)
+        if "url" in values:
+            self.refresh_models()
+        self.save_settings()
+
+    def save_settings(self) -> None:
+        self._save_timer.stop()
+        save_settings(self.store, self.form.settings())
+
+    def active_jobs(self) -> list[str]:
+        return [job_id for job_id, run in self.jobs.items() if run.job.is_active]
+
+    def generate(self) -> str:
+        """Start a job from the current settings and the active document; returns its id.
+        Problems found before submitting are reported through `job_failed` as well."""
+        job_id = uuid.uuid4().hex[:12]
+        try:
+            self.save_settings()
+            settings = self.form.settings()
+            canvas = DocumentCanvas(self.app.activeDocument())
+            prepared = prepare_job(canvas, settings)
+        except (DocumentError, SettingsError, GeometryError) as error:
+            self._show_error(job_id, f"{error}")
+            return job_id
+        except Exception as error:
+            log.exception("preparing a job failed")
+            self._show_error(job_id, f"could not read the document: {error}")
+            return job_id
+        client = HordeClient(settings.base_url, settings.apikey, http=self.http, parent=self)
+        job = HordeJob(
+            job_id,
+            client,
+            prepared.payload,
+            settings.max_wait,
+            policy=self.poll_policy,
+            parent=self,
+        )
+        self.jobs[job_id] = RunningJob(job, canvas.doc, prepared)
+        job.updated.connect(self._update_status)
+        job.finished.connect(lambda images, job_id=job_id: self._on_images(job_id, images))
+        job.failed.connect(lambda message, job_id=job_id: self._on_failed(job_id, message))
+        job.cancelled.connect(
+            lambda job_id=job_id: self._on_failed(job_id, "cancelled by the artist")
+        )
+        self.job_started.emit(job_id)
+        job.start()
+        self._update_status()
+        return job_id
+
+    def cancel(self) -> None:
+        """Cancel every running job of this docker (each is DELETEd on the horde)."""
+        for job_id in self.active_jobs():
+            self.jobs[job_id].job.cancel()
+
+    def refresh_models(self) -> None:
+        """Reload the model list from the horde (`/status/models`)."""
+        settings = self.form.settings()
+        if not settings.base_url.startswith(("http://", "https://")):
+            return
+        if self._models_request is not None:
+            self._models_request.abort()
+        client = HordeClient(settings.base_url, settings.apikey, http=self.http, parent=self)
+        self.form.refresh_models_button.setEnabled(False)
+        self._models_request = client.models(self._on_models)
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _on_models(self, result: HttpResult) -> None:
+        self._models_request = None
+        self.form.refresh_models_button.setEnabled(True)
+        if not result.ok:
+            self.form.status_label.setText(f"Could not load the model list: {result.error}")
+            return
+        try:
+            models = parse_models(result.data)
+        except ReplyError as error:
+            self.form.status_label.setText(f"Could not load the model list: {error}")
+            return
+        self.form.set_models(models)
+        if not self.active_jobs():
+            self.form.status_label.setText(f"{len(models)} model(s) available on the horde.")
+
+    def _on_images(self, job_id: str, images: list) -> None:
+        run = self.jobs[job_id]
+        inserter = ResultInserter(
+            self.app,
+            run.doc,
+            run.prepared,
+            images,
+            done=lambda result, job_id=job_id: self._on_inserted(job_id, result),
+            failed=lambda message, job_id=job_id: self._on_failed(job_id, message),
+        )
+        self._inserters[job_id] = inserter
+        inserter.run()
+
+    def _on_inserted(self, job_id: str, result: InsertedResult) -> None:
+        self._inserters.pop(job_id, None)
+        count = len(result.layer_names)
+        self.form.status_label.setText(
+            f"Done: {count} layer(s) added in the group “{result.group_name}”."
+        )
+        self._update_buttons()
+        self.job_finished.emit(job_id, list(result.layer_names))
+
+    def _on_failed(self, job_id: str, message: str) -> None:
+        self._inserters.pop(job_id, None)
+        self._show_error(job_id, message)
+
+    def _show_error(self, job_id: str, message: str) -> None:
+        text = "Cancelled." if message == "cancelled by the artist" else f"Error: {message}"
+        self.form.status_label.setText(text)
+        self._update_buttons()
+        self.job_failed.emit(job_id, message)
+
+    def _update_buttons(self) -> None:
+        self.form.cancel_button.setEnabled(bool(self.active_jobs()))
+
+    def _update_status(self) -> None:
+        active = self.active_jobs()
+        self._update_buttons()
+        if not active:
+            return
+        status = self.jobs[active[-1]].job.status
+        text = describe(status)
+        if len(active) > 1:
+            text = f"[{len(active)} jobs] {text}"
+        self.form.status_label.setText(text)
+        percent = progress_percent(status)
+        if percent is None:
+            self.form.progress_bar.setRange(0, 0)  # busy indicator
+        else:
+            self.form.progress_bar.setRange(0, 100)
+            self.form.progress_bar.setValue(percent)
+
+
+def register(krita_module: Any) -> None:
+    """Add the docker factory to Krita (called from __init__ inside Krita only)."""
+    factory = krita_module.DockWidgetFactory(
+        DOCKER_ID, krita_module.DockWidgetFactoryBase.DockRight, HordeDocker
+    )
+    krita_module.Krita.instance().addDockWidgetFactory(factory)

@@ -1,0 +1,239 @@
+"""A small fake of the parts of Krita's scripting API the adapter uses (unit tests only).
+
+It follows Krita 5.1's documented behaviour where it matters: pixelData of an 8-bit RGBA
+document is B,G,R,A; reading outside the canvas gives transparent pixels; setPixelData on a
+group does nothing; a new transparency mask only exists through the
+`add_new_transparency_mask` action on the active node (no `createTransparencyMask`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class FakeSelection:
+    def __init__(self, x: int, y: int, width: int, height: int, mask: bytes | None = None):
+        self._x, self._y, self._w, self._h = x, y, width, height
+        self._mask = mask if mask is not None else bytes([255]) * (width * height)
+
+    def x(self) -> int:
+        return self._x
+
+    def y(self) -> int:
+        return self._y
+
+    def width(self) -> int:
+        return self._w
+
+    def height(self) -> int:
+        return self._h
+
+    def pixelData(self, x: int, y: int, w: int, h: int) -> bytes:
+        out = bytearray(w * h)
+        for row in range(h):
+            for col in range(w):
+                sx, sy = x + col - self._x, y + row - self._y
+                if 0 <= sx < self._w and 0 <= sy < self._h:
+                    out[row * w + col] = self._mask[sy * self._w + sx]
+        return bytes(out)
+
+
+class _Raster:
+    """Canvas-sized pixel storage with `channels` bytes per pixel."""
+
+    def __init__(self, width: int, height: int, channels: int) -> None:
+        self.width, self.height, self.channels = width, height, channels
+        self.data = bytearray(width * height * channels)
+
+    def read(self, x: int, y: int, w: int, h: int) -> bytes:
+        c = self.channels
+        out = bytearray(w * h * c)
+        for row in range(h):
+            sy = y + row
+            if not 0 <= sy < self.height:
+                continue
+            x0, x1 = max(x, 0), min(x + w, self.width)
+            if x0 >= x1:
+                continue
+            src = (sy * self.width + x0) * c
+            dst = (row * w + (x0 - x)) * c
+            out[dst : dst + (x1 - x0) * c] = self.data[src : src + (x1 - x0) * c]
+        return bytes(out)
+
+    def write(self, data: bytes, x: int, y: int, w: int, h: int) -> None:
+        c = self.channels
+        if len(data) != w * h * c:
+            return  # Krita ignores a buffer of the wrong size
+        for row in range(h):
+            sy = y + row
+            if not 0 <= sy < self.height:
+                continue
+            x0, x1 = max(x, 0), min(x + w, self.width)
+            if x0 >= x1:
+                continue
+            dst = (sy * self.width + x0) * c
+            src = (row * w + (x0 - x)) * c
+            self.data[dst : dst + (x1 - x0) * c] = data[src : src + (x1 - x0) * c]
+
+
+class FakeNode:
+    def __init__(self, doc: FakeDocument, name: str, node_type: str) -> None:
+        self.doc = doc
+        self._name = name
+        self._type = node_type
+        self.children: list[FakeNode] = []  # bottom to top, like Krita
+        self.parent: FakeNode | None = None
+        channels = {"paintlayer": 4, "transparencymask": 1}.get(node_type)
+        self.raster = _Raster(doc.width(), doc.height(), channels) if channels else None
+        if node_type == "transparencymask":
+            self.raster.data[:] = b"\xff" * len(self.raster.data)
+
+    def name(self) -> str:
+        return self._name
+
+    def setName(self, name: str) -> None:
+        self._name = name
+
+    def type(self) -> str:
+        return self._type
+
+    def childNodes(self) -> list[FakeNode]:
+        return list(self.children)
+
+    def addChildNode(self, child: FakeNode, above: FakeNode | None) -> bool:
+        index = self.children.index(above) + 1 if above is not None else 0
+        self.children.insert(index, child)
+        child.parent = self
+        return True
+
+    def pixelData(self, x: int, y: int, w: int, h: int) -> bytes:
+        if self.raster is None:
+            return bytes(w * h * 4)
+        return self.raster.read(x, y, w, h)
+
+    def setPixelData(self, data: bytes, x: int, y: int, w: int, h: int) -> bool:
+        if self.raster is None:
+            return False  # groups silently ignore pixels
+        self.raster.write(data, x, y, w, h)
+        return True
+
+
+class FakeDocument:
+    def __init__(
+        self, width: int, height: int, color_model: str = "RGBA", color_depth: str = "U8"
+    ) -> None:
+        self._w, self._h = width, height
+        self._model, self._depth = color_model, color_depth
+        self._selection: FakeSelection | None = None
+        self.projection = _Raster(width, height, 4)
+        self.open = True
+        self._root = FakeNode(self, "root", "grouplayer")
+        self._active: FakeNode | None = None
+        self.refreshes = 0
+
+    def width(self) -> int:
+        return self._w
+
+    def height(self) -> int:
+        return self._h
+
+    def colorModel(self) -> str:
+        return self._model
+
+    def colorDepth(self) -> str:
+        return self._depth
+
+    def selection(self) -> FakeSelection | None:
+        return self._selection
+
+    def setSelection(self, selection: FakeSelection | None) -> None:
+        self._selection = selection
+
+    def paint(self, bgra: tuple[int, int, int, int], x: int, y: int, w: int, h: int) -> None:
+        """Put visible content on the canvas (what `pixelData` returns)."""
+        self.projection.write(bytes(bgra) * (w * h), x, y, w, h)
+
+    def pixelData(self, x: int, y: int, w: int, h: int) -> bytes:
+        return self.projection.read(x, y, w, h)
+
+    def rootNode(self) -> FakeNode | None:
+        return self._root if self.open else None
+
+    def createNode(self, name: str, node_type: str) -> FakeNode:
+        return FakeNode(self, name, node_type)
+
+    def createGroupLayer(self, name: str) -> FakeNode:
+        return FakeNode(self, name, "grouplayer")
+
+    def activeNode(self) -> FakeNode | None:
+        return self._active
+
+    def setActiveNode(self, node: FakeNode) -> None:
+        self._active = node
+
+    def waitForDone(self) -> None:
+        pass
+
+    def refreshProjection(self) -> None:
+        self.refreshes += 1
+
+    def walk(self, node: FakeNode | None = None) -> list[FakeNode]:
+        node = node or self._root
+        found = []
+        for child in node.children:
+            found.append(child)
+            found.extend(self.walk(child))
+        return found
+
+
+class FakeAction:
+    def __init__(self, app: FakeApp, name: str) -> None:
+        self.app, self.name = app, name
+        self.triggered = 0
+
+    def trigger(self) -> None:
+        self.triggered += 1
+        doc = self.app.activeDocument()
+        if self.name == "add_new_transparency_mask" and doc is not None:
+            target = doc.activeNode()
+            if target is not None and self.app.mask_action_works:
+                mask = FakeNode(doc, "Transparency Mask", "transparencymask")
+                target.addChildNode(mask, None)
+                doc.setActiveNode(mask)
+
+
+class FakeApp:
+    """Stands in for `Krita.instance()`."""
+
+    def __init__(self) -> None:
+        self.docs: list[FakeDocument] = []
+        self.active: FakeDocument | None = None
+        self.settings: dict[tuple[str, str], str] = {}
+        self.actions: dict[str, FakeAction] = {}
+        self.mask_action_works = True
+
+    def open(self, doc: FakeDocument) -> FakeDocument:
+        self.docs.append(doc)
+        self.active = doc
+        return doc
+
+    def close(self, doc: FakeDocument) -> None:
+        doc.open = False
+        self.docs.remove(doc)
+        if self.active is doc:
+            self.active = self.docs[-1] if self.docs else None
+
+    def documents(self) -> list[FakeDocument]:
+        return list(self.docs)
+
+    def activeDocument(self) -> FakeDocument | None:
+        return self.active
+
+    def readSetting(self, group: str, key: str, default: str) -> str:
+        return self.settings.get((group, key), default)
+
+    def writeSetting(self, group: str, key: str, value: str) -> None:
+        self.settings[(group, key)] = value
+
+    def action(self, name: str) -> Any:
+        return self.actions.setdefault(name, FakeAction(self, name))
