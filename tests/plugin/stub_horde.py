@@ -138,9 +138,9 @@ class StubHorde:
         n = max(1, len(self.state.images))
         return {
             "finished": n if done else 0,
-            "processing": 0 if done else 1,
+            "processing": 0,
             "restarted": 0,
-            "waiting": 0,
+            "waiting": 0 if done else n,
             "done": done,
             "faulted": False,
             "wait_time": 0 if done else 5,

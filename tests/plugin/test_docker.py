@@ -1,0 +1,334 @@
+"""The docker with a fake Krita: widgets and their names, settings, the model list, and whole
+jobs against the stub horde ending as layers (or as clear errors) in a fake document."""
+
+from __future__ import annotations
+
+import sys
+import types
+from collections.abc import Iterator
+
+import pytest
+from krita_horde.adapter import KritaSettingsStore
+from krita_horde.docker import DOCKER_ID, HordeDocker, live_dockers
+from krita_horde.form import WIDGET_NAMES
+from krita_horde.images import encode_base64
+from krita_horde.job import PollPolicy
+from krita_horde.settings import JobSettings, MemorySettingsStore, SettingsError, to_text
+from PyQt5.QtGui import QColor, QImage
+from PyQt5.QtWidgets import QLineEdit
+
+from .fake_krita import FakeApp, FakeDocument, FakeNode, FakeSelection
+from .stub_horde import StubHorde
+
+FAST = PollPolicy(interval_s=0.05, long_poll_s=1, min_gap_s=0.01, max_errors=3)
+CONTRACT_WIDGETS = [
+    "prompt_edit",
+    "negative_edit",
+    "model_combo",
+    "url_edit",
+    "apikey_edit",
+    "steps_spin",
+    "seed_edit",
+    "n_spin",
+    "denoise_spin",
+    "cfg_spin",
+    "sampler_combo",
+    "mode_combo",
+    "min_size_spin",
+    "max_size_spin",
+    "generate_button",
+    "cancel_button",
+    "status_label",
+    "progress_bar",
+]
+RED_BGRA = (0, 0, 255, 255)
+
+
+@pytest.fixture
+def stub(qapp) -> Iterator[StubHorde]:
+    horde = StubHorde()
+    image = QImage(64, 64, QImage.Format_RGB32)
+    image.fill(QColor(255, 0, 0))
+    horde.state.images = [encode_base64(image, fmt="png")] * 2
+    horde.start()
+    yield horde
+    horde.stop()
+
+
+@pytest.fixture
+def app() -> FakeApp:
+    return FakeApp()
+
+
+def _docker(qtbot, app: FakeApp, store=None) -> HordeDocker:
+    docker = HordeDocker(app=app, store=store or MemorySettingsStore(), poll_policy=FAST)
+    qtbot.addWidget(docker)
+    return docker
+
+
+def _ready(qtbot, app: FakeApp, stub: StubHorde, **values) -> HordeDocker:
+    docker = _docker(qtbot, app)
+    # The stub answers with as many images as asked for.
+    stub.state.images = [stub.state.images[0]] * values.get("n", 2)
+    docker.apply_settings({"prompt": "a red fox", "url": stub.url, "apikey": "k", **values})
+    return docker
+
+
+def test_every_contract_widget_is_an_attribute_with_its_object_name(qtbot, app) -> None:
+    docker = _docker(qtbot, app)
+    assert set(CONTRACT_WIDGETS) <= set(WIDGET_NAMES)
+    for name in WIDGET_NAMES:
+        widget = getattr(docker, name)
+        assert widget.objectName() == name
+        assert docker.findChild(type(widget), name) is widget
+    assert docker.objectName() == DOCKER_ID
+    assert docker in live_dockers()
+    assert docker.apikey_edit.echoMode() == QLineEdit.Password
+
+
+def test_apply_settings_sets_widgets_and_persists(qtbot, app) -> None:
+    store = MemorySettingsStore()
+    docker = _docker(qtbot, app, store)
+    docker.apply_settings(
+        {
+            "prompt": "a cat",
+            "steps": 4,
+            "model": "krita-horde-tiny",
+            "seed": 42,
+            "nsfw": True,
+            "denoise": 0.35,
+            "mode": "img2img",
+            "sampler": "k_euler",
+            "max_size": 768,
+        }
+    )
+    settings = docker.form.settings()
+    assert (settings.prompt, settings.steps, settings.model) == ("a cat", 4, "krita-horde-tiny")
+    assert (settings.seed, settings.nsfw, settings.denoise) == ("42", True, 0.35)
+    assert (settings.mode, settings.sampler, settings.max_size) == ("img2img", "k_euler", 768)
+    assert store.values["steps"] == "4" and store.values["model"] == "krita-horde-tiny"
+    # A new session (a new docker on the same store) shows the same settings.
+    again = _docker(qtbot, app, store)
+    assert again.form.settings() == settings
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"colour": "red"}, "unknown setting(s) colour; known: prompt, negative"),
+        ({"steps": 0}, "steps must be between 1 and 500, got 0"),
+        ({"steps": "many"}, "steps: 'many' is not a valid value"),
+        ({"sampler": "k_magic"}, "sampler must be one of k_euler_a"),
+        ({"nsfw": "maybe"}, "nsfw: 'maybe' is not a valid value"),
+        ({"denoise": 2.0}, "denoise must be between 0.01 and 1.0"),
+    ],
+)
+def test_apply_settings_refuses_bad_values_clearly(qtbot, app, values, message) -> None:
+    docker = _docker(qtbot, app)
+    with pytest.raises(SettingsError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        docker.apply_settings(values)
+
+
+def test_unreadable_stored_settings_fall_back_to_defaults(qtbot, app) -> None:
+    store = MemorySettingsStore({"steps": "lots", "karras": "perhaps", "prompt": "kept"})
+    settings = _docker(qtbot, app, store).form.settings()
+    assert settings.steps == JobSettings().steps
+    assert settings.karras == JobSettings().karras
+    assert settings.prompt == "kept"
+
+
+def test_krita_settings_store_uses_the_plugin_group(app) -> None:
+    store = KritaSettingsStore(app)
+    store.write("steps", to_text(12))
+    assert app.settings[("krita_horde", "steps")] == "12"
+    assert store.read("steps", "1") == "12"
+    assert store.read("missing", "dflt") == "dflt"
+
+
+def test_model_list_is_sorted_by_workers_with_counts(qtbot, app, stub) -> None:
+    docker = _ready(qtbot, app, stub, model="few")
+    qtbot.waitUntil(lambda: docker.model_combo.count() == 3, timeout=5000)
+    labels = [docker.model_combo.itemText(i) for i in range(docker.model_combo.count())]
+    assert labels == ["(any model)", "many (5 workers)", "few (1 worker)"]
+    assert docker.model_combo.currentData() == "few"
+    assert docker.refresh_models_button.isEnabled()
+
+
+def _wait_outcome(qtbot, docker: HordeDocker, timeout: int = 10_000) -> tuple[str, object]:
+    outcome: list[tuple[str, object]] = []
+    docker.job_finished.connect(lambda job_id, names: outcome.append(("finished", names)))
+    docker.job_failed.connect(lambda job_id, message: outcome.append(("failed", message)))
+    docker.generate()
+    qtbot.waitUntil(lambda: bool(outcome), timeout=timeout)
+    return outcome[0]
+
+
+def test_no_document_is_a_clear_error(qtbot, app, stub) -> None:
+    docker = _ready(qtbot, app, stub)
+    kind, message = _wait_outcome(qtbot, docker)
+    assert kind == "failed" and "no document is open" in message
+    assert docker.status_label.text().startswith("Error: no document is open")
+    assert not stub.calls("POST")
+
+
+def test_sixteen_bit_documents_are_refused_clearly(qtbot, app, stub) -> None:
+    app.open(FakeDocument(100, 100, "RGBA", "U16"))
+    kind, message = _wait_outcome(qtbot, _ready(qtbot, app, stub))
+    assert kind == "failed"
+    assert "RGBA/U16" in message and "Convert Image Color Space" in message
+
+
+def test_empty_prompt_is_refused_before_sending(qtbot, app, stub) -> None:
+    app.open(FakeDocument(100, 100))
+    kind, message = _wait_outcome(qtbot, _ready(qtbot, app, stub, prompt="  "))
+    assert (kind, message) == ("failed", "write a prompt first")
+
+
+def _layers(doc: FakeDocument) -> list[FakeNode]:
+    return doc.walk()
+
+
+def test_feathered_selection_job_ends_as_masked_layers_at_the_selection(qtbot, app, stub) -> None:
+    doc = app.open(FakeDocument(300, 200))
+    doc.paint((0, 255, 0, 255), 0, 0, 300, 200)
+    background = doc.createNode("Background", "paintlayer")
+    doc.rootNode().addChildNode(background, None)
+    shape = bytes([255, 0] * 20) * 30  # 40x30, striped: not a rectangle
+    doc.setSelection(FakeSelection(50, 60, 40, 30, shape))
+    docker = _ready(qtbot, app, stub, n=2, seed="7")
+    kind, names = _wait_outcome(qtbot, docker)
+    assert kind == "finished"
+    assert names == ["a red fox [seed 1000]", "a red fox [seed 1001]"]
+    payload = stub.calls("POST")[0].body
+    assert payload["source_processing"] == "inpainting"
+    assert payload["params"]["seed"] == "7"
+    root = doc.rootNode().childNodes()
+    group = root[-1]  # on top of the existing layers
+    assert group.type() == "grouplayer" and group.name() == "Horde inpainting: a red fox"
+    kinds = [node.type() for node in group.childNodes()]
+    assert sorted(kinds) == ["paintlayer", "paintlayer", "transparencymask"]
+    layer = next(node for node in group.childNodes() if node.type() == "paintlayer")
+    inside = layer.pixelData(50, 60, 40, 30)
+    assert inside == bytes(RED_BGRA) * (40 * 30)  # scaled back, full alpha: the mask cuts
+    assert layer.pixelData(49, 60, 1, 1) == bytes(4)  # nothing outside the area
+    mask = next(node for node in group.childNodes() if node.type() == "transparencymask")
+    assert mask.pixelData(50, 60, 40, 30) == shape
+    assert app.action("add_new_transparency_mask").triggered == 1
+    assert docker.status_label.text().startswith("Done: 2 layer(s) added")
+    assert docker.progress_bar.value() == 100
+
+
+def test_mask_is_baked_into_alpha_when_the_mask_action_fails(qtbot, app, stub) -> None:
+    app.mask_action_works = False
+    doc = app.open(FakeDocument(100, 100))
+    shape = bytes([255, 0, 0, 255]) * 16  # 8x8
+    doc.setSelection(FakeSelection(4, 4, 8, 8, shape))
+    kind, _ = _wait_outcome(qtbot, _ready(qtbot, app, stub, n=1))
+    assert kind == "finished"
+    group = doc.rootNode().childNodes()[-1]
+    (layer,) = group.childNodes()
+    assert layer.pixelData(4, 4, 8, 8)[3::4] == shape
+
+
+def test_rectangular_selection_on_empty_canvas_is_txt2img_without_mask(qtbot, app, stub) -> None:
+    doc = app.open(FakeDocument(100, 100))
+    doc.setSelection(FakeSelection(-10, 90, 30, 30))  # partly outside the canvas
+    kind, _ = _wait_outcome(qtbot, _ready(qtbot, app, stub))
+    assert kind == "finished"
+    assert "source_image" not in stub.calls("POST")[0].body
+    group = doc.rootNode().childNodes()[-1]
+    assert [node.type() for node in group.childNodes()] == ["paintlayer"] * 2
+    layer = group.childNodes()[0]
+    assert layer.pixelData(0, 90, 20, 10) == bytes(RED_BGRA) * 200
+    assert layer.pixelData(20, 90, 1, 1) == bytes(4)
+
+
+def test_document_closed_while_the_job_runs_drops_the_result(qtbot, app, stub) -> None:
+    stub.state.checks_until_done = 3
+    doc = app.open(FakeDocument(100, 100))
+    docker = _ready(qtbot, app, stub)
+    docker.job_started.connect(lambda job_id: app.close(doc))
+    kind, message = _wait_outcome(qtbot, docker)
+    assert kind == "failed"
+    assert "document was closed while the job ran" in message
+
+
+def test_other_document_active_at_the_end_still_gets_masked_results(qtbot, app, stub) -> None:
+    stub.state.checks_until_done = 2
+    doc = app.open(FakeDocument(100, 100))
+    doc.setSelection(FakeSelection(0, 0, 4, 4, bytes([255, 0] * 8)))
+    docker = _ready(qtbot, app, stub, n=1)
+    docker.job_started.connect(lambda job_id: app.open(FakeDocument(50, 50)))
+    kind, _ = _wait_outcome(qtbot, docker)
+    assert kind == "finished"
+    (layer,) = doc.rootNode().childNodes()[-1].childNodes()
+    assert layer.pixelData(0, 0, 4, 4)[3::4] == bytes([255, 0] * 8)  # baked, not masked
+
+
+def test_krita_52_gets_a_native_transparency_mask(qtbot, app, stub, monkeypatch) -> None:
+    made: list[tuple] = []
+
+    class Selection:
+        def setPixelData(self, data, x, y, w, h):
+            self.args = (bytes(data), x, y, w, h)
+
+    class Document52(FakeDocument):
+        def createTransparencyMask(self, name):
+            node = FakeNode(self, name, "transparencymask")
+            node.setSelection = lambda selection: made.append(selection.args)
+            return node
+
+    monkeypatch.setitem(sys.modules, "krita", types.SimpleNamespace(Selection=Selection))
+    doc = app.open(Document52(100, 100))
+    shape = bytes([255, 0] * 8)
+    doc.setSelection(FakeSelection(10, 10, 4, 4, shape))
+    kind, _ = _wait_outcome(qtbot, _ready(qtbot, app, stub, n=1))
+    assert kind == "finished"
+    assert made == [(shape, 10, 10, 4, 4)]
+    assert app.action("add_new_transparency_mask").triggered == 0
+
+
+def test_cancel_button_cancels_running_jobs(qtbot, app, stub) -> None:
+    stub.state.checks_until_done = 10_000
+    app.open(FakeDocument(64, 64))
+    docker = _ready(qtbot, app, stub)
+    failures: list[str] = []
+    docker.job_failed.connect(lambda job_id, message: failures.append(message))
+    docker.generate()
+    qtbot.waitUntil(lambda: "Queued, position 2, about 5 s." in docker.status_label.text())
+    assert docker.cancel_button.isEnabled()
+    docker.cancel_button.click()
+    assert failures == ["cancelled by the artist"]
+    assert docker.status_label.text() == "Cancelled."
+    qtbot.waitUntil(lambda: bool(stub.calls("DELETE")), timeout=5000)
+
+
+def test_two_jobs_at_once_each_get_their_group(qtbot, app, stub) -> None:
+    stub.state.checks_until_done = 2
+    doc = app.open(FakeDocument(64, 64))
+    docker = _ready(qtbot, app, stub, n=1)
+    finished: list[str] = []
+    docker.job_finished.connect(lambda job_id, names: finished.append(job_id))
+    first = docker.generate()
+    docker.apply_settings({"prompt": "a blue owl"})
+    second = docker.generate()
+    qtbot.waitUntil(lambda: len(finished) == 2, timeout=10_000)
+    assert sorted(finished) == sorted([first, second])
+    names = [node.name() for node in doc.rootNode().childNodes()]
+    assert sorted(names) == ["Horde txt2img: a blue owl", "Horde txt2img: a red fox"]
+
+
+def test_img2img_source_is_the_visible_area_scaled(qtbot, app, stub) -> None:
+    doc = app.open(FakeDocument(128, 64))
+    doc.paint(RED_BGRA, 0, 0, 128, 64)
+    kind, _ = _wait_outcome(qtbot, _ready(qtbot, app, stub, min_size=256, max_size=512))
+    assert kind == "finished"
+    body = stub.calls("POST")[0].body
+    assert body["source_processing"] == "img2img"
+    assert (body["params"]["width"], body["params"]["height"]) == (512, 256)
+    from krita_horde.images import decode_base64
+
+    source = decode_base64(body["source_image"])
+    assert (source.width(), source.height()) == (512, 256)
+    colour = source.pixelColor(100, 100)
+    assert colour.red() > 240 and colour.green() < 15 and colour.blue() < 15
