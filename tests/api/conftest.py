@@ -37,7 +37,8 @@ class FakeClock:
 def image_b64(
     width: int = 64, height: int = 64, mode: str = "RGB", fmt: str = "PNG", color: Any = None
 ) -> str:
-    image = Image.new(mode, (width, height), color if color is not None else (10, 20, 30))
+    default = 128 if mode == "L" else (10, 20, 30)
+    image = Image.new(mode, (width, height), color if color is not None else default)
     out = io.BytesIO()
     image.save(out, format=fmt)
     return base64.b64encode(out.getvalue()).decode()

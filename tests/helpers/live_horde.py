@@ -108,6 +108,7 @@ def start_horde(
     database_url: str | None = None,
     extra_env: dict[str, str] | None = None,
 ) -> Iterator[LiveHorde]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("HORDE_")}
     env["HORDE_DATA_DIR"] = str(tmp_path / "horde-data")
     env["HORDE_REDIS_URL"] = redis_url or ""
