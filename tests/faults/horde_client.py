@@ -58,9 +58,16 @@ class HordeClient:
         return {"apikey": apikey or self.apikey, "Client-Agent": CLIENT_AGENT}
 
     def call(
-        self, method: str, path: str, *, apikey: str | None = None, **kwargs: Any
+        self,
+        method: str,
+        path: str,
+        *,
+        apikey: str | None = None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
     ) -> httpx.Response:
-        return self.http.request(method, self.api + path, headers=self._headers(apikey), **kwargs)
+        merged = {**self._headers(apikey), **(headers or {})}
+        return self.http.request(method, self.api + path, headers=merged, **kwargs)
 
     # client side
     def generate(self, body: dict[str, Any], *, apikey: str | None = None) -> httpx.Response:
