@@ -1,0 +1,74 @@
+"""What Krita needs from the plug-in: only the standard library and PyQt5, Python 3.10 syntax,
+a .desktop file matching the package, and a zip that "Import Python Plugin from File" takes."""
+
+from __future__ import annotations
+
+import ast
+import configparser
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from scripts.build_plugin_zip import build, plugin_version
+
+ROOT = Path(__file__).resolve().parents[2]
+PLUGIN_DIR = ROOT / "krita_plugin"
+SOURCES = sorted((PLUGIN_DIR / "krita_horde").rglob("*.py"))
+# What Krita's embedded Python offers besides the standard library.
+ALLOWED_THIRD_PARTY = {"PyQt5", "krita"}
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda path: path.name)
+def test_imports_only_the_standard_library_pyqt5_and_krita(path: Path) -> None:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots = {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            roots = {(node.module or "").split(".")[0]}
+        else:
+            continue
+        foreign = roots - set(sys.stdlib_module_names) - ALLOWED_THIRD_PARTY
+        assert not foreign, f"{path.name}:{node.lineno} imports {foreign}: Krita does not ship it"
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda path: path.name)
+def test_sources_parse_as_python_3_10(path: Path) -> None:
+    # Krita's Windows and macOS builds embed Python 3.10.
+    ast.parse(path.read_text(encoding="utf-8"), feature_version=(3, 10))
+
+
+def test_desktop_file_names_the_package() -> None:
+    parser = configparser.ConfigParser()
+    parser.optionxform = str  # keys are case-sensitive
+    parser.read(PLUGIN_DIR / "krita_horde.desktop", encoding="utf-8")
+    entry = parser["Desktop Entry"]
+    assert entry["Type"] == "Service"
+    assert entry["ServiceTypes"] == "Krita/PythonPlugin"
+    assert entry["X-KDE-Library"] == "krita_horde"
+    assert entry["X-Python-2-Compatible"] == "false"
+    assert entry["Name"]
+
+
+def test_zip_holds_the_desktop_file_and_the_package_only(tmp_path: Path) -> None:
+    (PLUGIN_DIR / "krita_horde" / "__pycache__").mkdir(exist_ok=True)
+    target = build(tmp_path)
+    assert target.name == f"krita_horde-{plugin_version()}.zip"
+    with zipfile.ZipFile(target) as archive:
+        names = archive.namelist()
+    assert "krita_horde.desktop" in names
+    assert "krita_horde/__init__.py" in names
+    assert {f"krita_horde/{path.name}" for path in SOURCES} <= set(names)
+    assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
+    assert all(name == "krita_horde.desktop" or name.startswith("krita_horde/") for name in names)
+    # Same sources, same bytes: the build is reproducible.
+    assert build(tmp_path / "again").read_bytes() == target.read_bytes()
+
+
+def test_package_imports_without_krita() -> None:
+    import krita_horde
+
+    assert krita_horde.__version__ == plugin_version()
+    assert "krita" not in sys.modules or not hasattr(sys.modules["krita"], "Krita")
