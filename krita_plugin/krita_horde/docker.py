@@ -72,6 +72,7 @@ class HordeDocker(DockWidget):
         store: SettingsStore | None = None,
         http: JsonHttp | None = None,
         poll_policy: PollPolicy | None = None,
+        load_models: bool = True,
     ) -> None:
         super().__init__()
         if app is None:
@@ -104,6 +105,9 @@ class HordeDocker(DockWidget):
         self.form.refresh_models_button.clicked.connect(self.refresh_models)
         self.form.url_edit.editingFinished.connect(self.refresh_models)
         _live.add(self)
+        if load_models:
+            # After Krita has finished building its windows: the list arrives asynchronously.
+            QTimer.singleShot(0, self.refresh_models)
 
     # Krita calls this when the active view changes; jobs read the active document when
     # they start, so nothing is kept per canvas.
@@ -184,17 +188,20 @@ class HordeDocker(DockWidget):
     def _on_models(self, result: HttpResult) -> None:
         self._models_request = None
         self.form.refresh_models_button.setEnabled(True)
-        if not result.ok:
-            self.form.status_label.setText(f"Could not load the model list: {result.error}")
-            return
         try:
+            if not result.ok:
+                raise ReplyError(result.error)
             models = parse_models(result.data)
         except ReplyError as error:
-            self.form.status_label.setText(f"Could not load the model list: {error}")
+            self._show_info(f"Could not load the model list: {error}")
             return
         self.form.set_models(models)
+        self._show_info(f"{len(models)} model(s) available on the horde.")
+
+    def _show_info(self, text: str) -> None:
+        """Status text that must not hide a running job's status."""
         if not self.active_jobs():
-            self.form.status_label.setText(f"{len(models)} model(s) available on the horde.")
+            self.form.status_label.setText(text)
 
     def _on_images(self, job_id: str, images: list) -> None:
         run = self.jobs[job_id]

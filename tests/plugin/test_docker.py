@@ -18,7 +18,7 @@ from PyQt5.QtGui import QColor, QImage
 from PyQt5.QtWidgets import QLineEdit
 
 from .fake_krita import FakeApp, FakeDocument, FakeNode, FakeSelection
-from .stub_horde import StubHorde
+from .stub_horde import Canned, StubHorde
 
 FAST = PollPolicy(interval_s=0.05, long_poll_s=1, min_gap_s=0.01, max_errors=3)
 CONTRACT_WIDGETS = [
@@ -61,7 +61,9 @@ def app() -> FakeApp:
 
 
 def _docker(qtbot, app: FakeApp, store=None) -> HordeDocker:
-    docker = HordeDocker(app=app, store=store or MemorySettingsStore(), poll_policy=FAST)
+    docker = HordeDocker(
+        app=app, store=store or MemorySettingsStore(), poll_policy=FAST, load_models=False
+    )
     qtbot.addWidget(docker)
     return docker
 
@@ -145,13 +147,23 @@ def test_krita_settings_store_uses_the_plugin_group(app) -> None:
     assert store.read("missing", "dflt") == "dflt"
 
 
-def test_model_list_is_sorted_by_workers_with_counts(qtbot, app, stub) -> None:
-    docker = _ready(qtbot, app, stub, model="few")
+def test_model_list_loads_at_start_sorted_by_workers_with_counts(qtbot, app, stub) -> None:
+    store = MemorySettingsStore({"url": stub.url, "model": "few"})
+    docker = HordeDocker(app=app, store=store, poll_policy=FAST)
+    qtbot.addWidget(docker)
     qtbot.waitUntil(lambda: docker.model_combo.count() == 3, timeout=5000)
     labels = [docker.model_combo.itemText(i) for i in range(docker.model_combo.count())]
     assert labels == ["(any model)", "many (5 workers)", "few (1 worker)"]
     assert docker.model_combo.currentData() == "few"
     assert docker.refresh_models_button.isEnabled()
+    assert docker.status_label.text() == "2 model(s) available on the horde."
+
+
+def test_model_list_errors_are_shown(qtbot, app, stub) -> None:
+    stub.script("GET", "/api/v2/status/models", Canned(200, {"not": "a list"}))
+    docker = _ready(qtbot, app, stub)
+    qtbot.waitUntil(lambda: "Could not load" in docker.status_label.text(), timeout=5000)
+    assert docker.status_label.text().endswith("the models reply is not a JSON list")
 
 
 def _wait_outcome(qtbot, docker: HordeDocker, timeout: int = 10_000) -> tuple[str, object]:

@@ -180,7 +180,9 @@ def test_docker_job_into_layers_against_the_real_horde(qtbot, horde: Horde) -> N
     app = FakeApp()
     doc = app.open(FakeDocument(200, 200))
     doc.setSelection(FakeSelection(20, 30, 100, 50))
-    docker = HordeDocker(app=app, store=MemorySettingsStore(), poll_policy=POLICY)
+    docker = HordeDocker(
+        app=app, store=MemorySettingsStore(), poll_policy=POLICY, load_models=False
+    )
     qtbot.addWidget(docker)
     docker.apply_settings(
         {"prompt": "a tiny house", "url": horde.url, "apikey": horde.user_key, "model": MODEL}

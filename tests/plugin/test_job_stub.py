@@ -263,3 +263,17 @@ def test_two_jobs_run_independently(qtbot, stub: StubHorde) -> None:
         assert "the horde failed (HTTP 500): boom" in bad.status.message
     finally:
         other.stop()
+
+
+def test_api_key_never_reaches_logs_or_messages(qtbot, stub: StubHorde, caplog) -> None:
+    caplog.set_level("DEBUG")
+    stub.script("GET", "/api/v2/generate/check/", *[Canned(200, "<html>x</html>")] * 5)
+    job = _job(stub.url, key="very-secret-key-123")
+    texts: list[str] = []
+    job.updated.connect(lambda: texts.append(job.status.message))
+    _run_to_end(qtbot, job)
+    assert job.status.state == FAILED
+    assert stub.calls("POST")[0].headers["apikey"] == "very-secret-key-123"
+    assert "very-secret-key-123" not in caplog.text
+    assert not [text for text in texts if "very-secret-key-123" in text]
+    assert "very-secret-key-123" not in repr(job.client)
