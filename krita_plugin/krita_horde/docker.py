@@ -223,6 +223,7 @@ class HordeDocker(DockWidget):
             f"Done: {count} layer(s) added in the group “{result.group_name}”."
         )
         self._update_buttons()
+        self._settle_progress(100)
         self.job_finished.emit(job_id, list(result.layer_names))
 
     def _on_failed(self, job_id: str, message: str) -> None:
@@ -233,7 +234,16 @@ class HordeDocker(DockWidget):
         text = "Cancelled." if message == "cancelled by the artist" else f"Error: {message}"
         self.form.status_label.setText(text)
         self._update_buttons()
+        self._settle_progress(0)
         self.job_failed.emit(job_id, message)
+
+    def _settle_progress(self, value: int) -> None:
+        """Stop the busy indicator once no job runs any more."""
+        if self.active_jobs():
+            self._update_status()
+            return
+        self.form.progress_bar.setRange(0, 100)
+        self.form.progress_bar.setValue(value)
 
     def _update_buttons(self) -> None:
         self.form.cancel_button.setEnabled(bool(self.active_jobs()))

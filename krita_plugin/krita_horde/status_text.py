@@ -18,6 +18,8 @@ def describe(status: JobStatus) -> str:
         if status.wait_time:
             parts.append(f"about {status.wait_time} s")
         text = ", ".join(parts) + "."
+        if status.warnings:  # e.g. the horde saying no worker is online for this model yet
+            text += f" Horde: {status.warnings[0]}"
         return _with_retry_note(text, status)
     if state == PROCESSING:
         text = "Generating"

@@ -312,6 +312,7 @@ def test_cancel_button_cancels_running_jobs(qtbot, app, stub) -> None:
     docker.cancel_button.click()
     assert failures == ["cancelled by the artist"]
     assert docker.status_label.text() == "Cancelled."
+    assert (docker.progress_bar.maximum(), docker.progress_bar.value()) == (100, 0)
     qtbot.waitUntil(lambda: bool(stub.calls("DELETE")), timeout=5000)
 
 
