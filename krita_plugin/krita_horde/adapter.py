@@ -147,6 +147,7 @@ class ResultInserter:
         self._failed = failed
         self.group: Any = None
         self.layers: list[Any] = []
+        self._previous_active: Any = None
         self.result: InsertedResult | None = None
 
     def run(self) -> None:
@@ -197,6 +198,8 @@ class ResultInserter:
         elif native_mask:
             self._add_native_mask(mask)
         else:
+            # The workaround needs the group active; the artist's layer is re-activated after.
+            self._previous_active = doc.activeNode()
             doc.setActiveNode(group)
             QTimer.singleShot(STEP_DELAY_MS, self._step_trigger_mask_action)
 
@@ -251,10 +254,17 @@ class ResultInserter:
             node.setPixelData(
                 self.prepared.selection_mask, bounds.x, bounds.y, bounds.width, bounds.height
             )
+            self._restore_active_node()
             self._finish_with_mask()
         except Exception as error:
             log.exception("filling the transparency mask failed")
             self._failed(f"could not fill the transparency mask: {error}")
+
+    def _restore_active_node(self) -> None:
+        previous = self._previous_active
+        # A layer deleted meanwhile has no parent any more: leave the mask active then.
+        if previous is not None and previous.parentNode() is not None:
+            self.doc.setActiveNode(previous)
 
     def _finish_with_mask(self) -> None:
         self._refresh()

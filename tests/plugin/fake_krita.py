@@ -97,6 +97,9 @@ class FakeNode:
     def type(self) -> str:
         return self._type
 
+    def parentNode(self) -> FakeNode | None:
+        return self.parent
+
     def childNodes(self) -> list[FakeNode]:
         return list(self.children)
 

@@ -205,6 +205,7 @@ def test_feathered_selection_job_ends_as_masked_layers_at_the_selection(qtbot, a
     doc.paint((0, 255, 0, 255), 0, 0, 300, 200)
     background = doc.createNode("Background", "paintlayer")
     doc.rootNode().addChildNode(background, None)
+    doc.setActiveNode(background)  # the artist paints here while the job runs
     shape = bytes([255, 0] * 20) * 30  # 40x30, striped: not a rectangle
     doc.setSelection(FakeSelection(50, 60, 40, 30, shape))
     docker = _ready(qtbot, app, stub, n=2, seed="7")
@@ -226,6 +227,7 @@ def test_feathered_selection_job_ends_as_masked_layers_at_the_selection(qtbot, a
     mask = next(node for node in group.childNodes() if node.type() == "transparencymask")
     assert mask.pixelData(50, 60, 40, 30) == shape
     assert app.action("add_new_transparency_mask").triggered == 1
+    assert doc.activeNode() is background
     assert docker.status_label.text().startswith("Done: 2 layer(s) added")
     assert docker.progress_bar.value() == 100
 
