@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from PyQt5.QtCore import QByteArray, QObject, QTimer, QUrl
-from PyQt5.QtNetwork import QNetworkAccessManager, QNetworkReply, QNetworkRequest
+from PyQt5.QtNetwork import QNetworkAccessManager, QNetworkReply, QNetworkRequest, QSslSocket
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,11 @@ ResultCallback = Callable[[HttpResult], None]
 
 def describe_transport_error(code: int, host: str, error_string: str) -> str:
     """Plain words for a QNetworkReply transport error."""
+    if "TLS initialization failed" in error_string and not QSslSocket.supportsSsl():
+        return (
+            f"cannot open a secure (https) connection to {host}: this Qt cannot load OpenSSL"
+            f" (it needs {QSslSocket.sslLibraryBuildVersionString() or 'OpenSSL'})"
+        )
     messages = {
         QNetworkReply.ConnectionRefusedError: (
             f"could not connect to {host}: connection refused (is the horde running there?)"

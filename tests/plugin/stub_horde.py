@@ -9,6 +9,8 @@ stub exists for the misbehaviour and for the client's state machine in isolation
 from __future__ import annotations
 
 import json
+import ssl
+import sys
 import threading
 import time
 from collections import deque
@@ -48,22 +50,34 @@ class StubState:
     request_id: str = "stub-request-1"
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+        # A client that gave up (timeout, cancel) leaves a broken pipe behind: expected here.
+        if isinstance(sys.exc_info()[1], (ConnectionError, ssl.SSLError)):
+            return
+        super().handle_error(request, client_address)
+
+
 class StubHorde:
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.state = StubState()
         self.requests: list[Recorded] = []
         # Scripted replies per (method, path prefix), used before the default behaviour.
         self.scripts: dict[tuple[str, str], deque[Canned]] = {}
         self.default_delay_s = 0.0
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
+        self._server = _QuietServer(("127.0.0.1", 0), self._handler_class())
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+        self.scheme = "https" if tls is not None else "http"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self.scheme}://{host}:{port}"
 
     def start(self) -> StubHorde:
         self._thread.start()

@@ -5,7 +5,10 @@ slowness — plus polling, long-poll, cancel and max wait."""
 from __future__ import annotations
 
 import itertools
+import shutil
 import socket
+import ssl
+import subprocess
 import time
 from collections.abc import Iterator
 
@@ -15,6 +18,7 @@ from krita_horde.images import encode_base64
 from krita_horde.job import CANCELLED, DONE, FAILED, HordeJob, PollPolicy
 from PyQt5.QtCore import QTimer
 from PyQt5.QtGui import QColor, QImage
+from PyQt5.QtNetwork import QSslSocket
 
 from .stub_horde import Canned, StubHorde
 
@@ -277,3 +281,53 @@ def test_api_key_never_reaches_logs_or_messages(qtbot, stub: StubHorde, caplog) 
     assert "very-secret-key-123" not in caplog.text
     assert not [text for text in texts if "very-secret-key-123" in text]
     assert "very-secret-key-123" not in repr(job.client)
+
+
+def test_unknown_request_on_check_fails_at_once(qtbot, stub: StubHorde) -> None:
+    stub.script(
+        "GET", "/api/v2/generate/check/", Canned(404, {"message": "gone", "rc": "NotFound"})
+    )
+    job = _job(stub.url)
+    with qtbot.waitSignal(job.failed, timeout=10_000) as failed:
+        job.start()
+    assert failed.args[0] == (
+        "lost track of the request: the horde does not know this request (it may have"
+        " expired): gone"
+    )
+    assert len(stub.calls("GET", "/api/v2/generate/check/")) == 1
+
+
+def test_rate_limited_check_and_failed_download_are_retried(qtbot, stub: StubHorde) -> None:
+    stub.script("GET", "/api/v2/generate/check/", Canned(429, {"message": "slow down"}))
+    stub.script("GET", "/api/v2/generate/status/", Canned(503, "<html>busy</html>"))
+    job = _job(stub.url)
+    _run_to_end(qtbot, job)
+    assert job.status.state == DONE
+    assert len(stub.calls("GET", "/api/v2/generate/check/")) == 2
+    assert len(stub.calls("GET", "/api/v2/generate/status/")) == 2
+
+
+def test_tls_certificates_are_verified(qtbot, qapp, tmp_path) -> None:
+    """A horde with a self-signed certificate is refused: verification is never turned off."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a self-signed certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    horde = StubHorde(tls=context).start()
+    try:
+        job = _job(horde.url)
+        with qtbot.waitSignal(job.failed, timeout=10_000) as failed:
+            job.start()
+        if QSslSocket.supportsSsl():
+            assert "its TLS certificate is not trusted" in failed.args[0]
+        else:  # PyPI's Qt wheel may not load the system's OpenSSL 3: then no TLS at all
+            assert "cannot open a secure (https) connection" in failed.args[0]
+        assert not horde.calls("POST")  # nothing was sent over the untrusted connection
+    finally:
+        horde.stop()
