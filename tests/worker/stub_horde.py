@@ -23,6 +23,12 @@ from typing import Any
 from horde_api.protocol import PopRequest, ProgressRequest, SubmitRequest
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that vanish (a killed worker, a reset from a fault) are expected here.
+        pass
+
+
 class StubHorde:
     def __init__(self, *, progress: bool = True, r2: bool = False) -> None:
         self.progress_enabled = progress
@@ -38,7 +44,7 @@ class StubHorde:
         self._faults: dict[str, deque[str]] = {}
         self._accepted: set[str] = set()
         self._changed = threading.Condition()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server = _QuietServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self.api = f"{self.url}/api/v2"
