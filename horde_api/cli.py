@@ -28,7 +28,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    if args.workers > 1:
+    workers = args.workers or settings.serve_processes()
+    if workers > 1:
         if settings.embedded:
             print(
                 "error: --workers > 1 needs HORDE_REDIS_URL (the embedded store lives inside"
@@ -41,7 +42,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             factory=True,
             host=args.host,
             port=args.port,
-            workers=args.workers,
+            workers=workers,
             log_level=args.log_level,
             access_log=False,
         )
@@ -146,7 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the API server (settings from HORDE_* env vars)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=7420)
-    serve.add_argument("--workers", type=int, default=1, help="processes (needs shared Redis)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="API processes (>1 needs HORDE_REDIS_URL); default HORDE_PROCESSES, else 1 embedded"
+        " or one per CPU with Redis",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(func=cmd_serve)
 

@@ -1,4 +1,8 @@
-"""FastAPI dependencies shared by the routers."""
+"""FastAPI dependencies shared by the routers.
+
+The cheap ones are `async def`: FastAPI runs a sync dependency in its thread pool, and that hop
+costs more than the work. (Key lookups hit the database only on a cache miss, once a second.)
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from horde_api.context import HordeContext
 from horde_api.errors import AnonymousForbidden, InvalidApiKey
 
 
-def get_context(request: Request) -> HordeContext:
+async def get_context(request: Request) -> HordeContext:
     return request.app.state.horde
 
 
@@ -33,14 +37,14 @@ ApiKeyHeader = Annotated[
 ]
 
 
-def get_principal(ctx: ContextDep, apikey: ApiKeyHeader = None) -> Principal:
+async def get_principal(ctx: ContextDep, apikey: ApiKeyHeader = None) -> Principal:
     return ctx.verifier.verify(apikey)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def get_registered_principal(ctx: ContextDep, apikey: ApiKeyHeader = None) -> Principal:
+async def get_registered_principal(ctx: ContextDep, apikey: ApiKeyHeader = None) -> Principal:
     if not apikey:
         raise InvalidApiKey("This endpoint needs an API key in the `apikey` header")
     principal = ctx.verifier.verify(apikey)
@@ -52,14 +56,14 @@ def get_registered_principal(ctx: ContextDep, apikey: ApiKeyHeader = None) -> Pr
 RegisteredPrincipalDep = Annotated[Principal, Depends(get_registered_principal)]
 
 
-def client_ip(request: Request) -> str:
+async def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
 ClientIpDep = Annotated[str, Depends(client_ip)]
 
 
-def public_base_url(request: Request, ctx: ContextDep) -> str:
+async def public_base_url(request: Request, ctx: ContextDep) -> str:
     """Base URL (no /api/v2) for links we hand out."""
     if ctx.settings.public_url:
         return ctx.settings.public_url.rstrip("/")

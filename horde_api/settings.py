@@ -25,6 +25,9 @@ class HordeSettings(BaseSettings):
     redis_url: str = Field("", description="empty = embedded in-process fakeredis")
     redis_prefix: str = "horde:"
     public_url: str = Field("", description="base URL clients reach us at; empty = from request")
+    processes: int = Field(
+        0, ge=0, le=64, description="API processes of `serve`; 0 = 1 embedded, else CPU count"
+    )
 
     # Queue behaviour.
     request_expiry_seconds: float = 20 * 60
@@ -55,6 +58,11 @@ class HordeSettings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'horde.sqlite3').resolve()}"
+
+    def serve_processes(self) -> int:
+        if self.processes:
+            return self.processes
+        return 1 if self.embedded else max(1, min(os.cpu_count() or 1, 8))
 
     @property
     def embedded(self) -> bool:

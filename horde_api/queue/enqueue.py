@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from redis import Redis
@@ -14,6 +15,7 @@ from rq.serializers import JSONSerializer
 from horde_api.protocol import GenerationInput
 from horde_api.queue.descriptors import Tier, descriptor, kind_of, models_part
 from horde_api.queue.keys import RedisKeys
+from horde_api.queue.rate_limits import WINDOW_SECONDS, RateCounter, RateLimitExceeded
 from horde_api.queue.rq_jobs import generated_by_horde_worker
 from horde_api.queue.seeds import image_seeds
 
@@ -64,14 +66,22 @@ class QueueWriter:
         sources: SourceImages,
         kudos: float,
         now: float,
+        rate_counters: Sequence[RateCounter] = (),
     ) -> str:
         n = spec.params.n
         keys = self.keys
         in_flight_key = keys.user_in_flight(requester.user_key)
         with self.redis.pipeline(transaction=False) as pipe:
+            for counter in rate_counters:
+                pipe.incr(counter.key)
+                pipe.expire(counter.key, WINDOW_SECONDS * 2)
             pipe.incrby(in_flight_key, n)
             pipe.incrby(keys.sequence, n)
-            in_flight, last_seq = pipe.execute()
+            *counts, in_flight, last_seq = pipe.execute()
+        for index, counter in enumerate(rate_counters):
+            if counts[2 * index] > counter.limit:
+                self.redis.decrby(in_flight_key, n)
+                raise RateLimitExceeded(counter.label)
         if in_flight > requester.concurrency:
             self.redis.decrby(in_flight_key, n)
             raise ConcurrencyExceeded(in_flight - n, requester.concurrency)

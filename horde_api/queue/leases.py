@@ -64,6 +64,7 @@ redis.call('HSET', lkey, 'state', 'submitted')
 redis.call('HSET', P .. 'job:' .. jid, 'state', 'done', 'ref', ref)
 redis.call('HSET', RQJ .. jid, 'status', 'finished')
 redis.call('HSET', rkey .. ':gens', jid, record)
+redis.call('HINCRBY', P .. 'worker:' .. redis.call('HGET', lkey, 'worker'), 'fulfilled', 1)
 redis.call('HDEL', rkey .. ':progress', jid)
 redis.call('HINCRBY', rkey, 'processing', -1)
 redis.call('HINCRBY', rkey, 'finished', 1)
@@ -81,9 +82,20 @@ if work > 0 then
 end
 finalize_if_idle(rid)
 publish(rid, 'submitted')
-return {'ok', rid}
+local kudos, n = unpack(redis.call('HMGET', rkey, 'kudos', 'n'))
+return {'ok', rid, kudos or '0', n or '1'}
 """
 )
+
+_SUBMIT_CONTEXT_LUA = r"""
+local lkey = P .. 'lease:' .. ARGV[4]
+local l = redis.call('HMGET', lkey, 'job', 'req', 'worker', 'state', 'expires', 'model', 'token',
+  'started', 'owner')
+if not l[1] then return {} end
+local j = redis.call('HMGET', P .. 'job:' .. l[1], 'seed', 'idx')
+local name = redis.call('HGET', P .. 'worker:' .. l[3], 'name') or ''
+return {l[1], l[2], l[3], l[4], l[5], l[6], l[7], l[8], l[9], j[1] or '0', j[2] or '0', name}
+"""
 
 _REAP_LUA = r"""
 local limit = tonumber(ARGV[4])
@@ -96,6 +108,7 @@ return #expired
 
 SUBMIT_SCRIPT = LuaScript(_SUBMIT_LUA)
 REAP_SCRIPT = LuaScript(_REAP_LUA)
+SUBMIT_CONTEXT_SCRIPT = LuaScript(_SUBMIT_CONTEXT_LUA)
 
 
 @dataclass(frozen=True)
@@ -136,6 +149,44 @@ def read_lease(redis: Redis, keys: RedisKeys, lease_id: str) -> Lease | None:
     )
 
 
+@dataclass(frozen=True)
+class SubmitContext:
+    """A lease with what a submit needs besides: the image's seed and index, the worker name."""
+
+    lease: Lease
+    seed: str
+    index: int
+    worker_name: str
+
+
+def read_submit_context(redis: Redis, keys: RedisKeys, lease_id: str) -> SubmitContext | None:
+    reply = SUBMIT_CONTEXT_SCRIPT(redis, [keys.prefix, RedisKeys.rq_job_key(""), "0", lease_id])
+    if not reply:
+        return None
+    job, req, worker, state, expires, model, token, started, owner, seed, idx, name = (
+        v.decode() if isinstance(v, bytes) else (v or "") for v in reply
+    )
+    lease = Lease(
+        lease_id=lease_id,
+        job_id=job,
+        request_id=req,
+        worker_id=worker,
+        owner_id=int(owner or 0),
+        state=LeaseState(state),
+        expires=float(expires or 0),
+        model=model,
+        upload_token=token,
+        started=float(started or 0),
+    )
+    return SubmitContext(lease=lease, seed=seed, index=int(idx or 0), worker_name=name)
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    outcome: SubmitOutcome
+    reward: float = 0.0
+
+
 def submit_lease(
     redis: Redis,
     keys: RedisKeys,
@@ -146,7 +197,7 @@ def submit_lease(
     ref: str,
     max_faults: int,
     now: float,
-) -> SubmitOutcome:
+) -> SubmitResult:
     reply = SUBMIT_SCRIPT(
         redis,
         [
@@ -162,7 +213,10 @@ def submit_lease(
         ],
     )
     tag = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
-    return SubmitOutcome(tag)
+    outcome = SubmitOutcome(tag)
+    if outcome == SubmitOutcome.OK:
+        return SubmitResult(outcome, round(float(reply[2]) / max(1, int(reply[3])), 2))
+    return SubmitResult(outcome)
 
 
 def reap_expired_leases(redis: Redis, keys: RedisKeys, now: float, limit: int = 200) -> int:

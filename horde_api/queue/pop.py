@@ -37,6 +37,15 @@ local nb = tonumber(ARGV[16 + nm])
 local black = {}
 for i = 1, nb do black[i] = ARGV[16 + nm + i] end
 
+-- The worker is alive: note it, with what it announced, before looking for work.
+local wkey = P .. 'worker:' .. wid
+local nf = tonumber(ARGV[17 + nm + nb])
+local fields = {}
+for i = 1, 2 * nf do fields[i] = ARGV[17 + nm + nb + i] end
+redis.call('ZADD', P .. 'workers:seen', now, wid)
+redis.call('HSET', wkey, 'last_seen', ARGV[3], unpack(fields))
+redis.call('HSETNX', wkey, 'first_seen', ARGV[3])
+
 if redis.call('SISMEMBER', P .. 'workers:maintenance', wid) == 1 then
   return {'maintenance'}
 end
@@ -142,7 +151,11 @@ if redis.call('ZSCORE', P .. 'activity', rid) then
   redis.call('ZADD', P .. 'activity', now, rid)
 end
 publish(rid, 'popped')
-return {'job', best_jid, rid, best_model, tostring(ttl)}
+-- Everything the pop reply needs, so the pop costs one round trip.
+local spec = redis.call('HGET', rkey, 'spec') or '{}'
+local image, mask = unpack(redis.call('HMGET', rkey .. ':src', 'image', 'mask'))
+local seed = redis.call('HGET', jkey, 'seed') or '0'
+return {'job', best_jid, rid, best_model, tostring(ttl), spec, seed, image or '', mask or ''}
 """
 
 POP_SCRIPT = LuaScript(_POP_LUA)
@@ -170,6 +183,10 @@ class Claim:
     model: str
     ttl: float
     upload_token: str
+    spec_json: str
+    seed: str
+    source_image: str | None
+    source_mask: str | None
 
 
 @dataclass(frozen=True)
@@ -187,8 +204,14 @@ class LeasePolicy:
 
 
 def claim_job(
-    redis: Redis, keys: RedisKeys, offer: WorkerOffer, policy: LeasePolicy, now: float
+    redis: Redis,
+    keys: RedisKeys,
+    offer: WorkerOffer,
+    policy: LeasePolicy,
+    now: float,
+    worker_fields: dict[str, str | int] | None = None,
 ) -> Claim | NothingFits:
+    """Note the worker as alive (with `worker_fields`) and claim the best image that fits."""
     lease_id = secrets.token_hex(16)
     token = secrets.token_urlsafe(24)
     blacklist = [w.lower() for w in offer.blacklist if w.strip()]
@@ -211,6 +234,8 @@ def claim_job(
         *offer.models,
         len(blacklist),
         *blacklist,
+        len(worker_fields or {}),
+        *[item for pair in (worker_fields or {}).items() for item in pair],
     ]
     reply = POP_SCRIPT(redis, args)
     tag = _text(reply[0])
@@ -222,6 +247,10 @@ def claim_job(
             model=_text(reply[3]),
             ttl=float(_text(reply[4])),
             upload_token=token,
+            spec_json=_text(reply[5]),
+            seed=_text(reply[6]),
+            source_image=_text(reply[7]) or None,
+            source_mask=_text(reply[8]) or None,
         )
     if tag == "maintenance":
         return NothingFits(skipped={}, maintenance=True)

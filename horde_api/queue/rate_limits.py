@@ -1,37 +1,36 @@
-"""Fixed-window request counters in Redis, per API key and per client IP."""
+"""Fixed-window request counters in Redis, per API key and per client IP.
+
+The counters are incremented in the same round trip that reserves a request's in-flight slots
+(see `QueueWriter.enqueue_request`), so limiting costs no extra call to Redis.
+"""
 
 from __future__ import annotations
 
-from redis import Redis
+from dataclasses import dataclass
 
 from horde_api.queue.keys import RedisKeys
 
 WINDOW_SECONDS = 60
 
 
-def over_limit(
-    redis: Redis,
-    keys: RedisKeys,
-    now: float,
-    *,
-    key_id: str | None,
-    ip: str,
-    per_key: int,
-    per_ip: int,
-) -> str | None:
-    """Count this call; returns `key` or `IP` when that limit is exceeded, else None."""
+@dataclass(frozen=True)
+class RateCounter:
+    key: str
+    limit: int
+    label: str
+
+
+class RateLimitExceeded(Exception):
+    def __init__(self, label: str) -> None:
+        super().__init__(label)
+        self.label = label
+
+
+def request_counters(
+    keys: RedisKeys, now: float, *, key_id: str | None, ip: str, per_key: int, per_ip: int
+) -> list[RateCounter]:
     window = int(now // WINDOW_SECONDS)
-    ip_key = keys.rate_counter("ip", ip, window)
-    with redis.pipeline(transaction=False) as pipe:
-        pipe.incr(ip_key)
-        pipe.expire(ip_key, WINDOW_SECONDS * 2)
-        if key_id is not None:
-            key_key = keys.rate_counter("key", key_id, window)
-            pipe.incr(key_key)
-            pipe.expire(key_key, WINDOW_SECONDS * 2)
-        counts = pipe.execute()
-    if counts[0] > per_ip:
-        return "IP"
-    if key_id is not None and counts[2] > per_key:
-        return "key"
-    return None
+    counters = [RateCounter(keys.rate_counter("ip", ip, window), per_ip, "IP")]
+    if key_id is not None:
+        counters.append(RateCounter(keys.rate_counter("key", key_id, window), per_key, "key"))
+    return counters

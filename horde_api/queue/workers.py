@@ -37,24 +37,6 @@ class LiveWorker:
         return not models or not self.models or any(m in self.models for m in models)
 
 
-def record_pop(
-    redis: Redis,
-    keys: RedisKeys,
-    worker_id: str,
-    fields: dict[str, str | int],
-    now: float,
-) -> None:
-    with redis.pipeline(transaction=False) as pipe:
-        pipe.zadd(keys.workers_seen, {worker_id: now})
-        pipe.hset(keys.worker(worker_id), mapping={**fields, "last_seen": now})
-        pipe.hsetnx(keys.worker(worker_id), "first_seen", now)
-        pipe.execute()
-
-
-def count_fulfilled(redis: Redis, keys: RedisKeys, worker_id: str) -> None:
-    redis.hincrby(keys.worker(worker_id), "fulfilled", 1)
-
-
 def set_maintenance(redis: Redis, keys: RedisKeys, worker_id: str, on: bool) -> None:
     if on:
         redis.sadd(keys.maintenance, worker_id)

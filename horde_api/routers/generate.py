@@ -1,4 +1,8 @@
-"""Client side: submit a request, watch it, fetch its images, cancel it."""
+"""Client side: submit a request, watch it, fetch its images, cancel it.
+
+Handlers are `async def` and call Redis directly: each call is a short round trip, cheaper than
+a hop to the thread pool. Only slow work (decoding images) goes to the pool.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ from horde_api.protocol import (
 from horde_api.queue.descriptors import kind_of
 from horde_api.queue.enqueue import ConcurrencyExceeded, Requester
 from horde_api.queue.progress import read_preview
-from horde_api.queue.rate_limits import over_limit
+from horde_api.queue.rate_limits import RateLimitExceeded, request_counters
 from horde_api.queue.requests import RequestView, cancel_request, view_request
 from horde_api.status_replies import capable_workers, check_reply, status_reply
 
@@ -59,17 +63,20 @@ def _view_or_404(ctx: HordeContext, request_id: str, touch: bool = True) -> Requ
     responses=_ERRORS,
     summary="Queue an image request (or price it with dry_run)",
 )
-def request_async(
+async def request_async(
     spec: GenerationInput, ctx: ContextDep, principal: PrincipalDep, ip: ClientIpDep
 ) -> JSONResponse:
     check_models(spec.models)
-    sources = check_sources(spec, ctx.settings)
+    if spec.source_image is not None:
+        # Decoding images takes long enough to stall other requests: do it off the event loop.
+        sources = await run_in_threadpool(check_sources, spec, ctx.settings)
+    else:
+        sources = check_sources(spec, ctx.settings)
     kudos = kudos_cost(spec)
     if spec.dry_run:
         return JSONResponse(DryRunReply(kudos=kudos).model_dump(), status_code=200)
     now = ctx.clock()
-    limited = over_limit(
-        ctx.redis,
+    counters = request_counters(
         ctx.keys,
         now,
         key_id=principal.key_id,
@@ -77,15 +84,17 @@ def request_async(
         per_key=ctx.settings.rate_limit_per_key_per_minute,
         per_ip=ctx.settings.rate_limit_per_ip_per_minute,
     )
-    if limited:
-        raise RateLimited(f"Too many requests from this {limited}; try again in a minute")
     requester = Requester(
         user_key=principal.in_flight_key(ip),
         tier=principal.tier,
         concurrency=principal.concurrency,
     )
     try:
-        request_id = ctx.writer.enqueue_request(spec, requester, sources, kudos, now)
+        request_id = ctx.writer.enqueue_request(spec, requester, sources, kudos, now, counters)
+    except RateLimitExceeded as exc:
+        raise RateLimited(
+            f"Too many requests from this {exc.label}; try again in a minute"
+        ) from None
     except ConcurrencyExceeded as exc:
         raise TooManyPrompts(
             f"You have {exc.in_flight} images queued or generating and may have at most"
@@ -124,11 +133,11 @@ async def check(
     ] = 0,
 ) -> RequestStatusCheck:
     if wait <= 0:
-        view = await run_in_threadpool(_view_or_404, ctx, request_id)
+        view = _view_or_404(ctx, request_id)
         return check_reply(ctx, view)
     future = ctx.notifier.subscribe(request_id)
     try:
-        view = await run_in_threadpool(_view_or_404, ctx, request_id)
+        view = _view_or_404(ctx, request_id)
         if view.done:
             return check_reply(ctx, view)
         deadline = time.monotonic() + wait
@@ -136,7 +145,7 @@ async def check(
             await asyncio.wait_for(future, timeout=max(0.0, deadline - time.monotonic()))
         except asyncio.TimeoutError:
             return check_reply(ctx, view)
-        view = await run_in_threadpool(_view_or_404, ctx, request_id)
+        view = _view_or_404(ctx, request_id)
         return check_reply(ctx, view)
     finally:
         ctx.notifier.unsubscribe(request_id, future)
@@ -148,7 +157,7 @@ async def check(
     responses=_ERRORS,
     summary="Full status with the generated images",
 )
-def status(request_id: RequestId, ctx: ContextDep, base_url: BaseUrlDep) -> RequestStatus:
+async def status(request_id: RequestId, ctx: ContextDep, base_url: BaseUrlDep) -> RequestStatus:
     return status_reply(ctx, _view_or_404(ctx, request_id), base_url)
 
 
@@ -158,7 +167,7 @@ def status(request_id: RequestId, ctx: ContextDep, base_url: BaseUrlDep) -> Requ
     responses=_ERRORS,
     summary="Cancel: waiting images leave the queue, running ones are told to stop",
 )
-def cancel(request_id: RequestId, ctx: ContextDep, base_url: BaseUrlDep) -> RequestStatus:
+async def cancel(request_id: RequestId, ctx: ContextDep, base_url: BaseUrlDep) -> RequestStatus:
     if not re.match(_ID_PATTERN, request_id) or (
         cancel_request(ctx.redis, ctx.keys, request_id, ctx.clock()) is None
     ):
@@ -172,7 +181,7 @@ def cancel(request_id: RequestId, ctx: ContextDep, base_url: BaseUrlDep) -> Requ
     responses={200: {"content": {"image/webp": {}}}, 404: {"model": ErrorReply}},
     summary="One generated image (the URL `status` gives when r2 is true)",
 )
-def result_image(job_id: Annotated[str, Path(max_length=64)], ctx: ContextDep) -> Response:
+async def result_image(job_id: Annotated[str, Path(max_length=64)], ctx: ContextDep) -> Response:
     ref = None
     if re.match(r"^[0-9a-f]{32}$", job_id):
         raw = ctx.redis.hget(ctx.keys.job(job_id), "ref")
@@ -191,7 +200,7 @@ def result_image(job_id: Annotated[str, Path(max_length=64)], ctx: ContextDep) -
     responses={200: {"content": {"image/webp": {}}}, 404: {"model": ErrorReply}},
     summary="Extension: latest preview a worker sent for this request",
 )
-def preview(request_id: RequestId, ctx: ContextDep) -> Response:
+async def preview(request_id: RequestId, ctx: ContextDep) -> Response:
     data = None
     if re.match(_ID_PATTERN, request_id):
         data = read_preview(ctx.redis, ctx.keys, request_id)

@@ -16,7 +16,7 @@ router = APIRouter(prefix="/api/v2/status", tags=["status"])
 
 
 @router.get("/heartbeat", response_model=HeartbeatReply, summary="Is the horde up?")
-def heartbeat() -> HeartbeatReply:
+async def heartbeat() -> HeartbeatReply:
     return HeartbeatReply(message="OK", version=__version__)
 
 
@@ -25,7 +25,7 @@ def heartbeat() -> HeartbeatReply:
     response_model=list[ModelStatus],
     summary="Models served by live workers, with worker count, queued images and ETA",
 )
-def models(ctx: ContextDep) -> list[ModelStatus]:
+async def models(ctx: ContextDep) -> list[ModelStatus]:
     workers = [w for w in ctx.live_workers.get() if not w.maintenance]
     counts: dict[str, int] = {}
     for worker in workers:

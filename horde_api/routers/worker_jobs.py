@@ -8,6 +8,7 @@ import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 
 from horde_api.auth.principals import Principal
 from horde_api.context import HordeContext, RegisteredWorker
@@ -36,10 +37,15 @@ from horde_api.protocol import (
     SubmitReply,
     SubmitRequest,
 )
-from horde_api.queue.leases import LeaseState, SubmitOutcome, read_lease, submit_lease
+from horde_api.queue.leases import (
+    LeaseState,
+    SubmitOutcome,
+    read_lease,
+    read_submit_context,
+    submit_lease,
+)
 from horde_api.queue.pop import Claim, NothingFits, WorkerOffer, claim_job
 from horde_api.queue.progress import report_progress, store_preview
-from horde_api.queue.workers import count_fulfilled, record_pop
 
 router = APIRouter(prefix="/api/v2/generate", tags=["worker"])
 
@@ -51,6 +57,14 @@ _ERRORS = {
     404: {"model": ErrorReply},
 }
 MAX_PREVIEW_PIXELS = 1024 * 1024
+# Results up to this many base64 characters are decoded on the event loop; bigger ones in the
+# thread pool, so a large image does not stall every other request.
+INLINE_DECODE_LIMIT = 64 * 1024
+
+
+def _checked_preview(ctx: HordeContext, text: str) -> bytes:
+    image = decode_and_check(text, "preview", ctx.settings.max_preview_bytes, MAX_PREVIEW_PIXELS)
+    return as_webp(image)
 
 
 def registered_worker(ctx: HordeContext, name: str, principal: Principal) -> RegisteredWorker:
@@ -75,30 +89,23 @@ def registered_worker(ctx: HordeContext, name: str, principal: Principal) -> Reg
 
 
 @router.post("/pop", response_model=PopReply, responses=_ERRORS, summary="Worker: ask for a job")
-def pop(
+async def pop(
     body: PopRequest, ctx: ContextDep, principal: RegisteredPrincipalDep, base_url: BaseUrlDep
 ) -> PopReply:
     worker = registered_worker(ctx, body.name, principal)
     now = ctx.clock()
-    record_pop(
-        ctx.redis,
-        ctx.keys,
-        worker.worker_id,
-        {
-            "name": body.name,
-            "owner": principal.display_name,
-            "models": json.dumps(body.models),
-            "max_pixels": body.max_pixels,
-            "nsfw": int(body.nsfw),
-            "img2img": int(body.allow_img2img),
-            "painting": int(body.allow_painting),
-            "threads": body.threads,
-            "bridge_agent": body.bridge_agent,
-            "trusted": int(principal.trusted),
-        },
-        now,
-    )
-    ctx.live_workers.note_seen(worker.worker_id)
+    worker_fields: dict[str, str | int] = {
+        "name": body.name,
+        "owner": principal.display_name,
+        "models": json.dumps(body.models),
+        "max_pixels": body.max_pixels,
+        "nsfw": int(body.nsfw),
+        "img2img": int(body.allow_img2img),
+        "painting": int(body.allow_painting),
+        "threads": body.threads,
+        "bridge_agent": body.bridge_agent,
+        "trusted": int(principal.trusted),
+    }
     offer = WorkerOffer(
         worker_id=worker.worker_id,
         owner_id=worker.owner_id,
@@ -109,7 +116,8 @@ def pop(
         allow_img2img=body.allow_img2img,
         allow_painting=body.allow_painting,
     )
-    claim = claim_job(ctx.redis, ctx.keys, offer, ctx.lease_policy, now)
+    claim = claim_job(ctx.redis, ctx.keys, offer, ctx.lease_policy, now, worker_fields)
+    ctx.live_workers.note_seen(worker.worker_id)
     if isinstance(claim, NothingFits):
         skipped = dict(claim.skipped)
         if claim.maintenance:
@@ -119,22 +127,16 @@ def pop(
 
 
 def _job_reply(ctx: HordeContext, claim: Claim, base_url: str) -> PopReply:
-    keys = ctx.keys
-    with ctx.redis.pipeline(transaction=False) as pipe:
-        pipe.hget(keys.request(claim.request_id), "spec")
-        pipe.hmget(keys.request_source(claim.request_id), ["image", "mask"])
-        pipe.hget(keys.job(claim.job_id), "seed")
-        spec_raw, (image, mask), seed = pipe.execute()
-    spec: dict[str, Any] = json.loads(spec_raw)
+    spec: dict[str, Any] = json.loads(claim.spec_json)
     params = spec["params"]
-    has_source = image is not None
+    has_source = claim.source_image is not None
     denoise = params.get("denoising_strength")
     if has_source and denoise is None:
         denoise = 0.75
     payload = PopPayload(
         prompt=spec["prompt"],
         ddim_steps=params["steps"],
-        seed=(seed or b"0").decode(),
+        seed=claim.seed,
         n_iter=1,
         sampler_name=params["sampler_name"],
         cfg_scale=params["cfg_scale"],
@@ -155,9 +157,9 @@ def _job_reply(ctx: HordeContext, claim: Claim, base_url: str) -> PopReply:
         model=claim.model,
         ttl=int(claim.ttl) if claim.ttl >= 1 else 1,
         payload=payload,
-        source_image=image.decode() if has_source else None,
+        source_image=claim.source_image,
         source_processing=SourceProcessing(spec.get("source_processing", "img2img")),
-        source_mask=mask.decode() if mask is not None else None,
+        source_mask=claim.source_mask,
         r2_upload=f"{base_url}/api/v2/generate/upload/{claim.lease_id}?token={claim.upload_token}",
         skipped={},
         progress_url=f"{base_url}/api/v2/generate/progress",
@@ -167,11 +169,14 @@ def _job_reply(ctx: HordeContext, claim: Claim, base_url: str) -> PopReply:
 @router.post(
     "/submit", response_model=SubmitReply, responses=_ERRORS, summary="Worker: hand back a result"
 )
-def submit(body: SubmitRequest, ctx: ContextDep, principal: RegisteredPrincipalDep) -> SubmitReply:
+async def submit(
+    body: SubmitRequest, ctx: ContextDep, principal: RegisteredPrincipalDep
+) -> SubmitReply:
     assert principal.user_id is not None
-    lease = read_lease(ctx.redis, ctx.keys, body.id) if _LEASE_ID.match(body.id) else None
-    if lease is None:
+    found = read_submit_context(ctx.redis, ctx.keys, body.id) if _LEASE_ID.match(body.id) else None
+    if found is None:
         raise NotFound(f"No job with id {body.id!r} was handed out (or it expired long ago)")
+    lease = found.lease
     if lease.owner_id != principal.user_id:
         raise WrongCredentials("This job was handed to a worker of another user")
     if lease.state in (LeaseState.SUBMITTED, LeaseState.FAULTED):
@@ -181,21 +186,22 @@ def submit(body: SubmitRequest, ctx: ContextDep, principal: RegisteredPrincipalD
     now = ctx.clock()
     ref = ""
     if body.state in (GenerationState.OK, GenerationState.CENSORED):
-        ref = _store_result(ctx, body, now)
-    seed_raw = ctx.redis.hmget(ctx.keys.job(lease.job_id), ["seed", "idx"])
-    worker_name = ctx.redis.hget(ctx.keys.worker(lease.worker_id), "name") or b""
+        if len(body.generation) > INLINE_DECODE_LIMIT:
+            ref = await run_in_threadpool(_store_result, ctx, body, now)
+        else:
+            ref = _store_result(ctx, body, now)
     record = {
-        "index": int(seed_raw[1] or 0),
+        "index": found.index,
         "id": lease.job_id,
-        "seed": str(body.seed) if body.seed else (seed_raw[0] or b"0").decode(),
+        "seed": str(body.seed) if body.seed else found.seed,
         "worker_id": lease.worker_id,
-        "worker_name": worker_name.decode(),
+        "worker_name": found.worker_name,
         "model": lease.model,
         "state": body.state.value,
         "gen_metadata": [m.model_dump(exclude_none=True) for m in body.gen_metadata],
         "ref": ref,
     }
-    outcome = submit_lease(
+    result = submit_lease(
         ctx.redis,
         ctx.keys,
         body.id,
@@ -206,13 +212,11 @@ def submit(body: SubmitRequest, ctx: ContextDep, principal: RegisteredPrincipalD
         ctx.settings.max_faults_per_request,
         now,
     )
+    outcome = result.outcome
     if outcome not in (SubmitOutcome.OK, SubmitOutcome.DUPLICATE) and ref:
         ctx.store.delete(ref)
     if outcome == SubmitOutcome.OK:
-        count_fulfilled(ctx.redis, ctx.keys, lease.worker_id)
-        kudos = ctx.redis.hget(ctx.keys.request(lease.request_id), "kudos")
-        n = ctx.redis.hget(ctx.keys.request(lease.request_id), "n")
-        return SubmitReply(reward=round(float(kudos or 0) / max(1, int(n or 1)), 2))
+        return SubmitReply(reward=result.reward)
     if outcome == SubmitOutcome.FAULTED:
         return SubmitReply(reward=0)
     if outcome == SubmitOutcome.DUPLICATE:
@@ -277,16 +281,13 @@ async def upload(
     responses=_ERRORS,
     summary="Extension: worker reports step/total (and a preview); reply says if cancelled",
 )
-def progress(
+async def progress(
     body: ProgressRequest, ctx: ContextDep, principal: RegisteredPrincipalDep
 ) -> ProgressReply:
     assert principal.user_id is not None
     preview = None
     if body.preview:
-        image = decode_and_check(
-            body.preview, "preview", ctx.settings.max_preview_bytes, MAX_PREVIEW_PIXELS
-        )
-        preview = as_webp(image)
+        preview = await run_in_threadpool(_checked_preview, ctx, body.preview)
     if not _LEASE_ID.match(body.id):
         raise NotFound(f"No job with id {body.id!r}")
     tag, request_id = report_progress(

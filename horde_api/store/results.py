@@ -37,6 +37,12 @@ class FilesystemResultStore:
         self.root = root
         self.uploads = root / "uploads"
         self.uploads.mkdir(parents=True, exist_ok=True)
+        self._made_dirs: set[Path] = set()
+
+    def _ensure_dir(self, path: Path) -> None:
+        if path not in self._made_dirs:
+            path.mkdir(parents=True, exist_ok=True)
+            self._made_dirs.add(path)
 
     def _ref(self, lease_id: str, now: float) -> str:
         if not _ID.match(lease_id):
@@ -50,7 +56,7 @@ class FilesystemResultStore:
     def put(self, lease_id: str, webp: bytes, now: float) -> str:
         ref = self._ref(lease_id, now)
         path = self.root / ref
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._ensure_dir(path.parent)
         temporary = path.with_suffix(f".{os.getpid()}.tmp")
         temporary.write_bytes(webp)
         os.replace(temporary, path)
@@ -87,6 +93,6 @@ class FilesystemResultStore:
             return None
         ref = self._ref(lease_id, now)
         target = self.root / ref
-        target.parent.mkdir(parents=True, exist_ok=True)
+        self._ensure_dir(target.parent)
         os.replace(source, target)
         return ref
