@@ -130,6 +130,11 @@ class ProgressReporter:
         try:
             reply = self.client.progress(self.url, request)
         except HordeRefusal as error:
+            if error.status == 400 and request.preview:
+                # The horde dislikes our previews (size, format): keep reporting steps only.
+                log.debug("preview of job %s refused (%s); no more previews", self.job_id, error)
+                self.preview_every = 0
+                return True
             if error.status in (404, 405) and not self.explicit_url:
                 self.support.record(False)
             else:

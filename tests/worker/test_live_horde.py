@@ -130,6 +130,13 @@ def test_cancel_on_the_horde_stops_the_running_job(
     request_id = _queue(horde, client_key, params=params)
     running = start_loop(horde.url, api_key=worker_key)
     _wait_running(horde, client_key, request_id)
+    # The worker's latent previews reach the artist while the job runs.
+    deadline = time.monotonic() + 60
+    while (preview := requests.get(f"{horde.api}/generate/preview/{request_id}",
+                                   timeout=30)).status_code != 200:  # fmt: skip
+        assert time.monotonic() < deadline, preview.text
+        time.sleep(0.1)
+    assert Image.open(io.BytesIO(preview.content)).format == "WEBP"
     reply = requests.delete(f"{horde.api}/generate/status/{request_id}",
                             headers={"apikey": client_key}, timeout=30)  # fmt: skip
     reply.raise_for_status()

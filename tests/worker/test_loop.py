@@ -1,5 +1,8 @@
-"""The worker loop against a horde over real HTTP on loopback (the stub horde of
-tests/worker/stub_horde.py: the real horde API process is exercised by test_live_horde.py)."""
+"""The worker loop over real HTTP on loopback against the stub horde of stub_horde.py.
+
+The stub is kept for what the real horde cannot be made to do on demand (503 answers, a reply
+lost after the submit took effect, a horde without the progress extension, R2 upload faults);
+test_live_horde.py runs the worker against the real `horde-api serve` process."""
 
 from __future__ import annotations
 
