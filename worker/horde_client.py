@@ -10,6 +10,7 @@ import threading
 from typing import Any
 
 import requests
+from pydantic import ValidationError
 
 from horde_api.protocol import (
     PopReply,
@@ -37,6 +38,14 @@ class HordeRefusal(Exception):
         self.status = status
         self.rc = rc
         self.message = message
+
+
+class MalformedReply(Exception):
+    """The horde answered 2xx with a body that does not fit the protocol (a horde bug)."""
+
+    def __init__(self, message: str, job_id: str | None = None) -> None:
+        super().__init__(message)
+        self.job_id = job_id
 
 
 class HordeClient:
@@ -95,7 +104,17 @@ class HordeClient:
         return data
 
     def pop(self, request: PopRequest) -> PopReply:
-        return PopReply.model_validate(self._json("POST", "/generate/pop", request))
+        data = self._json("POST", "/generate/pop", request)
+        try:
+            return PopReply.model_validate(data)
+        except ValidationError as error:
+            job_id = data.get("id") if isinstance(data.get("id"), str) else None
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in error.errors()
+            )
+            raise MalformedReply(
+                f"pop reply does not fit the protocol: {problems}", job_id
+            ) from None
 
     def submit(self, request: SubmitRequest) -> SubmitReply:
         return SubmitReply.model_validate(self._json("POST", "/generate/submit", request))

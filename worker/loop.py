@@ -27,7 +27,13 @@ from worker.backoff import Backoff
 from worker.config import WorkerSettings
 from worker.device import is_out_of_memory, release_memory
 from worker.generate import GeneratedImage, JobInterrupted, generate
-from worker.horde_client import BRIDGE_AGENT, HordeClient, HordeRefusal, TransientError
+from worker.horde_client import (
+    BRIDGE_AGENT,
+    HordeClient,
+    HordeRefusal,
+    MalformedReply,
+    TransientError,
+)
 from worker.images import encode_webp, to_base64
 from worker.job import Capabilities, Job, JobRejected, job_from_pop
 from worker.models import ModelRegistry
@@ -115,6 +121,13 @@ class WorkerLoop:
                 )
             except GaveUp:
                 return
+            except MalformedReply as error:
+                log.error("%s", error)
+                if error.job_id:
+                    # Answer the job anyway, so the horde requeues it instead of waiting its ttl.
+                    self._submit_faulted([error.job_id], Fault(str(error)), seed=0)
+                self.shutdown.stop_popping.wait(self.settings.retry_initial_delay)
+                continue
             except HordeRefusal as refusal:
                 # Bad key, worker name owned by someone else, maintenance…: wait and retry,
                 # slowly, so that fixing it on the horde side brings the worker back.
@@ -126,7 +139,11 @@ class WorkerLoop:
                 self.shutdown.stop_popping.wait(idle.next_delay())
                 continue
             idle.reset()
-            self.process(reply)
+            try:
+                self.process(reply)
+            except Exception:
+                # A slot must outlive any single job: log it and serve the next one.
+                log.exception("job %s: unexpected error in the worker", reply.id)
 
     def _pop_request(self) -> PopRequest:
         s = self.settings
@@ -163,6 +180,10 @@ class WorkerLoop:
         assert reply.id is not None
         started = time.perf_counter()
         ids = list(reply.ids) or [reply.id]
+        if reply.payload is None:
+            self._submit_faulted(ids, Fault("the pop reply has a job id but no payload"), seed=0)
+            self._log_job(reply, None, started, "faulted", steps_run=0)
+            return "faulted"
         try:
             job = self._prepare(reply)
         except JobRejected as rejected:

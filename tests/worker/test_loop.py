@@ -208,3 +208,19 @@ def test_out_of_memory_is_faulted_and_the_worker_goes_on(
     assert by_id[first].state == GenerationState.FAULTED
     assert by_id[first].gen_metadata[0].ref == "out of memory at 128x128 on cpu"
     assert by_id[second].state == GenerationState.OK
+
+
+def test_malformed_job_is_faulted_and_the_worker_goes_on(
+    stub: StubHorde, start_loop: StartLoop
+) -> None:
+    broken = stub.add_job(payload={"width": "wide"})  # a horde bug: not a number
+    no_payload = stub.add_job()
+    stub.jobs[-1]["payload"] = None
+    good = stub.add_job()
+    start_loop(stub.url)
+    stub.wait_for(lambda: len(stub.submits) == 3)
+    by_id = {s.id: s for s in stub.submits}
+    assert by_id[broken].state == GenerationState.FAULTED
+    assert "payload.width" in (by_id[broken].gen_metadata[0].ref or "")
+    assert by_id[no_payload].state == GenerationState.FAULTED
+    assert by_id[good].state == GenerationState.OK
