@@ -33,13 +33,16 @@ EMBEDDED_SNAPSHOT_NAME = "embedded-redis.snapshot"
 
 
 def _every(seconds: float, action: Callable[[], object]) -> Callable[[], None]:
-    """Run `action` when at least `seconds` passed since it last ran."""
-    last = [time.monotonic()]
+    """Run `action` when `seconds` passed since it last ran, and never more than 5% of the
+    time: a slow run (a big store) spaces out the next ones."""
+    next_run = [time.monotonic() + seconds]
 
     def maybe_run() -> None:
-        if time.monotonic() - last[0] >= seconds:
-            last[0] = time.monotonic()
+        started = time.monotonic()
+        if started >= next_run[0]:
             action()
+            took = time.monotonic() - started
+            next_run[0] = time.monotonic() + max(seconds, 20 * took)
 
     return maybe_run
 
@@ -49,15 +52,17 @@ def build_context(settings: HordeSettings, clock: Callable[[], float] = time.tim
     engine = make_engine(settings.resolved_database_url())
     upgrade(engine)
     sessions = make_session_factory(engine)
-    redis = connect(settings)
+    connection = connect(settings)
+    redis = connection.redis
     keys = RedisKeys(settings.redis_prefix)
     store = FilesystemResultStore(settings.data_dir / "results")
     snapshot = settings.data_dir / EMBEDDED_SNAPSHOT_NAME
     after_janitor = None
-    if settings.embedded:
-        load_snapshot(redis, snapshot)
+    server = connection.embedded_server
+    if server is not None:
+        load_snapshot(server, snapshot)
         after_janitor = _every(
-            settings.embedded_snapshot_seconds, lambda: save_snapshot(redis, snapshot)
+            settings.embedded_snapshot_seconds, lambda: save_snapshot(server, snapshot)
         )
     return HordeContext(
         settings=settings,
@@ -82,6 +87,7 @@ def build_context(settings: HordeSettings, clock: Callable[[], float] = time.tim
             lookahead=settings.pop_lookahead,
         ),
         clock=clock,
+        embedded_server=server,
     )
 
 
@@ -109,8 +115,8 @@ def create_app(
         finally:
             ctx.janitor.stop()
             ctx.notifier.stop()
-            if settings.embedded:
-                save_snapshot(ctx.redis, settings.data_dir / EMBEDDED_SNAPSHOT_NAME)
+            if ctx.embedded_server is not None:
+                save_snapshot(ctx.embedded_server, settings.data_dir / EMBEDDED_SNAPSHOT_NAME)
             ctx.engine.dispose()
 
     app = FastAPI(

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from fakeredis import FakeServer
 from redis import Redis
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -43,6 +44,7 @@ class HordeContext:
     live_workers: LiveWorkersCache
     lease_policy: LeasePolicy
     clock: Callable[[], float] = time.time
+    embedded_server: FakeServer | None = None
     # Worker name -> registration; a name never changes owner, so this never goes stale.
     worker_registry: dict[str, RegisteredWorker] = field(default_factory=dict)
     registry_lock: threading.Lock = field(default_factory=threading.Lock)

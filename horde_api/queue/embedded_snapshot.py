@@ -2,62 +2,51 @@
 
 With no Redis server, the queue lives in fakeredis inside the API process. To keep waiting
 requests across a restart, the whole store is written to `<data_dir>/embedded-redis.snapshot`
-every few seconds and at shutdown (DUMP of every key inside one MULTI, so the snapshot is
-consistent), and restored at startup. A crash loses at most the last interval.
+every few seconds and at shutdown, and restored at startup. A crash loses at most the last
+interval.
+
+The snapshot pickles fakeredis's key table while holding its server lock: one consistent copy
+about ten times faster than DUMPing every key through the command layer (which stalled pops
+for seconds at 10 000 waiting images). The file is only ever read back by this process's
+successor from the operator's own data directory.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import os
+import pickle
 from pathlib import Path
 
-from redis import Redis
+from fakeredis import FakeServer
 
 log = logging.getLogger(__name__)
 
 
-def save_snapshot(redis: Redis, path: Path) -> int:
-    keys = list(redis.scan_iter(count=1000))
-    with redis.pipeline(transaction=True) as pipe:
-        for key in keys:
-            pipe.dump(key)
-            pipe.pttl(key)
-        values = pipe.execute()
+def save_snapshot(server: FakeServer, path: Path) -> int:
+    with server.lock:
+        tables = {index: dict(db._dict) for index, db in server.dbs.items()}
+        data = pickle.dumps(tables, protocol=pickle.HIGHEST_PROTOCOL)
     temporary = path.with_suffix(".tmp")
-    written = 0
-    with temporary.open("w") as out:
-        for index, key in enumerate(keys):
-            dumped, ttl = values[2 * index], values[2 * index + 1]
-            if dumped is None:
-                continue
-            record = {
-                "k": base64.b64encode(key).decode(),
-                "v": base64.b64encode(dumped).decode(),
-                "t": ttl if ttl and ttl > 0 else 0,
-            }
-            out.write(json.dumps(record) + "\n")
-            written += 1
+    temporary.write_bytes(data)
     os.replace(temporary, path)
-    return written
+    return sum(len(t) for t in tables.values())
 
 
-def load_snapshot(redis: Redis, path: Path) -> int:
+def load_snapshot(server: FakeServer, path: Path) -> int:
     if not path.exists():
         return 0
+    try:
+        tables = pickle.loads(path.read_bytes())
+    except Exception:
+        log.exception("embedded store snapshot %s is unreadable; starting empty", path)
+        return 0
     restored = 0
-    with path.open() as source, redis.pipeline(transaction=False) as pipe:
-        for line in source:
-            record = json.loads(line)
-            pipe.restore(
-                base64.b64decode(record["k"]),
-                record["t"],
-                base64.b64decode(record["v"]),
-                replace=True,
-            )
-            restored += 1
-        pipe.execute()
+    with server.lock:
+        for index, table in tables.items():
+            db = server.dbs[index]
+            for key, item in table.items():
+                db[key] = item  # also schedules the key's expiry
+                restored += 1
     log.info("restored %d keys of the embedded store from %s", restored, path)
     return restored
