@@ -80,6 +80,10 @@ class WorkerLoop:
         )
         self._last_skipped_log = 0.0
         self._skipped_lock = threading.Lock()
+        # Jobs being processed; once `_leaving`, no slot may start one.
+        self._busy = 0
+        self._leaving = False
+        self._busy_lock = threading.Lock()
 
     # ---- the loop ----
 
@@ -104,11 +108,31 @@ class WorkerLoop:
             for slot in slots:
                 # Short joins keep the main thread free to run signal handlers.
                 slot.join(timeout=0.2)
+            if self.shutdown.stop_popping.is_set() and self._no_job_running():
+                # Slots still alive are blocked in a pop on a hung link: they hold no job yet,
+                # so waiting for their read timeout would only delay the exit.
+                break
             if time.monotonic() >= next_summary:
                 log.info(self.stats.summary())
                 next_summary = time.monotonic() + self.settings.summary_interval
         log.info(self.stats.summary())
         log.info("worker %s stopped", self.settings.name)
+
+    def _no_job_running(self) -> bool:
+        with self._busy_lock:
+            if self._busy == 0:
+                self._leaving = True
+                return True
+            return False
+
+    def _take_job(self) -> bool:
+        """Mark a popped job as running; False if the worker already left (the horde will
+        requeue the job after its ttl)."""
+        with self._busy_lock:
+            if self._leaving:
+                return False
+            self._busy += 1
+            return True
 
     def _slot(self) -> None:
         idle = Backoff(self.settings.idle_initial_delay, self.settings.idle_max_delay)
@@ -139,11 +163,16 @@ class WorkerLoop:
                 self.shutdown.stop_popping.wait(idle.next_delay())
                 continue
             idle.reset()
+            if not self._take_job():
+                return
             try:
                 self.process(reply)
             except Exception:
                 # A slot must outlive any single job: log it and serve the next one.
                 log.exception("job %s: unexpected error in the worker", reply.id)
+            finally:
+                with self._busy_lock:
+                    self._busy -= 1
 
     def _pop_request(self) -> PopRequest:
         s = self.settings

@@ -224,3 +224,24 @@ def test_malformed_job_is_faulted_and_the_worker_goes_on(
     assert "payload.width" in (by_id[broken].gen_metadata[0].ref or "")
     assert by_id[no_payload].state == GenerationState.FAULTED
     assert by_id[good].state == GenerationState.OK
+
+
+def test_stop_while_the_link_hangs_in_a_pop_exits_promptly(start_loop: StartLoop) -> None:
+    import socket
+    import time
+
+    # A "horde" that accepts connections and never answers.
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(8)
+        port = hung.getsockname()[1]
+        running = start_loop(f"http://127.0.0.1:{port}", read_timeout=120.0)
+        deadline = time.monotonic() + 10
+        connection = None
+        while connection is None:
+            hung.settimeout(max(0.01, deadline - time.monotonic()))
+            connection, _ = hung.accept()  # the worker's pop is now in flight
+        started = time.monotonic()
+        running.stop(timeout=30)
+        assert time.monotonic() - started < 10, "waited for the pop's read timeout"
+        connection.close()
