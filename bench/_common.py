@@ -1,0 +1,113 @@
+"""Shared pieces of the horde benchmarks: start a real horde in either storage mode, describe the
+machine, summarise repeated runs. The benchmarks drive it over loopback HTTP with the load driver
+of the fault tests (tests/faults/load.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
+
+# Benchmarks measure the queue, not the limits: lift them (they are tested in tests/faults/).
+NO_LIMITS = {
+    "HORDE_RATE_LIMIT_PER_KEY_PER_MINUTE": "100000000",
+    "HORDE_RATE_LIMIT_PER_IP_PER_MINUTE": "100000000",
+    "HORDE_DEFAULT_CONCURRENCY": "100000",
+}
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="ascii") as info:
+        for line in info:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"{now}, {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+@contextlib.contextmanager
+def _postgres_schema() -> Iterator[str]:
+    import sqlalchemy
+
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    engine = sqlalchemy.create_engine(POSTGRES_URL)
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
+def _drop_redis_prefix(prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        batch = []
+        for key in client.scan_iter(match=f"{prefix}*", count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                client.delete(*batch)
+                batch.clear()
+        if batch:
+            client.delete(*batch)
+    finally:
+        client.close()
+
+
+@contextlib.contextmanager
+def running_horde(mode: str, extra_env: dict[str, str] | None = None) -> Iterator[Any]:
+    """A `horde-api serve` subprocess: mode "embedded" or "redis+postgres"."""
+    from tests.helpers.live_horde import start_horde
+
+    env = {**NO_LIMITS, **(extra_env or {})}
+    with tempfile.TemporaryDirectory(prefix="horde-bench-") as tmp:
+        if mode == "embedded":
+            with start_horde(Path(tmp), extra_env=env) as live:
+                yield live
+            return
+        prefix = f"bench-{uuid.uuid4().hex[:10]}:"
+        with _postgres_schema() as database_url:
+            try:
+                with start_horde(
+                    Path(tmp),
+                    redis_url=REDIS_URL,
+                    redis_prefix=prefix,
+                    database_url=database_url,
+                    extra_env=env,
+                ) as live:
+                    yield live
+            finally:
+                _drop_redis_prefix(prefix)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[index]

@@ -1,0 +1,103 @@
+"""Lifecycle throughput of the horde API: completed request lifecycles per second and the latency
+of each call, with C concurrent clients and K simulated workers over loopback HTTP.
+
+    .venv/bin/python bench/bench_lifecycle.py [--modes embedded,redis+postgres] [--runs 3]
+                                              [--clients 16] [--workers 8] [--seconds 8]
+                                              [--long-poll 10]
+
+One lifecycle = POST /generate/async → GET /generate/check (long-poll, our extension; plain
+polling with --long-poll 0) until done → GET /generate/status; meanwhile a worker does
+POST /generate/pop → POST /generate/submit (a 64×64 WebP). The table shows the median over
+--runs runs (each on a fresh server) of lifecycles/s and of each call's p50/p99. Target (issue 3):
+≥ 200 lifecycles/s with Redis + PostgreSQL on a 2-core machine. The driver runs on the same
+machine and competes with the server for the CPU, so the figures are a lower bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from collections import defaultdict
+
+from _common import machine, median, running_horde
+
+from tests.faults.load import LoadReport, run_load
+
+CALLS = ("async", "check", "status", "pop", "pop(empty)", "submit")
+
+
+def one_run(mode: str, args: argparse.Namespace) -> LoadReport:
+    """One run on a fresh server; also prints how much CPU the driver itself used, since it
+    shares the machine with the server."""
+    with running_horde(mode) as live:
+        client_keys = [live.create_user(f"bench-client-{i}") for i in range(4)]
+        worker_key = live.create_user("bench-workers", trusted=True)
+        cpu_before = time.process_time()
+        report = asyncio.run(
+            run_load(
+                live.api,
+                client_keys,
+                worker_key,
+                clients=args.clients,
+                workers=args.workers,
+                seconds=args.seconds,
+                long_poll=args.long_poll,
+                poll_interval=0.01,
+            )
+        )
+        driver_cpu = time.process_time() - cpu_before
+        print(
+            f"  {mode}: {report.lifecycles_per_second:.1f} lifecycles/s; the driver used"
+            f" {driver_cpu / report.elapsed:.0%} of one core",
+            flush=True,
+        )
+        return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--modes", default="embedded,redis+postgres")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument("--long-poll", type=float, default=10)
+    args = parser.parse_args()
+
+    print(f"lifecycle throughput — {machine()}")
+    print(
+        f"clients={args.clients} workers={args.workers} T={args.seconds:g}s "
+        f"runs={args.runs} long-poll={args.long_poll:g}s"
+    )
+    header = f"{'mode':<16}{'lifecycles/s':>14}{'lost':>6}{'dup':>5}{'errors':>8}"
+    header += "".join(f"{c + ' p50/p99 ms':>24}" for c in CALLS)
+    print(header)
+    for mode in args.modes.split(","):
+        reports = [one_run(mode, args) for _ in range(args.runs)]
+        rates = [r.lifecycles_per_second for r in reports]
+        p50: dict[str, list[float]] = defaultdict(list)
+        p99: dict[str, list[float]] = defaultdict(list)
+        for report in reports:
+            for call in CALLS:
+                if report.latencies.get(call):
+                    p50[call].append(report.percentile(call, 50) * 1e3)
+                    p99[call].append(report.percentile(call, 99) * 1e3)
+        row = (
+            f"{mode:<16}{median(rates):>14.1f}"
+            f"{sum(len(r.lost) for r in reports):>6}"
+            f"{sum(len(r.duplicated_images) for r in reports):>5}"
+            f"{sum(sum(r.errors.values()) for r in reports):>8}"
+        )
+        for call in CALLS:
+            cell = f"{median(p50[call]):.1f}/{median(p99[call]):.1f}" if p50[call] else "-"
+            row += f"{cell:>24}"
+        print(row, flush=True)
+        print(f"  runs: {', '.join(f'{rate:.1f}' for rate in rates)} lifecycles/s")
+        errors = sum((r.errors for r in reports), start=type(reports[0].errors)())
+        if errors:
+            print("  errors: " + ", ".join(f"{k}={v}" for k, v in errors.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Pop latency against queue depth: `POST /generate/pop` with 10, 1 000 and 10 000 waiting jobs.
+
+    .venv/bin/python bench/bench_pop_depth.py [--modes embedded,redis+postgres]
+                                              [--depths 10,1000,10000] [--pops 300] [--runs 3]
+
+The queue is filled over HTTP (requests of n=20 images, 64×64) to the depth, then a worker pops
+--pops jobs one after another; after each timed pop one untimed image is queued again so the
+depth stays where it was. Median over --runs of each depth's p50/p99 (each run on a fresh
+server). Target (issue 3): p99 at 10 000 within 2× of p99 at 10 — a pop must not scan the queue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import httpx
+from _common import machine, median, percentile, running_horde
+
+from tests.faults.horde_client import TINY_MODEL
+
+BODY = {
+    "prompt": "depth",
+    "params": {"width": 64, "height": 64, "steps": 1},
+    "models": [TINY_MODEL],
+}
+
+
+def _queue(http: httpx.Client, api: str, key: str, images: int) -> None:
+    while images > 0:
+        n = min(20, images)
+        body = {**BODY, "params": {**BODY["params"], "n": n}}
+        reply = http.post(f"{api}/generate/async", json=body, headers={"apikey": key})
+        if reply.status_code != 202:
+            raise RuntimeError(f"queueing failed: {reply.status_code} {reply.text[:200]}")
+        images -= n
+
+
+def one_run(mode: str, depth: int, pops: int) -> list[float]:
+    with running_horde(mode) as live:
+        client_key = live.create_user("depth-client")
+        worker_key = live.create_user("depth-worker", trusted=True)
+        pop_body: dict[str, Any] = {
+            "name": "depth-worker",
+            "models": [TINY_MODEL],
+            "max_pixels": 512 * 512,
+        }
+        latencies: list[float] = []
+        with httpx.Client(timeout=30) as http:
+            _queue(http, live.api, client_key, depth)
+            # A few untimed pops warm up connections and code paths.
+            for _ in range(3):
+                http.post(f"{live.api}/generate/pop", json=pop_body, headers={"apikey": worker_key})
+                _queue(http, live.api, client_key, 1)
+            for _ in range(pops):
+                started = time.perf_counter()
+                reply = http.post(
+                    f"{live.api}/generate/pop", json=pop_body, headers={"apikey": worker_key}
+                )
+                latencies.append(time.perf_counter() - started)
+                if reply.status_code != 200 or not reply.json().get("id"):
+                    raise RuntimeError(f"pop found no job at depth {depth}: {reply.text[:200]}")
+                _queue(http, live.api, client_key, 1)
+        return latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--modes", default="embedded,redis+postgres")
+    parser.add_argument("--depths", default="10,1000,10000")
+    parser.add_argument("--pops", type=int, default=300)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    depths = [int(d) for d in args.depths.split(",")]
+
+    print(f"pop latency vs queue depth — {machine()}")
+    print(f"pops={args.pops} per run, runs={args.runs}")
+    print(f"{'mode':<16}{'depth':>8}{'p50 ms':>10}{'p99 ms':>10}{'p99/p99@first':>16}")
+    for mode in args.modes.split(","):
+        first_p99: float | None = None
+        for depth in depths:
+            runs = [one_run(mode, depth, args.pops) for _ in range(args.runs)]
+            p50 = median([percentile(r, 50) * 1e3 for r in runs])
+            p99 = median([percentile(r, 99) * 1e3 for r in runs])
+            first_p99 = first_p99 or p99
+            print(
+                f"{mode:<16}{depth:>8}{p50:>10.2f}{p99:>10.2f}{p99 / first_p99:>16.2f}", flush=True
+            )
+
+
+if __name__ == "__main__":
+    main()
