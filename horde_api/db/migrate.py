@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -24,6 +25,8 @@ def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest revision. Several API processes starting together on
     PostgreSQL take turns through an advisory lock."""
     config = alembic_config(engine)
+    # Alembic announces every plug-in at INFO; only problems are worth a line in our log.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
