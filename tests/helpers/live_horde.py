@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
@@ -49,6 +49,9 @@ class LiveHorde:
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            # Its own process group: with Redis, `serve` runs one uvicorn process per CPU, and
+            # kill() must take them all down, as a crash of the machine would.
+            start_new_session=True,
         )
         log.close()
         deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -85,12 +88,13 @@ class LiveHorde:
             try:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+                self.kill()
 
     def kill(self) -> None:
+        """SIGKILL the server and every process it started."""
         if self.process is not None and self.process.poll() is None:
-            self.process.kill()
+            with suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(5)
 
     def restart(self) -> None:
