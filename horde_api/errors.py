@@ -7,6 +7,8 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from horde_api.protocol import ErrorCode
@@ -131,6 +133,24 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 404 and message == "Not Found":
             message = "No such endpoint; see /openapi.json for the API"
         return error_response(exc.status_code, message, rc.value)
+
+    @app.exception_handler(RedisError)
+    async def _redis_down(_: Request, exc: RedisError) -> JSONResponse:
+        log.error("Redis failed: %s", exc)
+        return error_response(
+            503,
+            "The queue store (Redis) is unreachable; nothing was changed, try again shortly",
+            ErrorCode.SERVICE_UNAVAILABLE.value,
+        )
+
+    @app.exception_handler(OperationalError)
+    async def _database_down(_: Request, exc: OperationalError) -> JSONResponse:
+        log.error("database failed: %s", type(exc).__name__)
+        return error_response(
+            503,
+            "The user database is unreachable; try again shortly",
+            ErrorCode.SERVICE_UNAVAILABLE.value,
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -69,6 +69,7 @@ class ErrorCode(str, Enum):
     LOCKED = "Locked"
     RATE_LIMITED = "RateLimited"
     BODY_TOO_LARGE = "BodyTooLarge"
+    SERVICE_UNAVAILABLE = "ServiceUnavailable"
     INTERNAL_ERROR = "InternalServerError"
 
 

@@ -36,7 +36,7 @@ class RequestNotifier:
     def start(self) -> None:
         self._thread = threading.Thread(target=self._listen, name="horde-notifier", daemon=True)
         self._thread.start()
-        self._ready.wait(5)
+        self._ready.wait(2)
 
     def stop(self) -> None:
         self._stop.set()

@@ -151,3 +151,18 @@ def test_long_poll_wait_is_capped(embedded_horde: Horde) -> None:
     rid = embedded_horde.request()["id"]
     reply = embedded_horde.client.get(f"/api/v2/generate/check/{rid}", params={"wait": 31})
     assert reply.status_code == 400
+
+
+def test_unreachable_redis_is_503_not_500(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from horde_api.app import create_app
+    from horde_api.settings import HordeSettings
+
+    # Nothing listens on port 1: every Redis call fails to connect.
+    settings = HordeSettings(data_dir=tmp_path / "data", redis_url="redis://127.0.0.1:1/0")
+    app = create_app(settings, run_janitor=False)
+    with TestClient(app) as client:
+        reply = client.post("/api/v2/generate/async", json={"prompt": "x"})
+    assert reply.status_code == 503
+    assert reply.json()["rc"] == "ServiceUnavailable"
