@@ -6,6 +6,9 @@ import base64
 import io
 
 from PIL import Image
+from rq.job import Job, JobStatus
+from rq.queue import Queue
+from rq.serializers import JSONSerializer
 
 from tests.api.conftest import WORKER_MODEL, Horde, image_b64
 
@@ -39,6 +42,23 @@ def test_txt2img_lifecycle_inline_results(horde: Horde) -> None:
         # PNG submissions are converted: clients always get WebP.
         assert _decode(generation["img"]).format == "WEBP"
         assert generation["worker_name"] == "w1"
+        # Each image is an rq job that rq's own tools can read.
+        job = Job.fetch(generation["id"], connection=horde.ctx.redis, serializer=JSONSerializer)
+        assert job.get_status() == JobStatus.FINISHED
+        assert job.args == [rid, int(generation["seed"]) - 42]
+
+
+def test_waiting_images_are_rq_jobs_in_rq_queues(horde: Horde) -> None:
+    rid = horde.request(models=[WORKER_MODEL], params={"n": 3})["id"]
+    queues = [
+        q for q in Queue.all(connection=horde.ctx.redis) if q.name.startswith(horde.ctx.keys.prefix)
+    ]
+    assert [q.name for q in queues] == [horde.ctx.keys.prefix + "q|2|0|t|0|" + WORKER_MODEL]
+    queue = Queue(queues[0].name, connection=horde.ctx.redis, serializer=JSONSerializer)
+    assert queue.count == 3
+    assert all(job.args[0] == rid for job in queue.get_jobs())
+    horde.pop(horde.user("volunteer"))
+    assert queue.count == 2
 
 
 def test_r2_results_are_urls_served_by_the_api(horde: Horde) -> None:
