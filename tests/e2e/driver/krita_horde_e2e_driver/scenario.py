@@ -41,6 +41,18 @@ def ellipse_mask(width, height):
     )
 
 
+def all_nodes(node):
+    """The node and all its descendants, depth first."""
+    found = [node]
+    for child in node.childNodes():
+        found.extend(all_nodes(child))
+    return found
+
+
+def node_id(node):
+    return node.uniqueId().toString()
+
+
 class StallMeter:
     """The longest gap between ticks of a 10 ms timer: how long the event loop was blocked."""
 
@@ -177,6 +189,9 @@ class Scenario:
             self.docker.apply_settings(settings)
         self.current_job = {"name": job["name"], "id": None, "done": False, "layers": []}
         self.current_job["started"] = time.monotonic()
+        # Every job names its layers "<prompt> [seed N]": only nodes that did not exist before
+        # this job can be its layers.
+        self.nodes_before = {node_id(node) for node in all_nodes(self.doc.rootNode())}
         self.report["jobs"].append(self.current_job)
         self.stall.start()
         self.docker.generate_button.click()
@@ -197,11 +212,16 @@ class Scenario:
         self.stall.stop()
         job["seconds"] = round(time.monotonic() - job["started"], 2)
         job["status_text"] = self.docker.status_label.text()
-        job["layer_info"] = [self.describe(name) for name in job["layers"]]
+        new_nodes = [
+            node
+            for node in all_nodes(self.doc.rootNode())
+            if node_id(node) not in self.nodes_before
+        ]
+        job["layer_info"] = [self.describe(name, new_nodes) for name in job["layers"]]
         self.next_step(100)
 
-    def describe(self, name):
-        node = self.doc.nodeByName(name)
+    def describe(self, name, candidates):
+        node = next((node for node in candidates if node.name() == name), None)
         if node is None:
             return {"name": name, "found": False}
         bounds = node.bounds()

@@ -1,0 +1,194 @@
+"""The three parts as one product: the real Krita, the real horde API, a real worker process.
+
+Krita 5.1.5 runs under Xvfb with the plug-in installed from its zip; a driver plug-in plays the
+artist through the docker: no selection → txt2img, a rectangle → img2img, an ellipse →
+inpainting. The assertions read the driver's report and the document's pixels before and after
+each job. A failure names the folder holding the report, Krita's output, the screenshot, the
+pixel snapshots and both server logs.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from PIL import Image
+
+from tests.conftest import ROOT
+from tests.e2e.krita_session import KritaRun, run_krita
+from tests.helpers.live_horde import start_horde
+from tests.helpers.live_worker import start_worker
+
+pytestmark = [pytest.mark.e2e, pytest.mark.krita, pytest.mark.slow]
+
+MODEL = "krita-horde-tiny"
+SEED = 4242
+DOC = 512
+RECT = (64, 96, 256, 192)  # x, y, w, h of the img2img selection
+ELLIPSE = (200, 180, 240, 160)  # bounding box of the inpainting selection
+
+JOBS = [
+    {"name": "txt2img", "selection": None, "settings": {"mode": "txt2img"}},
+    {
+        "name": "img2img",
+        "selection": {"kind": "rect", "rect": list(RECT)},
+        "settings": {"mode": "auto"},
+    },
+    {
+        "name": "inpainting",
+        "selection": {"kind": "ellipse", "rect": list(ELLIPSE)},
+        "settings": {"mode": "auto"},
+    },
+]
+
+
+@pytest.fixture(scope="module")
+def plugin_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts/build_plugin_zip.py"), "--out", str(out)], check=True
+    )
+    (archive,) = out.glob("krita_horde-*.zip")
+    return archive
+
+
+def artifacts_root(tmp_path: Path) -> Path:
+    """Under CI the artifacts go to a stable folder next to the checkout, named in the log."""
+    folder = ROOT / "test-artifacts" / tmp_path.name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def snapshot(run: KritaRun, name: str) -> Image.Image:
+    data = (run.folder / "artifacts" / f"{name}.bgra").read_bytes()
+    return Image.frombytes("RGBA", (DOC, DOC), data, "raw", "BGRA")
+
+
+def ellipse_outside(x: int, y: int) -> bool:
+    """True for document pixels clearly outside the inpainting ellipse (1 px margin)."""
+    ex, ey, ew, eh = ELLIPSE
+    cx, cy, rx, ry = ex + (ew - 1) / 2, ey + (eh - 1) / 2, ew / 2 + 1, eh / 2 + 1
+    return ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 > 1
+
+
+def rect_outside(x: int, y: int) -> bool:
+    rx, ry, rw, rh = RECT
+    return not (rx <= x < rx + rw and ry <= y < ry + rh)
+
+
+def changed_pixels(before: Image.Image, after: Image.Image, outside: Any) -> tuple[int, int]:
+    """(pixels changed outside the selection, pixels changed inside it)."""
+    b, a = before.load(), after.load()
+    changed_outside = changed_inside = 0
+    for y in range(DOC):
+        for x in range(DOC):
+            if b[x, y] != a[x, y]:
+                if outside(x, y):
+                    changed_outside += 1
+                else:
+                    changed_inside += 1
+    return changed_outside, changed_inside
+
+
+@contextmanager
+def play_artist(tmp_path: Path, plugin_zip: Path, **horde_options: Any) -> Iterator[Any]:
+    folder = artifacts_root(tmp_path)
+    # Both server logs live beside Krita's output, so a failure leaves everything in one folder.
+    for part in ("horde", "worker"):
+        (folder / part).mkdir(exist_ok=True)
+    with start_horde(folder / "horde", **horde_options) as horde:
+        apikey = horde.create_user("e2e-artist", trusted=True)
+        with start_worker(folder / "worker", horde.url, apikey, name="e2e-worker") as worker:
+            scenario = {
+                "settings": {
+                    "url": horde.url,
+                    "apikey": apikey,
+                    "model": MODEL,
+                    "prompt": "a lighthouse on a cliff",
+                    "negative": "blurry",
+                    "steps": 6,
+                    "seed": str(SEED),
+                    "n": 1,
+                    "denoise": 0.7,
+                    "cfg": 7.0,
+                    "sampler": "k_euler",
+                    "min_size": 256,
+                    "max_size": 512,
+                },
+                "jobs": JOBS,
+                "job_timeout": 240,
+            }
+            run = run_krita(plugin_zip, folder / "krita", scenario)
+            workers = requests.get(f"{horde.api}/workers", timeout=10).json()
+            yield run, horde, worker, workers
+
+
+def check_run(run: KritaRun, horde: Any, worker: Any, workers: list[dict[str, Any]]) -> None:
+    where = f"\nserver log: {horde.log_path}\nworker log: {worker.log_path}\n{run.explain()}"
+    assert run.returncode == 0 and run.report.get("ok"), where
+    assert run.report["docker_found"], where
+    assert run.report["webp_readable"], "Krita cannot read WebP (qt5-image-formats-plugins)"
+
+    jobs = {job["name"]: job for job in run.report["jobs"]}
+    expected_area = {"txt2img": (0, 0, DOC, DOC), "img2img": RECT, "inpainting": ELLIPSE}
+    for name, area in expected_area.items():
+        job = jobs[name]
+        assert not job.get("error"), f"{name}: {job.get('error')}{where}"
+        assert job["layer_info"], f"{name} produced no layers{where}"
+        for layer in job["layer_info"]:
+            assert layer["found"], f"{name}: layer {layer['name']} is not in the document"
+            assert str(SEED) in layer["name"], f"{name}: seed missing from {layer['name']!r}"
+            assert tuple(layer["bounds"]) == area, f"{name}: {layer} not at {area}"
+            assert layer["parent_type"] == "grouplayer", f"{name}: not grouped: {layer}"
+
+    outside, inside = changed_pixels(
+        snapshot(run, "inpainting-before"), snapshot(run, "inpainting-after"), ellipse_outside
+    )
+    assert outside == 0, f"inpainting changed {outside} pixels outside the ellipse{where}"
+    assert inside > 0, "inpainting changed nothing inside the ellipse"
+    outside, inside = changed_pixels(
+        snapshot(run, "img2img-before"), snapshot(run, "img2img-after"), rect_outside
+    )
+    assert outside == 0, f"img2img changed {outside} pixels outside the rectangle{where}"
+    assert inside > 0, "img2img changed nothing inside the rectangle"
+
+    assert sum(w.get("requests_fulfilled", 0) for w in workers) >= 3, workers
+    log = worker.log_text()
+    for mode in ("txt2img", "img2img", "inpainting"):
+        assert mode in log, f"the worker's log does not show a {mode} job{where}"
+    assert run.report["max_stall_ms"] < 1000, f"Krita's event loop stalled: {run.report}"
+    print(
+        f"\nKrita event-loop longest stall: {run.report['max_stall_ms']} ms; "
+        f"job seconds: {[jobs[n]['seconds'] for n in expected_area]}"
+    )
+
+
+def test_artist_path_on_the_embedded_horde(tmp_path: Path, krita_binary: str, plugin_zip: Path):
+    with play_artist(tmp_path, plugin_zip) as (run, horde, worker, workers):
+        check_run(run, horde, worker, workers)
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+def test_artist_path_on_redis_and_postgres(
+    tmp_path: Path,
+    krita_binary: str,
+    plugin_zip: Path,
+    redis_url: str,
+    redis_prefix: str,
+    postgres_schema_url: str,
+):
+    with play_artist(
+        tmp_path,
+        plugin_zip,
+        redis_url=redis_url,
+        redis_prefix=redis_prefix,
+        database_url=postgres_schema_url,
+    ) as (run, horde, worker, workers):
+        check_run(run, horde, worker, workers)
