@@ -76,12 +76,25 @@ def _drop_redis_prefix(prefix: str) -> None:
 
 
 @contextlib.contextmanager
+def _bench_dir() -> Iterator[str]:
+    """A temp dir for the server's data and log; kept (and named) with BENCH_KEEP_LOGS=1 so that
+    errors seen during a run can be read in the server's log afterwards."""
+    if os.environ.get("BENCH_KEEP_LOGS") == "1":
+        path = tempfile.mkdtemp(prefix="horde-bench-")
+        print(f"  (server data and log kept in {path})", flush=True)
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="horde-bench-") as tmp:
+        yield tmp
+
+
+@contextlib.contextmanager
 def running_horde(mode: str, extra_env: dict[str, str] | None = None) -> Iterator[Any]:
     """A `horde-api serve` subprocess: mode "embedded" or "redis+postgres"."""
     from tests.helpers.live_horde import start_horde
 
     env = {**NO_LIMITS, **(extra_env or {})}
-    with tempfile.TemporaryDirectory(prefix="horde-bench-") as tmp:
+    with _bench_dir() as tmp:
         if mode == "embedded":
             with start_horde(Path(tmp), extra_env=env) as live:
                 yield live
@@ -111,3 +124,21 @@ def percentile(values: list[float], pct: float) -> float:
         return float("nan")
     index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
     return ordered[index]
+
+
+def process_tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its live children (the server's workers)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the command name: state, ppid, …; utime and stime are fields 14 and 15 of stat.
+        if int(entry) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total

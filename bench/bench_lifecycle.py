@@ -2,7 +2,7 @@
 of each call, with C concurrent clients and K simulated workers over loopback HTTP.
 
     .venv/bin/python bench/bench_lifecycle.py [--modes embedded,redis+postgres] [--runs 3]
-                                              [--clients 16] [--workers 8] [--seconds 8]
+                                              [--clients 8] [--workers 4] [--seconds 8]
                                               [--long-poll 10]
 
 One lifecycle = POST /generate/async → GET /generate/check (long-poll, our extension; plain
@@ -20,7 +20,7 @@ import asyncio
 import time
 from collections import defaultdict
 
-from _common import machine, median, running_horde
+from _common import machine, median, process_tree_cpu_seconds, running_horde
 
 from tests.faults.load import LoadReport, run_load
 
@@ -34,6 +34,7 @@ def one_run(mode: str, args: argparse.Namespace) -> LoadReport:
         client_keys = [live.create_user(f"bench-client-{i}") for i in range(4)]
         worker_key = live.create_user("bench-workers", trusted=True)
         cpu_before = time.process_time()
+        server_before = process_tree_cpu_seconds(live.process.pid)
         report = asyncio.run(
             run_load(
                 live.api,
@@ -47,9 +48,13 @@ def one_run(mode: str, args: argparse.Namespace) -> LoadReport:
             )
         )
         driver_cpu = time.process_time() - cpu_before
+        server_cpu = process_tree_cpu_seconds(live.process.pid) - server_before
         print(
-            f"  {mode}: {report.lifecycles_per_second:.1f} lifecycles/s; the driver used"
-            f" {driver_cpu / report.elapsed:.0%} of one core",
+            f"  {mode}: {report.lifecycles_per_second:.1f} lifecycles/s; CPU used: driver"
+            f" {driver_cpu / report.elapsed:.0%} of a core, server"
+            f" {server_cpu / report.elapsed:.0%} of a core ="
+            f" {server_cpu / max(report.done, 1) * 1e3:.1f} ms per lifecycle;"
+            f" calls: {', '.join(f'{c}={len(v)}' for c, v in sorted(report.latencies.items()))}",
             flush=True,
         )
         return report
@@ -59,8 +64,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--modes", default="embedded,redis+postgres")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--long-poll", type=float, default=10)
     args = parser.parse_args()

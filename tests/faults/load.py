@@ -175,6 +175,7 @@ class _Driver:
             "max_pixels": 512 * 512,
             "bridge_agent": "krita-horde-load:1:none",
         }
+        idle = self.poll_interval
         while not self.all_clients_done.is_set():
             try:
                 reply = await self.call(
@@ -186,8 +187,11 @@ class _Driver:
             job_id = reply.json().get("id") if reply.status_code == 200 else None
             if not job_id:
                 self.report.latencies["pop(empty)"].append(self.report.latencies["pop"].pop())
-                await asyncio.sleep(self.poll_interval)
+                # Idle backoff, as real workers do: an empty queue is not polled in a hot loop.
+                await asyncio.sleep(idle)
+                idle = min(idle * 2, 0.05)
                 continue
+            idle = self.poll_interval
             # Each job's image is distinct (its id in the pixels) so duplicates would show.
             image = webp_b64(64, 64, tag=job_id)
             submit = {"id": job_id, "generation": image, "seed": 1, "state": "ok"}
