@@ -1,4 +1,5 @@
-"""Periodic upkeep run by every API process: expired leases, forgotten requests, old results.
+"""Periodic upkeep run by every API process: expired leases, forgotten requests, old results,
+uploads never submitted.
 
 Each step is an atomic Lua script or guarded by ZREM, so any number of processes may run it at
 the same time; each piece of work is done once.
@@ -16,7 +17,7 @@ from redis import Redis
 from horde_api.queue.keys import RedisKeys
 from horde_api.queue.leases import reap_expired_leases
 from horde_api.queue.requests import expire_stale_requests
-from horde_api.queue.retention import purge_finished_requests
+from horde_api.queue.retention import purge_finished_requests, purge_orphan_uploads
 from horde_api.settings import HordeSettings
 from horde_api.store.results import ResultStore
 
@@ -52,6 +53,7 @@ class Janitor:
             "requests_purged": purge_finished_requests(
                 self.redis, self.keys, self.store, now, self.settings.result_retention_seconds
             ),
+            "uploads_purged": purge_orphan_uploads(self.redis, self.keys, self.store, now),
         }
         if self._after_run is not None:
             self._after_run()

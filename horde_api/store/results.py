@@ -3,7 +3,7 @@
 A reference (`ref`) names one stored image; it is built only from the day and the id of the
 lease that produced it (32 hex digits), never from user input, so no request can name a file
 outside the store.
-An S3-compatible store can implement the same four methods later.
+An S3-compatible store can implement the same methods later.
 """
 
 from __future__ import annotations
@@ -28,6 +28,10 @@ class ResultStore(Protocol):
     def put_upload(self, lease_id: str, webp: bytes) -> None: ...
 
     def take_upload(self, lease_id: str, now: float) -> str | None: ...
+
+    def upload_ids(self) -> set[str]: ...
+
+    def delete_upload(self, lease_id: str) -> None: ...
 
 
 class FilesystemResultStore:
@@ -96,3 +100,20 @@ class FilesystemResultStore:
         self._ensure_dir(target.parent)
         os.replace(source, target)
         return ref
+
+    def upload_ids(self) -> set[str]:
+        """Lease ids with an upload waiting for its submit (or a half-written one)."""
+        ids = set()
+        with os.scandir(self.uploads) as entries:
+            for entry in entries:
+                lease_id = entry.name.split(".", 1)[0]
+                if _ID.match(lease_id):
+                    ids.add(lease_id)
+        return ids
+
+    def delete_upload(self, lease_id: str) -> None:
+        path = self._upload_path(lease_id)
+        path.unlink(missing_ok=True)
+        # Temporary files of writes that died half-way (`<lease id>.<pid>.tmp`).
+        for temporary in self.uploads.glob(f"{lease_id}.*.tmp"):
+            temporary.unlink(missing_ok=True)

@@ -1,8 +1,13 @@
-"""Leases: expiry puts the image back at the front, late submits abort, faults requeue."""
+"""Leases: expiry puts the image back at the front, late submits abort, faults requeue, uploads
+of ended leases are deleted."""
 
 from __future__ import annotations
 
-from tests.api.conftest import Horde
+import base64
+from typing import Any
+
+from horde_api.queue.retention import UPLOAD_GRACE_SECONDS
+from tests.api.conftest import Horde, image_b64
 
 
 def test_vanished_worker_job_goes_to_another_worker_after_ttl(horde: Horde) -> None:
@@ -102,3 +107,45 @@ def test_results_are_deleted_after_retention(horde: Horde) -> None:
     assert not files[0].exists()
     assert horde.client.get(f"/api/v2/generate/status/{rid}").status_code == 404
     assert horde.client.get(generation["img"]).status_code == 404
+
+
+def _upload(horde: Horde, job: dict[str, Any]) -> None:
+    webp = base64.b64decode(image_b64(fmt="WEBP"))
+    path = job["r2_upload"].removeprefix("http://testserver")
+    assert horde.client.put(path, content=webp).status_code == 200
+
+
+def test_uploads_never_submitted_are_deleted_once_their_lease_is_over(horde: Horde) -> None:
+    key = horde.user("volunteer")
+    horde.request(params={"n": 4})
+    abandoned, faulted, submitted = (horde.pop(key) for _ in range(3))
+    for job in (abandoned, faulted, submitted):
+        _upload(horde, job)
+    uploads = horde.ctx.settings.data_dir / "results" / "uploads"
+    # A write that died half-way, for a lease long gone from Redis.
+    stray = uploads / f"{'ab' * 16}.4242.tmp"
+    stray.write_bytes(b"half an image")
+    assert horde.submit(key, submitted["id"], generation="R2").status_code == 200
+    assert horde.submit(key, faulted["id"], generation="", state="faulted").status_code == 200
+
+    assert horde.janitor()["uploads_purged"] == 1  # the stray: its lease does not exist
+    assert not stray.exists()
+    assert {p.stem for p in uploads.iterdir()} == {abandoned["id"], faulted["id"]}
+
+    # A job popped and uploaded later: its lease is still active when the others' end.
+    horde.clock.advance(abandoned["ttl"] - 1)
+    running = horde.pop(key)
+    _upload(horde, running)
+    assert horde.janitor()["uploads_purged"] == 0
+    horde.clock.advance(UPLOAD_GRACE_SECONDS)
+    done = horde.janitor()
+    assert done["leases_requeued"] == 1  # the abandoned lease ran out
+    assert done["uploads_purged"] == 0, "an upload is kept for a grace time after its lease ends"
+    horde.clock.advance(2)
+    assert horde.janitor()["uploads_purged"] == 2
+    assert {p.stem for p in uploads.iterdir()} == {running["id"]}
+
+    assert horde.submit(key, running["id"], generation="R2").status_code == 200
+    late = horde.submit(key, abandoned["id"], generation="R2")
+    assert late.status_code == 400 and late.json()["rc"] == "AbortedGen"
+    assert not list(uploads.iterdir())
