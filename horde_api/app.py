@@ -16,6 +16,7 @@ from horde_api.db.engine import make_engine, make_session_factory
 from horde_api.db.migrate import upgrade
 from horde_api.errors import install_error_handlers
 from horde_api.middleware import BodySizeLimit
+from horde_api.openapi_replies import install_honest_openapi
 from horde_api.queue.connection import connect
 from horde_api.queue.embedded_snapshot import load_snapshot, save_snapshot
 from horde_api.queue.enqueue import QueueWriter
@@ -127,6 +128,7 @@ def create_app(
     )
     app.state.horde = ctx
     install_error_handlers(app)
+    install_honest_openapi(app)
     for module in (generate, worker_jobs, status, workers, users):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -19,9 +19,9 @@ from horde_api.context import HordeContext
 from horde_api.deps import BaseUrlDep, ClientIpDep, ContextDep, PrincipalDep
 from horde_api.errors import NotFound, RateLimited, TooManyPrompts
 from horde_api.generation_checks import check_models, check_sources, kudos_cost
+from horde_api.openapi_replies import READ_BY_ID, error_replies
 from horde_api.protocol import (
     DryRunReply,
-    ErrorReply,
     GenerationInput,
     RequestAsyncReply,
     RequestStatus,
@@ -39,12 +39,7 @@ router = APIRouter(prefix="/api/v2/generate", tags=["generate"])
 MAX_WAIT_SECONDS = 30.0
 _ID_PATTERN = r"^[0-9a-fA-F-]{1,64}$"
 RequestId = Annotated[str, Path(description="request id from /generate/async", max_length=64)]
-_ERRORS = {
-    400: {"model": ErrorReply},
-    401: {"model": ErrorReply},
-    404: {"model": ErrorReply},
-    429: {"model": ErrorReply},
-}
+_READ_ERRORS = error_replies(*READ_BY_ID)
 
 
 def _view_or_404(ctx: HordeContext, request_id: str, touch: bool = True) -> RequestView:
@@ -59,8 +54,12 @@ def _view_or_404(ctx: HordeContext, request_id: str, touch: bool = True) -> Requ
 @router.post(
     "/async",
     status_code=202,
-    response_model=RequestAsyncReply | DryRunReply,
-    responses=_ERRORS,
+    response_model=RequestAsyncReply,
+    responses={
+        200: {"model": DryRunReply, "description": "`dry_run`: the price only, nothing queued"},
+        202: {"description": "Queued; poll /generate/check/{id}"},
+        **error_replies(400, 401, 413, 429, 503),
+    },
     summary="Queue an image request (or price it with dry_run)",
 )
 async def request_async(
@@ -121,7 +120,7 @@ async def request_async(
 @router.get(
     "/check/{request_id}",
     response_model=RequestStatusCheck,
-    responses=_ERRORS,
+    responses=_READ_ERRORS,
     summary="Light status of a request; ?wait=S long-polls (our extension)",
 )
 async def check(
@@ -154,7 +153,7 @@ async def check(
 @router.get(
     "/status/{request_id}",
     response_model=RequestStatus,
-    responses=_ERRORS,
+    responses=_READ_ERRORS,
     summary="Full status with the generated images",
 )
 async def status(request_id: RequestId, ctx: ContextDep, base_url: BaseUrlDep) -> RequestStatus:
@@ -164,7 +163,7 @@ async def status(request_id: RequestId, ctx: ContextDep, base_url: BaseUrlDep) -
 @router.delete(
     "/status/{request_id}",
     response_model=RequestStatus,
-    responses=_ERRORS,
+    responses=_READ_ERRORS,
     summary="Cancel: waiting images leave the queue, running ones are told to stop",
 )
 async def cancel(request_id: RequestId, ctx: ContextDep, base_url: BaseUrlDep) -> RequestStatus:
@@ -178,7 +177,7 @@ async def cancel(request_id: RequestId, ctx: ContextDep, base_url: BaseUrlDep) -
 @router.get(
     "/result/{job_id}.webp",
     response_class=Response,
-    responses={200: {"content": {"image/webp": {}}}, 404: {"model": ErrorReply}},
+    responses={200: {"content": {"image/webp": {}}}, **_READ_ERRORS},
     summary="One generated image (the URL `status` gives when r2 is true)",
 )
 async def result_image(job_id: Annotated[str, Path(max_length=64)], ctx: ContextDep) -> Response:
@@ -197,7 +196,7 @@ async def result_image(job_id: Annotated[str, Path(max_length=64)], ctx: Context
 @router.get(
     "/preview/{request_id}",
     response_class=Response,
-    responses={200: {"content": {"image/webp": {}}}, 404: {"model": ErrorReply}},
+    responses={200: {"content": {"image/webp": {}}}, **_READ_ERRORS},
     summary="Extension: latest preview a worker sent for this request",
 )
 async def preview(request_id: RequestId, ctx: ContextDep) -> Response:

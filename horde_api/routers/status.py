@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from horde_api import __version__
 from horde_api.deps import ContextDep
+from horde_api.openapi_replies import error_replies
 from horde_api.protocol import HeartbeatReply, ModelStatus
 from horde_api.queue.descriptors import ANY_MODEL, MODEL_SEPARATOR
 from horde_api.status_replies import DEFAULT_SECONDS_PER_MEGAPIXELSTEP
@@ -23,6 +24,7 @@ async def heartbeat() -> HeartbeatReply:
 @router.get(
     "/models",
     response_model=list[ModelStatus],
+    responses=error_replies(503),
     summary="Models served by live workers, with worker count, queued images and ETA",
 )
 async def models(ctx: ContextDep) -> list[ModelStatus]:

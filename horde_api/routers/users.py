@@ -10,7 +10,8 @@ from horde_api.db.models import User
 from horde_api.db.users import workers_of
 from horde_api.deps import PrincipalDep, SessionDep
 from horde_api.errors import NotFound
-from horde_api.protocol import ErrorReply, UserDetails
+from horde_api.openapi_replies import READ_BY_ID, error_replies
+from horde_api.protocol import UserDetails
 
 router = APIRouter(prefix="/api/v2", tags=["users"])
 
@@ -30,7 +31,7 @@ def _details(session: SessionDep, user: User) -> UserDetails:
 @router.get(
     "/find_user",
     response_model=UserDetails,
-    responses={401: {"model": ErrorReply}},
+    responses=error_replies(401, 404, 503),
     summary="The user owning the `apikey` header",
 )
 def find_user(principal: PrincipalDep, session: SessionDep) -> UserDetails:
@@ -45,7 +46,7 @@ def find_user(principal: PrincipalDep, session: SessionDep) -> UserDetails:
 @router.get(
     "/users/{user_id}",
     response_model=UserDetails,
-    responses={404: {"model": ErrorReply}},
+    responses=error_replies(*READ_BY_ID),
     summary="Public details of a user",
 )
 def get_user(user_id: Annotated[int, Path(ge=0, le=2**31 - 1)], session: SessionDep) -> UserDetails:

@@ -24,9 +24,9 @@ from horde_api.errors import (
     WrongCredentials,
 )
 from horde_api.images import as_webp, check_image, decode_and_check
+from horde_api.openapi_replies import WORKER_POST, error_replies
 from horde_api.protocol import (
     MAX_SIDE,
-    ErrorReply,
     GenerationState,
     PopPayload,
     PopReply,
@@ -50,12 +50,7 @@ from horde_api.queue.progress import report_progress, store_preview
 router = APIRouter(prefix="/api/v2/generate", tags=["worker"])
 
 _LEASE_ID = re.compile(r"^[0-9a-f]{32}$")
-_ERRORS = {
-    400: {"model": ErrorReply},
-    401: {"model": ErrorReply},
-    403: {"model": ErrorReply},
-    404: {"model": ErrorReply},
-}
+_JOB_ERRORS = error_replies(*WORKER_POST)
 MAX_PREVIEW_PIXELS = 1024 * 1024
 # Results up to this many base64 characters are decoded on the event loop; bigger ones in the
 # thread pool, so a large image does not stall every other request.
@@ -88,7 +83,12 @@ def registered_worker(ctx: HordeContext, name: str, principal: Principal) -> Reg
     return known
 
 
-@router.post("/pop", response_model=PopReply, responses=_ERRORS, summary="Worker: ask for a job")
+@router.post(
+    "/pop",
+    response_model=PopReply,
+    responses=error_replies(400, 401, 403, 413, 503),
+    summary="Worker: ask for a job",
+)
 async def pop(
     body: PopRequest, ctx: ContextDep, principal: RegisteredPrincipalDep, base_url: BaseUrlDep
 ) -> PopReply:
@@ -167,7 +167,10 @@ def _job_reply(ctx: HordeContext, claim: Claim, base_url: str) -> PopReply:
 
 
 @router.post(
-    "/submit", response_model=SubmitReply, responses=_ERRORS, summary="Worker: hand back a result"
+    "/submit",
+    response_model=SubmitReply,
+    responses=_JOB_ERRORS,
+    summary="Worker: hand back a result",
 )
 async def submit(
     body: SubmitRequest, ctx: ContextDep, principal: RegisteredPrincipalDep
@@ -249,7 +252,7 @@ def _store_result(ctx: HordeContext, body: SubmitRequest, now: float) -> str:
 
 @router.put(
     "/upload/{lease_id}",
-    responses={200: {"description": "stored"}, **_ERRORS, 413: {"model": ErrorReply}},
+    responses={200: {"description": "stored"}, **error_replies(400, 403, 404, 413, 503)},
     summary="Worker: upload the result image (the pop reply's r2_upload URL)",
 )
 async def upload(
@@ -278,7 +281,7 @@ async def upload(
 @router.post(
     "/progress",
     response_model=ProgressReply,
-    responses=_ERRORS,
+    responses=_JOB_ERRORS,
     summary="Extension: worker reports step/total (and a preview); reply says if cancelled",
 )
 async def progress(

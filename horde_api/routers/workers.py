@@ -10,7 +10,8 @@ from sqlalchemy import select
 from horde_api.db.models import User, Worker
 from horde_api.deps import ContextDep, RegisteredPrincipalDep, SessionDep
 from horde_api.errors import Forbidden, NotFound
-from horde_api.protocol import ErrorReply, ModifyWorkerInput, ModifyWorkerReply, WorkerDetails
+from horde_api.openapi_replies import READ_BY_ID, WORKER_POST, error_replies
+from horde_api.protocol import ModifyWorkerInput, ModifyWorkerReply, WorkerDetails
 from horde_api.queue.workers import LiveWorker, read_worker, set_maintenance
 
 router = APIRouter(prefix="/api/v2/workers", tags=["workers"])
@@ -40,7 +41,12 @@ def _details(
     )
 
 
-@router.get("", response_model=list[WorkerDetails], summary="All registered workers")
+@router.get(
+    "",
+    response_model=list[WorkerDetails],
+    responses=error_replies(503),
+    summary="All registered workers",
+)
 def list_workers(ctx: ContextDep, session: SessionDep) -> list[WorkerDetails]:
     rows = session.execute(select(Worker, User).join(User, Worker.owner_id == User.id)).all()
     return [_details(ctx, w, u, read_worker(ctx.redis, ctx.keys, w.id)) for w, u in rows]
@@ -49,7 +55,7 @@ def list_workers(ctx: ContextDep, session: SessionDep) -> list[WorkerDetails]:
 @router.get(
     "/{worker_id}",
     response_model=WorkerDetails,
-    responses={404: {"model": ErrorReply}},
+    responses=error_replies(*READ_BY_ID),
     summary="One worker",
 )
 def get_worker(worker_id: WorkerId, ctx: ContextDep, session: SessionDep) -> WorkerDetails:
@@ -64,7 +70,7 @@ def get_worker(worker_id: WorkerId, ctx: ContextDep, session: SessionDep) -> Wor
 @router.put(
     "/{worker_id}",
     response_model=ModifyWorkerReply,
-    responses={401: {"model": ErrorReply}, 403: {"model": ErrorReply}, 404: {"model": ErrorReply}},
+    responses=error_replies(*WORKER_POST),
     summary="Owner: switch maintenance mode (a worker in maintenance gets no jobs)",
 )
 def modify_worker(

@@ -1,6 +1,6 @@
-"""schemathesis over the running API's `/openapi.json`: no input makes a 5xx, and every reply
-matches the schema the API publishes. Bounded (a few dozen examples per operation and mode) so it
-stays within a CI budget of about a minute on two shared cores."""
+"""schemathesis over the running API's `/openapi.json`: no input makes a 5xx, and every reply's
+status and body match the schema the API publishes. Bounded (a few dozen examples per operation
+and mode) so it stays within a CI budget of about a minute on two shared cores."""
 
 from __future__ import annotations
 
@@ -16,14 +16,19 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
-from schemathesis.specs.openapi.checks import response_schema_conformance
+from schemathesis.specs.openapi.checks import (
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.faults.conftest import horde
 
 pytestmark = pytest.mark.slow
 
 MAX_EXAMPLES = int(os.environ.get("FAULTS_FUZZ_EXAMPLES", "25"))
-CHECKS = [not_a_server_error, response_schema_conformance]
+# status_code_conformance: every status the server answers is one the schema lists for that
+# operation (no undocumented 422s or 503s, no missing dry_run 200).
+CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
 
 
 def _fuzz(

@@ -166,3 +166,18 @@ def test_unreachable_redis_is_503_not_500(tmp_path) -> None:  # type: ignore[no-
         reply = client.post("/api/v2/generate/async", json={"prompt": "x"})
     assert reply.status_code == 503
     assert reply.json()["rc"] == "ServiceUnavailable"
+
+
+def test_openapi_lists_the_statuses_the_server_sends(embedded_horde: Horde) -> None:
+    schema = embedded_horde.client.get("/openapi.json").json()
+    operations = [op for path in schema["paths"].values() for op in path.values()]
+    assert all("422" not in op["responses"] for op in operations), "validation answers 400"
+    assert "HTTPValidationError" not in schema["components"]["schemas"]
+    asynchronous = schema["paths"]["/api/v2/generate/async"]["post"]["responses"]
+    assert asynchronous["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/DryRunReply"
+    )
+    assert {"202", "400", "401", "413", "429", "503"} <= set(asynchronous)
+    # What the schema promises for a bad body is what the server answers.
+    bad = _post(embedded_horde, {"prompt": "x", "params": {"width": 100}})
+    assert bad.status_code == 400 and str(bad.status_code) in asynchronous
