@@ -171,6 +171,28 @@ def test_anonymous_and_unknown_keys_cannot_run_a_worker(live: Any) -> None:
         assert (check["waiting"], check["processing"]) == (1, 0), check
 
 
+def test_public_user_details_need_no_key_and_show_only_public_fields(live: Any) -> None:
+    """`GET /users/{id}` is public, as on the AI Horde: it must never grow a private field."""
+    apikey = live.create_user("alice")
+    with HordeClient(live.api, apikey) as client:
+        user_id = client.call("GET", "/find_user").json()["id"]
+    reply = httpx.get(f"{live.api}/users/{user_id}", timeout=10)  # no apikey header at all
+    assert reply.status_code == 200, reply.text
+    details = reply.json()
+    assert set(details) == {
+        "username",
+        "id",
+        "kudos",
+        "worker_ids",
+        "worker_count",
+        "concurrency",
+        "trusted",
+    }
+    assert (details["username"], details["id"]) == (f"alice#{user_id}", user_id)
+    _, key_id, secret = apikey.split("_")
+    assert key_id not in reply.text and secret not in reply.text
+
+
 def test_a_worker_cannot_touch_another_users_job_nor_take_its_name(live: Any) -> None:
     client_key = live.create_user("alice")
     owner_key = live.create_user("wendy")
