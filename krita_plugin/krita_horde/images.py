@@ -15,15 +15,28 @@ from PyQt5.QtCore import QBuffer, QByteArray, QIODevice, Qt
 from PyQt5.QtGui import QColor, QImage, QImageReader, QImageWriter, QPainter
 
 from .geometry import Extent
+from .network import byte_size_text
 
 # What the public horde's workers send; small enough for the request body limits.
 LOSSY_QUALITY = 95
 # Qt's WebP writer switches to lossless encoding at quality 100 (masks must stay exact).
 LOSSLESS_QUALITY = 100
 
+# Limits on an image a horde sends back. The plug-in asks for at most 3072 px a side (the
+# form's maximum); these leave room for a 4x upscaler on a 2048 px image and for lossless
+# formats. Anything beyond comes from a broken or hostile horde, and decoding it would make
+# Qt allocate 4 bytes per pixel (3.6 GB for 30000x30000): it is refused from the file header.
+MAX_RESULT_SIDE = 8192
+MAX_RESULT_PIXELS = MAX_RESULT_SIDE * MAX_RESULT_SIDE
+MAX_RESULT_BYTES = 64 * 1024 * 1024
+
 
 class ImageDecodeError(ValueError):
     """Bytes that are not a readable image."""
+
+
+class ImageTooLargeError(ImageDecodeError):
+    """An image beyond MAX_RESULT_BYTES / MAX_RESULT_PIXELS, refused before decoding."""
 
 
 def supports_webp() -> bool:
@@ -143,9 +156,33 @@ def encode_base64(image: QImage, *, lossless: bool = False, fmt: str | None = No
     return base64.b64encode(encode_image(image, lossless=lossless, fmt=fmt)).decode("ascii")
 
 
-def decode_image(data: bytes) -> QImage:
-    """A QImage from image file bytes (any format Qt reads); ImageDecodeError otherwise."""
-    image = QImage.fromData(data)
+def _too_many_bytes(size: int, max_bytes: int) -> ImageTooLargeError:
+    return ImageTooLargeError(
+        f"the image is {byte_size_text(size)}; the plug-in accepts at most"
+        f" {byte_size_text(max_bytes)} per image"
+    )
+
+
+def decode_image(
+    data: bytes, *, max_bytes: int = MAX_RESULT_BYTES, max_pixels: int = MAX_RESULT_PIXELS
+) -> QImage:
+    """A QImage from image file bytes (any format Qt reads); ImageDecodeError otherwise, and
+    ImageTooLargeError, from the header alone, for an image over the limits."""
+    if len(data) > max_bytes:
+        raise _too_many_bytes(len(data), max_bytes)
+    array = QByteArray(data)
+    buffer = QBuffer(array)
+    buffer.open(QIODevice.ReadOnly)
+    reader = QImageReader(buffer)
+    size = reader.size()  # from the header; invalid when the format has no header to read
+    if size.isValid() and size.width() * size.height() > max_pixels:
+        side = int(max_pixels**0.5)
+        raise ImageTooLargeError(
+            f"the image is {size.width()}x{size.height()} pixels; the plug-in accepts at most"
+            f" {max_pixels / 1e6:.0f} megapixels ({side}x{side})"
+        )
+    image = reader.read()
+    buffer.close()
     if image.isNull():
         raise ImageDecodeError(
             f"the {len(data)} bytes received are not an image Qt can read (WebP, PNG, JPEG)"
@@ -153,17 +190,25 @@ def decode_image(data: bytes) -> QImage:
     return image
 
 
-def decode_base64(text: str) -> QImage:
-    """A QImage from base64 image text; ImageDecodeError for bad base64 or a corrupt image."""
+def decode_base64(
+    text: str, *, max_bytes: int = MAX_RESULT_BYTES, max_pixels: int = MAX_RESULT_PIXELS
+) -> QImage:
+    """A QImage from base64 image text; ImageDecodeError for bad base64 or a corrupt image,
+    ImageTooLargeError for one over the limits (see decode_image)."""
     if not isinstance(text, str) or not text:
         raise ImageDecodeError("the image is missing (expected base64 text)")
     if text.startswith(("http://", "https://")):
         raise ImageDecodeError("the horde sent an image URL instead of the image itself")
+    # Four base64 characters carry three bytes (less the padding): refuse a huge image
+    # before decoding it.
+    size = len(text) * 3 // 4 - text[-2:].count("=")
+    if size > max_bytes:
+        raise _too_many_bytes(size, max_bytes)
     try:
         data = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as error:
         raise ImageDecodeError(f"the image is not valid base64 ({error})") from None
-    return decode_image(data)
+    return decode_image(data, max_bytes=max_bytes, max_pixels=max_pixels)
 
 
 def apply_mask(image: QImage, mask: bytes) -> QImage:

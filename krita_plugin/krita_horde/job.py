@@ -20,7 +20,7 @@ from PyQt5.QtCore import QObject, QTimer, pyqtSignal
 from PyQt5.QtGui import QImage
 
 from .client import HordeClient
-from .images import ImageDecodeError, decode_base64
+from .images import ImageDecodeError, ImageTooLargeError, decode_base64
 from .network import HttpResult
 from .replies import CheckReply, ReplyError, parse_check, parse_status, parse_submit
 
@@ -313,6 +313,9 @@ class HordeJob(QObject):
                 continue
             try:
                 image = decode_base64(generation.img)
+            except ImageTooLargeError as error:
+                self._fail(f"the horde sent an image too large to use: {error}")
+                return
             except ImageDecodeError as error:
                 self._fail(f"the horde sent a broken image: {error}")
                 return

@@ -21,6 +21,10 @@ from PyQt5.QtNetwork import QNetworkAccessManager, QNetworkReply, QNetworkReques
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 30.0
+# The largest reply read into memory. A status reply carries its images inline (base64): 20
+# images of a few MiB each stay far below; a horde sending more is broken or hostile, and
+# reading it all would take Krita's memory.
+MAX_REPLY_BYTES = 256 * 1024 * 1024
 # QNetworkReply error codes 1..199 are transport and proxy failures; 201 and up mirror HTTP
 # statuses, which the status code describes better.
 _LAST_TRANSPORT_ERROR = 199
@@ -34,6 +38,7 @@ class HttpResult:
     data: Any = None
     error: str | None = None
     rc: str | None = None  # the horde's error code (`rc`) of a 4xx/5xx JSON reply
+    permanent: bool = False  # asking again would get the same failure (a reply too large)
 
     @property
     def ok(self) -> bool:
@@ -41,8 +46,10 @@ class HttpResult:
 
     @property
     def transient(self) -> bool:
-        """Worth retrying: anything but a 4xx refusal (rate limiting excepted): no reply, a
-        timeout, a server-side failure, a garbled 2xx body."""
+        """Worth retrying: anything but a 4xx refusal (rate limiting excepted) or a permanent
+        failure: no reply, a timeout, a server-side failure, a garbled 2xx body."""
+        if self.permanent:
+            return False
         return not 400 <= self.status < 500 or self.status == 429
 
 
@@ -98,6 +105,11 @@ def describe_http_error(status: int, data: Any, body: bytes) -> tuple[str, str |
     return f"{prefix}: {detail}", rc
 
 
+def byte_size_text(size: int) -> str:
+    """A size in plain words for messages: "1.5 MiB", or "300 bytes" under a MiB."""
+    return f"{size / 2**20:.3g} MiB" if size >= 2**20 else f"{size} bytes"
+
+
 def snippet(body: bytes, limit: int = 80) -> str:
     text = body[:limit].decode("utf-8", "replace").strip().replace("\n", " ")
     return text + ("…" if len(body) > limit else "")
@@ -134,9 +146,11 @@ class JsonHttp(QObject):
         self,
         manager: QNetworkAccessManager | None = None,
         parent: QObject | None = None,
+        max_reply_bytes: int = MAX_REPLY_BYTES,
     ) -> None:
         super().__init__(parent)
         self.manager = manager or QNetworkAccessManager(self)
+        self.max_reply_bytes = max_reply_bytes
         self._pending: set[_PendingRequest] = set()
 
     def request(
@@ -200,10 +214,12 @@ class _PendingRequest:
         self._callback: ResultCallback | None = callback
         self._timeout_s = timeout_s
         self._timed_out = False
+        self._too_large = False
         self._timer = QTimer(owner)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._on_timeout)
         self._timer.start(int(timeout_s * 1000))
+        reply.downloadProgress.connect(self._on_download_progress)
         reply.finished.connect(self._on_finished)
 
     def abort(self) -> None:
@@ -217,6 +233,12 @@ class _PendingRequest:
         if self._reply is not None:
             self._reply.abort()  # finished fires, which reports the timeout
 
+    def _on_download_progress(self, received: int, total: int) -> None:
+        # `total` is the announced Content-Length (-1 if none): refuse before reading a byte.
+        if max(received, total) > self._owner.max_reply_bytes and self._reply is not None:
+            self._too_large = True
+            self._reply.abort()  # finished fires, which reports it
+
     def _on_finished(self) -> None:
         reply = self._reply
         self._reply = None
@@ -229,6 +251,14 @@ class _PendingRequest:
             if self._timed_out:
                 result = HttpResult(
                     0, error=f"{self._host} did not answer within {self._timeout_s:g} s"
+                )
+            elif self._too_large:
+                limit = byte_size_text(self._owner.max_reply_bytes)
+                result = HttpResult(
+                    0,
+                    error=f"the reply from {self._host} is larger than {limit}, the most the"
+                    " plug-in reads: refused",
+                    permanent=True,
                 )
             else:
                 status = reply.attribute(QNetworkRequest.HttpStatusCodeAttribute) or 0

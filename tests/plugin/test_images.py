@@ -8,6 +8,7 @@ import pytest
 from krita_horde.geometry import Extent
 from krita_horde.images import (
     ImageDecodeError,
+    ImageTooLargeError,
     apply_mask,
     bgra_to_qimage,
     decode_base64,
@@ -129,3 +130,16 @@ def test_scaled_reaches_the_exact_extent() -> None:
 def test_bad_images_raise_a_clear_error(text: str, message: str) -> None:
     with pytest.raises(ImageDecodeError, match=message):
         decode_base64(text)
+
+
+def test_image_over_the_byte_limit_is_refused_before_decoding() -> None:
+    image = QImage(64, 64, QImage.Format_RGB32)
+    image.fill(QColor(10, 20, 30))
+    text = encode_base64(image, fmt="png")
+    size = len(base64.b64decode(text))
+    assert decode_base64(text, max_bytes=size).width() == 64
+    too_many_bytes = f"the image is {size} bytes; the plug-in accepts at most 100 bytes per image"
+    with pytest.raises(ImageTooLargeError, match=too_many_bytes):
+        decode_base64(text, max_bytes=100)
+    with pytest.raises(ImageTooLargeError, match=r"64x64 pixels; the plug-in accepts at most"):
+        decode_base64(text, max_pixels=63 * 63)

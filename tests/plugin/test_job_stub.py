@@ -4,18 +4,23 @@ slowness — plus polling, long-poll, cancel and max wait."""
 
 from __future__ import annotations
 
+import base64
 import itertools
+import logging
 import shutil
 import socket
 import ssl
+import struct
 import subprocess
 import time
+import zlib
 from collections.abc import Iterator
 
 import pytest
 from krita_horde.client import HordeClient
 from krita_horde.images import encode_base64
 from krita_horde.job import CANCELLED, DONE, FAILED, HordeJob, PollPolicy
+from krita_horde.network import JsonHttp
 from PyQt5.QtCore import QTimer
 from PyQt5.QtGui import QColor, QImage
 from PyQt5.QtNetwork import QSslSocket
@@ -170,6 +175,73 @@ def test_corrupt_image_is_a_clear_failure(qtbot, stub: StubHorde) -> None:
     with qtbot.waitSignal(job.failed, timeout=10_000) as failed:
         job.start()
     assert "the horde sent a broken image" in failed.args[0]
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims `width` x `height` (its pixel data is empty): decoding it
+    would make Qt allocate 4 bytes per claimed pixel."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data)
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b""))
+        + chunk(b"IEND", b"")
+    )
+
+
+def _webp_claiming(width: int, height: int) -> bytes:
+    """A WebP with only its extended-format (VP8X) header, claiming `width` x `height`."""
+    payload = bytes(4) + (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+    body = b"WEBP" + b"VP8X" + struct.pack("<I", len(payload)) + payload
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def _no_error_logged(caplog: pytest.LogCaptureFixture) -> bool:
+    """An exception escaping a reply handler is logged at ERROR by the handler's guard."""
+    return not [record for record in caplog.records if record.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize(
+    ("image", "size"),
+    [(_png_claiming(30000, 30000), "30000x30000"), (_webp_claiming(16000, 16000), "16000x16000")],
+    ids=["png", "webp"],
+)
+def test_huge_result_image_is_refused_with_a_clear_message(
+    qtbot, stub: StubHorde, caplog, image: bytes, size: str
+) -> None:
+    caplog.set_level("DEBUG")
+    stub.state.images = [base64.b64encode(image).decode("ascii")]
+    job = _job(stub.url)
+    with qtbot.waitSignal(job.failed, timeout=10_000) as failed:
+        job.start()
+    assert failed.args[0] == (
+        f"the horde sent an image too large to use: the image is {size} pixels; the plug-in"
+        " accepts at most 67 megapixels (8192x8192)"
+    )
+    assert job.status.state == FAILED
+    assert _no_error_logged(caplog)
+
+
+def test_reply_over_the_size_limit_is_refused_at_once(qtbot, stub: StubHorde, caplog) -> None:
+    caplog.set_level("DEBUG")
+    stub.state.images = ["A" * (2 * 1024 * 1024)]  # a 2 MiB "image": the reply is over 1 MiB
+    client = HordeClient(stub.url, "k", http=JsonHttp(max_reply_bytes=1024 * 1024))
+    job = HordeJob("j", client, PAYLOAD, 30, policy=FAST)
+    with qtbot.waitSignal(job.failed, timeout=10_000) as failed:
+        job.start()
+    host = stub.url.split("://")[1]
+    assert failed.args[0] == (
+        f"could not download the images: the reply from {host} is larger than 1 MiB, the most"
+        " the plug-in reads: refused"
+    )
+    # The same reply would be as large again: no retry.
+    assert len(stub.calls("GET", "/api/v2/generate/status/")) == 1
+    assert _no_error_logged(caplog)
 
 
 def test_faulted_request_fails(qtbot, stub: StubHorde) -> None:
