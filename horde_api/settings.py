@@ -45,6 +45,9 @@ class HordeSettings(BaseSettings):
     anonymous_concurrency: int = 10
     rate_limit_per_key_per_minute: int = 6000
     rate_limit_per_ip_per_minute: int = 12000
+    rate_limit_window_seconds: int = Field(
+        60, ge=1, description="length of the fixed window the two rate limits above count in"
+    )
     key_cache_seconds: float = 1.0
 
     # Input limits.

@@ -15,7 +15,7 @@ from rq.serializers import JSONSerializer
 from horde_api.protocol import GenerationInput
 from horde_api.queue.descriptors import Tier, descriptor, kind_of, models_part
 from horde_api.queue.keys import RedisKeys
-from horde_api.queue.rate_limits import WINDOW_SECONDS, RateCounter, RateLimitExceeded
+from horde_api.queue.rate_limits import RateCounter, RateLimitExceeded
 from horde_api.queue.rq_jobs import generated_by_horde_worker
 from horde_api.queue.seeds import image_seeds
 
@@ -74,7 +74,7 @@ class QueueWriter:
         with self.redis.pipeline(transaction=False) as pipe:
             for counter in rate_counters:
                 pipe.incr(counter.key)
-                pipe.expire(counter.key, WINDOW_SECONDS * 2)
+                pipe.expire(counter.key, counter.keep_seconds)
             pipe.incrby(in_flight_key, n)
             pipe.incrby(keys.sequence, n)
             *counts, in_flight, last_seq = pipe.execute()

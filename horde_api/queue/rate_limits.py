@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from horde_api.queue.keys import RedisKeys
 
-WINDOW_SECONDS = 60
+DEFAULT_WINDOW_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,8 @@ class RateCounter:
     key: str
     limit: int
     label: str
+    # Kept two windows, so a counter is never dropped while its window is still counting.
+    keep_seconds: int = 2 * DEFAULT_WINDOW_SECONDS
 
 
 class RateLimitExceeded(Exception):
@@ -27,10 +29,19 @@ class RateLimitExceeded(Exception):
 
 
 def request_counters(
-    keys: RedisKeys, now: float, *, key_id: str | None, ip: str, per_key: int, per_ip: int
+    keys: RedisKeys,
+    now: float,
+    *,
+    key_id: str | None,
+    ip: str,
+    per_key: int,
+    per_ip: int,
+    window_seconds: int = DEFAULT_WINDOW_SECONDS,
 ) -> list[RateCounter]:
-    window = int(now // WINDOW_SECONDS)
-    counters = [RateCounter(keys.rate_counter("ip", ip, window), per_ip, "IP")]
+    """Counters of the fixed window (`window_seconds` long, aligned to the epoch) holding `now`."""
+    window = int(now // window_seconds)
+    keep = 2 * window_seconds
+    counters = [RateCounter(keys.rate_counter("ip", ip, window), per_ip, "IP", keep)]
     if key_id is not None:
-        counters.append(RateCounter(keys.rate_counter("key", key_id, window), per_key, "key"))
+        counters.append(RateCounter(keys.rate_counter("key", key_id, window), per_key, "key", keep))
     return counters

@@ -82,6 +82,7 @@ async def request_async(
         ip=ip,
         per_key=ctx.settings.rate_limit_per_key_per_minute,
         per_ip=ctx.settings.rate_limit_per_ip_per_minute,
+        window_seconds=ctx.settings.rate_limit_window_seconds,
     )
     requester = Requester(
         user_key=principal.in_flight_key(ip),
@@ -92,7 +93,8 @@ async def request_async(
         request_id = ctx.writer.enqueue_request(spec, requester, sources, kudos, now, counters)
     except RateLimitExceeded as exc:
         raise RateLimited(
-            f"Too many requests from this {exc.label}; try again in a minute"
+            f"Too many requests from this {exc.label} in the current"
+            f" {ctx.settings.rate_limit_window_seconds} s window; try again when it ends"
         ) from None
     except ConcurrencyExceeded as exc:
         raise TooManyPrompts(

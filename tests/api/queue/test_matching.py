@@ -128,3 +128,21 @@ def test_rate_limit_per_ip(make_horde) -> None:  # type: ignore[no-untyped-def]
     assert reply.json()["rc"] == "RateLimited"
     horde.clock.advance(61)
     horde.request()
+
+
+def test_rate_limit_window_is_configurable(make_horde) -> None:  # type: ignore[no-untyped-def]
+    horde = make_horde(rate_limit_per_key_per_minute=2, rate_limit_window_seconds=600)
+    key = horde.user("steady")
+    horde.request(apikey=key)
+    horde.request(apikey=key)
+    horde.clock.advance(61)  # a minute is not enough: the window is 10 minutes long
+    reply = horde.client.post(
+        "/api/v2/generate/async", json={"prompt": "x"}, headers={"apikey": key}
+    )
+    assert reply.status_code == 429
+    assert reply.json()["rc"] == "RateLimited"
+    assert "600 s window" in reply.json()["message"]
+    (counter,) = horde.ctx.redis.keys(f"{horde.ctx.keys.prefix}rl:key:*")
+    assert 600 < horde.ctx.redis.ttl(counter) <= 1200, "a counter lives for two windows"
+    horde.clock.advance(600 - 61)
+    horde.request(apikey=key)
