@@ -21,6 +21,7 @@ import time
 from collections import defaultdict
 
 from _common import machine, median, process_tree_cpu_seconds, running_horde
+from _record import record
 
 from tests.faults.load import LoadReport, run_load
 
@@ -98,6 +99,11 @@ def main() -> None:
             cell = f"{median(p50[call]):.1f}/{median(p99[call]):.1f}" if p50[call] else "-"
             row += f"{cell:>24}"
         print(row, flush=True)
+        target = "≥ 200" if mode == "redis+postgres" else ""
+        record("lifecycle", f"{mode} lifecycles/s", round(median(rates), 1), "1/s", target)
+        for call in CALLS:
+            if p99[call]:
+                record("lifecycle", f"{mode} {call} p99", round(median(p99[call]), 1), "ms")
         print(f"  runs: {', '.join(f'{rate:.1f}' for rate in rates)} lifecycles/s")
         errors = sum((r.errors for r in reports), start=type(reports[0].errors)())
         if errors:

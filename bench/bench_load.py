@@ -15,6 +15,7 @@ import argparse
 import asyncio
 
 from _common import machine, running_horde
+from _record import record
 
 from tests.faults.load import run_load
 
@@ -59,6 +60,10 @@ def main() -> None:
             f"{report.percentile('submit', 99) * 1e3:>11.1f}",
             flush=True,
         )
+        cell_name = f"{args.mode} {clients}x{workers}"
+        record("load", f"{cell_name} req/s", round(report.lifecycles_per_second, 1), "1/s")
+        lost = len(report.lost) + len(report.duplicated_images) + len(report.wrong_image_count)
+        record("load", f"{cell_name} lost+dup+wrong n", lost, "requests", "0")
         if report.errors:
             print("  errors: " + ", ".join(f"{k}={v}" for k, v in report.errors.items()))
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 from _common import machine, median, percentile, running_horde
+from _record import record
 
 from tests.faults.horde_client import TINY_MODEL
 
@@ -87,6 +88,10 @@ def main() -> None:
             print(
                 f"{mode:<16}{depth:>8}{p50:>10.2f}{p99:>10.2f}{p99 / first_p99:>16.2f}", flush=True
             )
+            record("pop depth", f"{mode} pop p99 at {depth}", round(p99, 2), "ms")
+        if first_p99:
+            ratio = round(p99 / first_p99, 2)
+            record("pop depth", f"{mode} p99 ratio {depths[-1]}/{depths[0]}", ratio, "×", "≤ 2")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from _record import record  # noqa: E402
+
 MODEL = "krita-horde-tiny"
 
 
@@ -263,12 +265,17 @@ def main() -> int:
         f"{'worker pop→submit':28}{worker_median:>10.3f}{min(worker_times):>9.3f}"
         f"{max(worker_times):>9.3f}"
     )
-    print(f"{'ratio (worker / bare)':28}{worker_median / bare_median:>10.3f}   target <= 1.05")
+    ratio = worker_median / bare_median
+    print(f"{'ratio (worker / bare)':28}{ratio:>10.3f}   target <= 1.05")
+    record("worker overhead", "bare diffusers call", round(bare_median, 3), "s")
+    record("worker overhead", "worker pop→submit", round(worker_median, 3), "s")
+    record("worker overhead", "ratio worker / bare", round(ratio, 3), "×", "≤ 1.05")
     warm = memory[1][1]
     print(f"\nresident memory, MiB (process start {rss_start:.0f}; weights {weights_mib:.1f})")
     print(f"  {'':24}{'RSS':>8}{'vs warm txt2img':>17}")
     for label, value in memory:
         print(f"  {label:24}{value:>8.0f}{value - warm:>+17.0f}")
+    record("worker overhead", "RSS growth over the mode jobs", round(memory[-1][1] - warm), "MiB")
     print(f"  img2img/inpainting share the loaded UNet, VAE, text encoder: {shared}")
     return 0
 

@@ -9,53 +9,23 @@ pixel snapshots and both server logs.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from PIL import Image
 
 from tests.conftest import ROOT
-from tests.e2e.krita_session import KritaRun, run_krita
-from tests.helpers.live_horde import start_horde
-from tests.helpers.live_worker import start_worker
+from tests.e2e.artist import DOC, ELLIPSE, RECT, SEED, ArtistRun, build_plugin_zip, play_artist
+from tests.e2e.krita_session import KritaRun
 
 pytestmark = [pytest.mark.e2e, pytest.mark.krita, pytest.mark.slow]
-
-MODEL = "krita-horde-tiny"
-SEED = 4242
-DOC = 512
-RECT = (64, 96, 256, 192)  # x, y, w, h of the img2img selection
-ELLIPSE = (200, 180, 240, 160)  # bounding box of the inpainting selection
-
-JOBS = [
-    {"name": "txt2img", "selection": None, "settings": {"mode": "txt2img"}},
-    {
-        "name": "img2img",
-        "selection": {"kind": "rect", "rect": list(RECT)},
-        "settings": {"mode": "auto"},
-    },
-    {
-        "name": "inpainting",
-        "selection": {"kind": "ellipse", "rect": list(ELLIPSE)},
-        "settings": {"mode": "auto"},
-    },
-]
 
 
 @pytest.fixture(scope="module")
 def plugin_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        [sys.executable, str(ROOT / "scripts/build_plugin_zip.py"), "--out", str(out)], check=True
-    )
-    (archive,) = out.glob("krita_horde-*.zip")
-    return archive
+    return build_plugin_zip(tmp_path_factory.mktemp("dist"))
 
 
 def artifacts_root(tmp_path: Path) -> Path:
@@ -96,40 +66,8 @@ def changed_pixels(before: Image.Image, after: Image.Image, outside: Any) -> tup
     return changed_outside, changed_inside
 
 
-@contextmanager
-def play_artist(tmp_path: Path, plugin_zip: Path, **horde_options: Any) -> Iterator[Any]:
-    folder = artifacts_root(tmp_path)
-    # Both server logs live beside Krita's output, so a failure leaves everything in one folder.
-    for part in ("horde", "worker"):
-        (folder / part).mkdir(exist_ok=True)
-    with start_horde(folder / "horde", **horde_options) as horde:
-        apikey = horde.create_user("e2e-artist", trusted=True)
-        with start_worker(folder / "worker", horde.url, apikey, name="e2e-worker") as worker:
-            scenario = {
-                "settings": {
-                    "url": horde.url,
-                    "apikey": apikey,
-                    "model": MODEL,
-                    "prompt": "a lighthouse on a cliff",
-                    "negative": "blurry",
-                    "steps": 6,
-                    "seed": str(SEED),
-                    "n": 1,
-                    "denoise": 0.7,
-                    "cfg": 7.0,
-                    "sampler": "k_euler",
-                    "min_size": 256,
-                    "max_size": 512,
-                },
-                "jobs": JOBS,
-                "job_timeout": 240,
-            }
-            run = run_krita(plugin_zip, folder / "krita", scenario)
-            workers = requests.get(f"{horde.api}/workers", timeout=10).json()
-            yield run, horde, worker, workers
-
-
-def check_run(run: KritaRun, horde: Any, worker: Any, workers: list[dict[str, Any]]) -> None:
+def check_run(artist: ArtistRun) -> None:
+    run, horde, worker, workers = artist.krita, artist.horde, artist.worker, artist.workers
     where = f"\nserver log: {horde.log_path}\nworker log: {worker.log_path}\n{run.explain()}"
     assert run.returncode == 0 and run.report.get("ok"), where
     assert run.report["docker_found"], where
@@ -161,17 +99,22 @@ def check_run(run: KritaRun, horde: Any, worker: Any, workers: list[dict[str, An
     assert sum(w.get("requests_fulfilled", 0) for w in workers) >= 3, workers
     log = worker.log_text()
     for mode in ("txt2img", "img2img", "inpainting"):
-        assert mode in log, f"the worker's log does not show a {mode} job{where}"
+        done = re.search(rf"job \w+ {mode} model=\S+ size=\d+x\d+ .* state=ok", log)
+        assert done, f"the worker's log does not show a finished {mode} job{where}"
+    # Only a blocking call fails the test; the figure itself is a benchmark (docs/benchmarks.md).
     assert run.report["max_stall_ms"] < 1000, f"Krita's event loop stalled: {run.report}"
     print(
-        f"\nKrita event-loop longest stall: {run.report['max_stall_ms']} ms; "
-        f"job seconds: {[jobs[n]['seconds'] for n in expected_area]}"
+        f"\nKrita event-loop longest stall: {run.report['max_stall_ms']} ms (preparing"
+        f" {run.report['max_stall_preparing_ms']} ms, waiting"
+        f" {run.report['max_stall_waiting_ms']} ms, inserting layers"
+        f" {run.report['max_stall_inserting_ms']} ms);"
+        f" job seconds: {[jobs[n]['seconds'] for n in expected_area]}"
     )
 
 
 def test_artist_path_on_the_embedded_horde(tmp_path: Path, krita_binary: str, plugin_zip: Path):
-    with play_artist(tmp_path, plugin_zip) as (run, horde, worker, workers):
-        check_run(run, horde, worker, workers)
+    with play_artist(artifacts_root(tmp_path), plugin_zip) as artist:
+        check_run(artist)
 
 
 @pytest.mark.redis
@@ -185,10 +128,10 @@ def test_artist_path_on_redis_and_postgres(
     postgres_schema_url: str,
 ):
     with play_artist(
-        tmp_path,
+        artifacts_root(tmp_path),
         plugin_zip,
         redis_url=redis_url,
         redis_prefix=redis_prefix,
         database_url=postgres_schema_url,
-    ) as (run, horde, worker, workers):
-        check_run(run, horde, worker, workers)
+    ) as artist:
+        check_run(artist)

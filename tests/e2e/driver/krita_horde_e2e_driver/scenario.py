@@ -54,7 +54,14 @@ def node_id(node):
 
 
 class StallMeter:
-    """The longest gap between ticks of a 10 ms timer: how long the event loop was blocked."""
+    """The longest gap between ticks of a 10 ms timer: how long the event loop was blocked.
+
+    Gaps are split by phase: `mark(phase)` attributes the next tick's gap to that phase, e.g.
+    "preparing" right before the Generate click (reading pixels, encoding the job) and
+    "inserting" from the plug-in's job_finished signal (emitted inside the layer insertion);
+    every other tick counts as "waiting" (submitting, polling, downloading)."""
+
+    PHASES = ("preparing", "waiting", "inserting")
 
     def __init__(self):
         self.timer = QTimer()
@@ -62,6 +69,8 @@ class StallMeter:
         self.timer.timeout.connect(self._tick)
         self.last = None
         self.longest = 0.0
+        self.longest_by_phase = dict.fromkeys(self.PHASES, 0.0)
+        self.pending_phase = None
         self.ticks = 0
 
     def start(self):
@@ -71,10 +80,16 @@ class StallMeter:
     def stop(self):
         self.timer.stop()
 
+    def mark(self, phase):
+        self.pending_phase = phase
+
     def _tick(self):
         now = time.monotonic()
         gap = now - self.last - STALL_TICK_MS / 1000
         self.longest = max(self.longest, gap)
+        phase = self.pending_phase or "waiting"
+        self.longest_by_phase[phase] = max(self.longest_by_phase[phase], gap)
+        self.pending_phase = None
         self.last = now
         self.ticks += 1
 
@@ -194,6 +209,7 @@ class Scenario:
         self.nodes_before = {node_id(node) for node in all_nodes(self.doc.rootNode())}
         self.report["jobs"].append(self.current_job)
         self.stall.start()
+        self.stall.mark("preparing")
         self.docker.generate_button.click()
         self.next_step(POLL_MS)
 
@@ -242,6 +258,7 @@ class Scenario:
 
     def on_job_finished(self, job_id, layer_names):
         if self.current_job is not None and self.current_job["id"] == job_id:
+            self.stall.mark("inserting")
             self.current_job["layers"] = list(layer_names)
             self.current_job["done"] = True
 
@@ -252,6 +269,8 @@ class Scenario:
 
     def finish(self):
         self.report["max_stall_ms"] = round(self.stall.longest * 1000, 1)
+        for phase, longest in self.stall.longest_by_phase.items():
+            self.report[f"max_stall_{phase}_ms"] = round(longest * 1000, 1)
         self.report["stall_ticks"] = self.stall.ticks
         artifacts = self.config["artifacts"]
         try:
