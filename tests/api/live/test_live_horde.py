@@ -100,26 +100,52 @@ def test_vanished_worker_job_completes_elsewhere(
         assert _check(horde.api, rid)["done"]
 
 
+LONG_POLL_SECONDS = 25.0
+# A loaded 2-core machine answers well within this; a long-poll that is not woken by the submit
+# answers only after LONG_POLL_SECONDS.
+WOKEN_WITHIN_SECONDS = 2.0
+
+
 def test_long_poll_wakes_on_submit(tmp_path: Path, storage_env: dict[str, Any]) -> None:
     with start_horde(tmp_path, **storage_env) as horde:
         key = horde.create_user("volunteer")
         rid = _request(horde.api)
         job = _pop(horde.api, key)
+        sent = threading.Event()
         result: dict[str, Any] = {}
 
+        def trace(event: str, _info: dict[str, Any]) -> None:
+            # The whole request is on the wire; the client now waits for the reply.
+            if event == "http11.receive_response_headers.started":
+                sent.set()
+
         def long_poll() -> None:
-            started = time.monotonic()
-            reply = httpx.get(f"{horde.api}/generate/check/{rid}", params={"wait": 25}, timeout=40)
-            result["elapsed"] = time.monotonic() - started
+            with httpx.Client(timeout=LONG_POLL_SECONDS + 15) as client:
+                reply = client.get(
+                    f"{horde.api}/generate/check/{rid}",
+                    params={"wait": LONG_POLL_SECONDS},
+                    extensions={"trace": trace},
+                )
+            result["answered_at"] = time.monotonic()
             result["body"] = reply.json()
 
         poller = threading.Thread(target=long_poll)
         poller.start()
-        time.sleep(0.3)  # let the poll start waiting; submitting earlier would also pass
+        assert sent.wait(10), "the long-poll request was never sent"
+        submit_started = time.monotonic()
         assert _submit(horde.api, key, job["id"]).status_code == 200
-        poller.join(40)
-        assert result["body"]["done"] and result["body"]["finished"] == 1
-        assert result["elapsed"] < 20, "the long-poll did not wake on the submit"
+        submitted = time.monotonic()
+        poller.join(LONG_POLL_SECONDS + 20)
+        assert not poller.is_alive()
+        # The request was running when the poll started, so the poll had nothing to answer
+        # before the submit: its only reply is the finished request, soon after the submit.
+        assert result["body"]["done"] and result["body"]["finished"] == 1, result["body"]
+        assert result["answered_at"] >= submit_started
+        late = result["answered_at"] - submitted
+        assert late < WOKEN_WITHIN_SECONDS, (
+            f"the long-poll answered {late:.1f} s after the submit (wait={LONG_POLL_SECONDS}):"
+            " it was not woken by the submit"
+        )
 
 
 @pytest.mark.redis
