@@ -2,8 +2,9 @@
 
 With no Redis server, the queue lives in fakeredis inside the API process. To keep waiting
 requests across a restart, the whole store is written to `<data_dir>/embedded-redis.snapshot`
-every few seconds and at shutdown, and restored at startup. A crash loses at most the last
-interval.
+by the janitor once HORDE_EMBEDDED_SNAPSHOT_SECONDS have passed, and at shutdown, and restored at
+startup. A clean stop loses nothing; a crash loses what changed since the last snapshot (a few
+seconds, more when a big store makes snapshots slow; docs/operator.md).
 
 The snapshot pickles fakeredis's key table while holding its server lock: one consistent copy
 about ten times faster than DUMPing every key through the command layer (which stalled pops
