@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
+from horde_api.protocol import ANONYMOUS_API_KEY
 from horde_api.settings import HordeSettings
 
 
@@ -184,7 +186,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     gen = sub.add_parser("generate", help="submit a request and save the images")
     gen.add_argument("--url", required=True, help="horde base URL, without /api/v2")
-    gen.add_argument("--apikey", default="0000000000")
+    gen.add_argument(
+        "--apikey",
+        default=os.environ.get("HORDE_APIKEY", ANONYMOUS_API_KEY),
+        help="API key (default: $HORDE_APIKEY, else the anonymous key); the environment"
+        " keeps it out of the process list",
+    )
     gen.add_argument("--prompt", required=True)
     gen.add_argument("--model", action="append", default=[])
     gen.add_argument("--width", type=int, default=512)

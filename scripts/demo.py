@@ -61,11 +61,12 @@ def sample_images(folder: Path) -> tuple[Path, Path]:
 
 def run_generate(url: str, apikey: str, out: Path, extra: list[str]) -> None:
     command = [
-        str(BIN / "horde-api"), "generate", "--url", url, "--apikey", apikey,
+        str(BIN / "horde-api"), "generate", "--url", url,
         "--model", MODEL, "--width", "256", "--height", "256", "--steps", "12",
         "--out", str(out), *extra,
     ]  # fmt: skip
-    subprocess.run(command, check=True)
+    # Keys travel in the environment: a command line is visible to every local user in ps.
+    subprocess.run(command, check=True, env={**os.environ, "HORDE_APIKEY": apikey})
 
 
 def _interrupt(*_: object) -> None:
@@ -124,10 +125,11 @@ def main() -> None:
         worker_log = (output / "worker.log").open("wb")
         worker = subprocess.Popen(
             [
-                str(BIN / "horde-worker"), "run", "--horde-url", url, "--api-key", apikey,
+                str(BIN / "horde-worker"), "run", "--horde-url", url,
                 "--name", "demo-worker", "--model", f"{MODEL}=tiny",
             ],
-            env=env, stdout=worker_log, stderr=subprocess.STDOUT,
+            env={**env, "HORDE_WORKER_API_KEY": apikey},
+            stdout=worker_log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         processes.append(worker)
 
