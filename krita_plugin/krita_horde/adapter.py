@@ -1,8 +1,9 @@
 """The thin layer over Krita's scripting API: read a document for a job, put results back.
 
-Everything here runs on the GUI thread. The Krita application object is passed in (the real
-`Krita.instance()` inside Krita, a small fake in unit tests), so this module only imports
-`krita` where Krita-only classes are needed, and never at import time.
+Everything here that touches Krita runs on the GUI thread; only the pure image work of turning
+results into layer pixels (`_result_pixels`) goes to a background thread. The Krita application
+object is passed in (the real `Krita.instance()` inside Krita, a small fake in unit tests), so
+this module only imports `krita` where Krita-only classes are needed, and never at import time.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from PyQt5.QtCore import QTimer
 
+from .background import BackgroundTask, run_in_background
 from .geometry import Bounds, Extent
 from .images import apply_mask, qimage_to_bgra, scaled
 from .job import GeneratedImage
@@ -125,10 +127,18 @@ def _result_pixels(
     return qimage_to_bgra(fitted)
 
 
+CLOSED_BEFORE = "the document was closed while the job ran: its results were dropped"
+CLOSED_DURING = "the document was closed while its results were being added"
+
+
 class ResultInserter:
     """Puts one job's images into its document as a group of paint layers at the job area,
-    with a transparency mask from the selection's shape; calls `done(InsertedResult)` (maybe
-    some event-loop turns later, on Krita 5.1) or `failed(message)`."""
+    with a transparency mask from the selection's shape; calls `done(InsertedResult)` or
+    `failed(message)` some event-loop turns later.
+
+    Each image is scaled to the area (and, when needed, cut to the selection) in a background
+    thread, one image at a time so that only one area-sized buffer is alive; the GUI thread
+    only creates the nodes and writes the finished bytes."""
 
     def __init__(
         self,
@@ -147,60 +157,101 @@ class ResultInserter:
         self._failed = failed
         self.group: Any = None
         self.layers: list[Any] = []
+        self.layer_names: list[str] = []
         self._previous_active: Any = None
+        self._native_mask = False
+        self._bake = False
+        self._task: BackgroundTask[bytes] | None = None
         self.result: InsertedResult | None = None
 
     def run(self) -> None:
-        try:
-            self._insert()
-        except Exception as error:
-            log.exception("inserting results failed")
-            self._failed(f"could not add the result layers: {error}")
+        self._guarded(self._start, "could not add the result layers")
 
-    def _insert(self) -> None:
+    def _guarded(self, step: Callable[[], None], what: str) -> None:
+        try:
+            step()
+        except Exception as error:
+            log.exception("%s", what)
+            self._failed(f"{what}: {error}")
+
+    def _start(self) -> None:
         if not is_open(self.app, self.doc):
-            self._failed("the document was closed while the job ran: its results were dropped")
+            self._failed(CLOSED_BEFORE)
             return
-        doc, prepared = self.doc, self.prepared
-        mask = prepared.selection_mask
         # Masks need Krita 5.2's API, or on 5.1 an action that only works on the active
         # document: otherwise the selection's shape is baked into the layers' alpha.
-        native_mask = hasattr(doc, "createTransparencyMask")
-        action_mask = not native_mask and self._is_active_document()
-        bake = mask is not None and not (native_mask or action_mask)
-        root = doc.rootNode()
+        self._native_mask = hasattr(self.doc, "createTransparencyMask")
+        action_mask = not self._native_mask and self._is_active_document()
+        mask = self.prepared.selection_mask
+        self._bake = mask is not None and not (self._native_mask or action_mask)
+        self._fill_layers(self._bake, self._add_layer, self._layers_added)
+
+    def _fill_layers(
+        self,
+        bake: bool,
+        write: Callable[[int, bytes], None],
+        finish: Callable[[], None],
+        index: int = 0,
+    ) -> None:
+        """Make image `index`'s pixels in the background, `write` them on the GUI thread, go
+        on with the next image; `finish` after the last one."""
+        image, bounds, mask = self.images[index], self.prepared.area.bounds, None
+        if bake:
+            mask = self.prepared.selection_mask
+
+        def work() -> bytes:
+            return _result_pixels(image, bounds, mask, bake)
+
+        def written(pixels: bytes) -> None:
+            if not is_open(self.app, self.doc):
+                self._failed(CLOSED_DURING if self.layers else CLOSED_BEFORE)
+                return
+            write(index, pixels)
+            if index + 1 < len(self.images):
+                self._fill_layers(bake, write, finish, index + 1)
+            else:
+                finish()
+
+        def done(pixels: bytes) -> None:
+            self._guarded(lambda: written(pixels), "could not add the result layers")
+
+        self._task = run_in_background(work, done, self._pixels_failed)
+
+    def _pixels_failed(self, error: Exception) -> None:
+        log.error("turning a result into layer pixels failed", exc_info=error)
+        self._failed(f"could not turn the result into layer pixels: {error}")
+
+    def _add_layer(self, index: int, pixels: bytes) -> None:
+        doc, prepared = self.doc, self.prepared
         prompt = prepared.settings.prompt
-        group = doc.createGroupLayer(group_name(prompt, prepared.mode))
-        children = root.childNodes()
-        root.addChildNode(group, children[-1] if children else None)
-        self.group = group
+        if self.group is None:
+            root = doc.rootNode()
+            group = doc.createGroupLayer(group_name(prompt, prepared.mode))
+            children = root.childNodes()
+            root.addChildNode(group, children[-1] if children else None)
+            self.group = group
         bounds = prepared.area.bounds
-        names = []
-        above = None
-        for image in self.images:
-            name = layer_name(prompt, image.seed)
-            layer = doc.createNode(name, "paintlayer")
-            group.addChildNode(layer, above)
-            layer.setPixelData(
-                _result_pixels(image, bounds, mask, bake),
-                bounds.x,
-                bounds.y,
-                bounds.width,
-                bounds.height,
-            )
-            self.layers.append(layer)
-            names.append(name)
-            above = layer
-        self.result = InsertedResult(group.name(), names, "baked alpha" if bake else "none")
+        name = layer_name(prompt, self.images[index].seed)
+        layer = doc.createNode(name, "paintlayer")
+        self.group.addChildNode(layer, self.layers[-1] if self.layers else None)
+        layer.setPixelData(pixels, bounds.x, bounds.y, bounds.width, bounds.height)
+        self.layers.append(layer)
+        self.layer_names.append(name)
+
+    def _layers_added(self) -> None:
+        doc, mask = self.doc, self.prepared.selection_mask
+        self.result = InsertedResult(
+            self.group.name(), list(self.layer_names), "baked alpha" if self._bake else "none"
+        )
         self._refresh()
-        if mask is None or bake:
+        if mask is None or self._bake:
             self._done(self.result)
-        elif native_mask:
+        elif self._native_mask:
             self._add_native_mask(mask)
         else:
             # The workaround needs the group active; the artist's layer is re-activated after.
             self._previous_active = doc.activeNode()
-            doc.setActiveNode(group)
+            doc.setActiveNode(self.group)
             QTimer.singleShot(STEP_DELAY_MS, self._step_trigger_mask_action)
 
     def _is_active_document(self) -> bool:
@@ -208,7 +259,13 @@ class ResultInserter:
         return active is not None and active == self.doc
 
     def _refresh(self) -> None:
-        self.doc.waitForDone()
+        # setPixelData writes the layer's pixels without marking them dirty, so the canvas
+        # shows nothing until the projection is recomputed: refreshProjection is needed.
+        # doc.waitForDone() before it is not: refreshProjection (KisImage::refreshGraph ->
+        # KisUpdateScheduler::fullRefresh) takes the scheduler's lock, which already waits
+        # for the updates in flight, and addChildNode has put the nodes in the tree when it
+        # returns. waitForDone would in addition ask the artist's open stroke to end and
+        # block the GUI thread until every queued stroke (e.g. one being painted) is done.
         self.doc.refreshProjection()
 
     def _add_native_mask(self, mask: bytes) -> None:
@@ -243,7 +300,7 @@ class ResultInserter:
     def _step_fill_mask(self) -> None:
         try:
             if not is_open(self.app, self.doc):
-                self._failed("the document was closed while its results were being added")
+                self._failed(CLOSED_DURING)
                 return
             node = self.doc.activeNode()
             if node is None or node.type() != "transparencymask":
@@ -275,17 +332,15 @@ class ResultInserter:
     def _bake_instead(self) -> None:
         """Fallback when no mask could be made: cut the layers to the selection's shape."""
         if not is_open(self.app, self.doc):
-            self._failed("the document was closed while its results were being added")
+            self._failed(CLOSED_DURING)
             return
+        self._fill_layers(True, self._rewrite_layer, self._baked)
+
+    def _rewrite_layer(self, index: int, pixels: bytes) -> None:
         bounds = self.prepared.area.bounds
-        for layer, image in zip(self.layers, self.images, strict=True):
-            layer.setPixelData(
-                _result_pixels(image, bounds, self.prepared.selection_mask, True),
-                bounds.x,
-                bounds.y,
-                bounds.width,
-                bounds.height,
-            )
+        self.layers[index].setPixelData(pixels, bounds.x, bounds.y, bounds.width, bounds.height)
+
+    def _baked(self) -> None:
         self._refresh()
         assert self.result is not None
         self.result.masked_by = "baked alpha"

@@ -24,15 +24,17 @@ from .adapter import (
     InsertedResult,
     KritaSettingsStore,
     ResultInserter,
+    is_open,
 )
+from .background import BackgroundTask, run_in_background
 from .client import HordeClient
 from .form import WIDGET_NAMES, HordeForm
 from .geometry import GeometryError
 from .job import HordeJob, PollPolicy
 from .network import HttpResult, JsonHttp
-from .preparation import PreparedJob, prepare_job
+from .preparation import PreparedJob, build_job, read_canvas
 from .replies import ReplyError, parse_models
-from .settings import SettingsError, SettingsStore, load_settings, save_settings
+from .settings import JobSettings, SettingsError, SettingsStore, load_settings, save_settings
 from .status_text import describe, progress_percent
 
 try:  # Inside Krita; the fallback lets the docker run under pytest without Krita.
@@ -45,6 +47,9 @@ log = logging.getLogger(__name__)
 DOCKER_ID = "krita_horde_docker"
 DOCKER_TITLE = "AI Horde"
 SAVE_DELAY_MS = 500
+CANCELLED_MESSAGE = "cancelled by the artist"
+# Problems in the settings or the image that the artist can fix: shown as they are.
+ARTIST_ERRORS = (DocumentError, SettingsError, GeometryError)
 
 _live: weakref.WeakSet[HordeDocker] = weakref.WeakSet()
 
@@ -56,9 +61,18 @@ def live_dockers() -> list[HordeDocker]:
 
 @dataclass
 class RunningJob:
-    job: HordeJob
     doc: Any
-    prepared: PreparedJob
+    settings: JobSettings
+    # While its payload is built in the background: `preparation` is set, `job` is None.
+    preparation: BackgroundTask[PreparedJob] | None = None
+    job: HordeJob | None = None
+    prepared: PreparedJob | None = None
+
+    @property
+    def is_active(self) -> bool:
+        if self.job is None:
+            return self.preparation is not None
+        return self.job.is_active
 
 
 class HordeDocker(DockWidget):
@@ -128,49 +142,47 @@ class HordeDocker(DockWidget):
         save_settings(self.store, self.form.settings())
 
     def active_jobs(self) -> list[str]:
-        return [job_id for job_id, run in self.jobs.items() if run.job.is_active]
+        return [job_id for job_id, run in self.jobs.items() if run.is_active]
 
     def generate(self) -> str:
-        """Start a job from the current settings and the active document; returns its id.
-        Problems found before submitting are reported through `job_failed` as well."""
+        """Start a job from the current settings and the active document; returns its id at
+        once. The document is read now (Krita's API: GUI thread); the payload is built in a
+        background thread and the job submitted when it is ready. Problems, found now or
+        while building, are reported through `job_failed`."""
         job_id = uuid.uuid4().hex[:12]
         try:
             self.save_settings()
             settings = self.form.settings()
             canvas = DocumentCanvas(self.app.activeDocument())
-            prepared = prepare_job(canvas, settings)
-        except (DocumentError, SettingsError, GeometryError) as error:
+            read = read_canvas(canvas, settings)
+        except ARTIST_ERRORS as error:
             self._show_error(job_id, f"{error}")
             return job_id
         except Exception as error:
-            log.exception("preparing a job failed")
+            log.exception("reading the document for a job failed")
             self._show_error(job_id, f"could not read the document: {error}")
             return job_id
-        client = HordeClient(settings.base_url, settings.apikey, http=self.http, parent=self)
-        job = HordeJob(
-            job_id,
-            client,
-            prepared.payload,
-            settings.max_wait,
-            policy=self.poll_policy,
-            parent=self,
+        run = RunningJob(canvas.doc, settings)
+        self.jobs[job_id] = run
+        run.preparation = run_in_background(
+            lambda: build_job(read),
+            done=lambda prepared, job_id=job_id: self._on_prepared(job_id, prepared),
+            failed=lambda error, job_id=job_id: self._on_preparation_failed(job_id, error),
         )
-        self.jobs[job_id] = RunningJob(job, canvas.doc, prepared)
-        job.updated.connect(self._update_status)
-        job.finished.connect(lambda images, job_id=job_id: self._on_images(job_id, images))
-        job.failed.connect(lambda message, job_id=job_id: self._on_failed(job_id, message))
-        job.cancelled.connect(
-            lambda job_id=job_id: self._on_failed(job_id, "cancelled by the artist")
-        )
-        self.job_started.emit(job_id)
-        job.start()
         self._update_status()
         return job_id
 
     def cancel(self) -> None:
-        """Cancel every running job of this docker (each is DELETEd on the horde)."""
+        """Cancel every running job of this docker (each is DELETEd on the horde; a job
+        still being prepared is dropped before it is sent)."""
         for job_id in self.active_jobs():
-            self.jobs[job_id].job.cancel()
+            run = self.jobs[job_id]
+            if run.job is not None:
+                run.job.cancel()
+            elif run.preparation is not None:
+                run.preparation.cancel()
+                run.preparation = None
+                self._on_failed(job_id, CANCELLED_MESSAGE)
 
     def refresh_models(self) -> None:
         """Reload the model list from the horde (`/status/models`)."""
@@ -203,8 +215,42 @@ class HordeDocker(DockWidget):
         if not self.active_jobs():
             self.form.status_label.setText(text)
 
+    def _on_prepared(self, job_id: str, prepared: PreparedJob) -> None:
+        run = self.jobs[job_id]
+        run.preparation = None
+        if not is_open(self.app, run.doc):
+            self._on_failed(job_id, "the document was closed before the job was sent")
+            return
+        settings = run.settings
+        client = HordeClient(settings.base_url, settings.apikey, http=self.http, parent=self)
+        job = HordeJob(
+            job_id,
+            client,
+            prepared.payload,
+            settings.max_wait,
+            policy=self.poll_policy,
+            parent=self,
+        )
+        run.job, run.prepared = job, prepared
+        job.updated.connect(self._update_status)
+        job.finished.connect(lambda images, job_id=job_id: self._on_images(job_id, images))
+        job.failed.connect(lambda message, job_id=job_id: self._on_failed(job_id, message))
+        job.cancelled.connect(lambda job_id=job_id: self._on_failed(job_id, CANCELLED_MESSAGE))
+        self.job_started.emit(job_id)
+        job.start()
+        self._update_status()
+
+    def _on_preparation_failed(self, job_id: str, error: Exception) -> None:
+        self.jobs[job_id].preparation = None
+        if isinstance(error, ARTIST_ERRORS):
+            self._on_failed(job_id, f"{error}")
+            return
+        log.error("preparing job %s failed", job_id, exc_info=error)
+        self._on_failed(job_id, f"could not prepare the image for the horde: {error}")
+
     def _on_images(self, job_id: str, images: list) -> None:
         run = self.jobs[job_id]
+        assert run.prepared is not None
         inserter = ResultInserter(
             self.app,
             run.doc,
@@ -231,7 +277,7 @@ class HordeDocker(DockWidget):
         self._show_error(job_id, message)
 
     def _show_error(self, job_id: str, message: str) -> None:
-        text = "Cancelled." if message == "cancelled by the artist" else f"Error: {message}"
+        text = "Cancelled." if message == CANCELLED_MESSAGE else f"Error: {message}"
         self.form.status_label.setText(text)
         self._update_buttons()
         self._settle_progress(0)
@@ -253,12 +299,14 @@ class HordeDocker(DockWidget):
         self._update_buttons()
         if not active:
             return
-        status = self.jobs[active[-1]].job.status
-        text = describe(status)
+        job = self.jobs[active[-1]].job
+        if job is None:  # its payload is still being built: busy indicator
+            text, percent = "Preparing the image…", None
+        else:
+            text, percent = describe(job.status), progress_percent(job.status)
         if len(active) > 1:
             text = f"[{len(active)} jobs] {text}"
         self.form.status_label.setText(text)
-        percent = progress_percent(status)
         if percent is None:
             self.form.progress_bar.setRange(0, 0)  # busy indicator
         else:

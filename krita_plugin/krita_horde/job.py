@@ -1,6 +1,7 @@
 """One horde request from submit to images: the job state machine.
 
-submitting → queued/processing (polling `check`) → fetching (`status`) → done
+submitting → queued/processing (polling `check`) → fetching (`status`, then decoding the
+images in a background thread) → done
 and from anywhere: failed (with a message in plain words) or cancelled. Cancel and giving up
 after the max wait both DELETE the request on the horde. Every reply handler is guarded: an
 unexpected error fails the job with a message instead of escaping into the event loop.
@@ -19,6 +20,7 @@ from typing import Any
 from PyQt5.QtCore import QObject, QTimer, pyqtSignal
 from PyQt5.QtGui import QImage
 
+from .background import BackgroundTask, run_in_background
 from .client import HordeClient
 from .images import ImageDecodeError, ImageTooLargeError, decode_base64
 from .network import HttpResult
@@ -119,6 +121,7 @@ class HordeJob(QObject):
         self._long_poll = False
         self._cancel_requested = False
         self._request: Any = None
+        self._decoding: BackgroundTask[list[QImage]] | None = None
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._poll)
@@ -137,6 +140,9 @@ class HordeJob(QObject):
         if not self.is_active:
             return
         self._timer.stop()
+        if self._decoding is not None:
+            self._decoding.cancel()
+            self._decoding = None
         if self.status.request_id is None:
             # The submit reply is still on its way: cancel it on the horde when it arrives.
             self._cancel_requested = True
@@ -305,29 +311,44 @@ class HordeJob(QObject):
         except ReplyError as error:
             self._fail(f"the horde's result reply made no sense: {error}")
             return
-        images = []
+        usable = []
         skipped = []
         for generation in status.generations:
             if generation.censored or generation.state not in ("ok", ""):
                 skipped.append(generation.state if not generation.censored else "censored")
                 continue
-            try:
-                image = decode_base64(generation.img)
-            except ImageTooLargeError as error:
-                self._fail(f"the horde sent an image too large to use: {error}")
-                return
-            except ImageDecodeError as error:
-                self._fail(f"the horde sent a broken image: {error}")
-                return
-            images.append(
-                GeneratedImage(image, generation.seed, generation.model, generation.worker_name)
-            )
-        if not images:
+            usable.append(generation)
+        if not usable:
             why = f" ({', '.join(skipped)})" if skipped else ""
             self._fail(f"the horde finished but sent no usable image{why}")
             return
-        self.images = images
+        texts = [generation.img for generation in usable]
+        # Decoding a few large images takes tens of milliseconds each: off the GUI thread.
+        self._decoding = run_in_background(
+            lambda: [decode_base64(text) for text in texts],
+            done=functools.partial(self._on_decoded, usable, skipped),
+            failed=self._on_decode_failed,
+        )
+
+    @_guarded
+    def _on_decoded(self, usable: list[Any], skipped: list[str], decoded: list[QImage]) -> None:
+        self._decoding = None
+        self.images = [
+            GeneratedImage(image, generation.seed, generation.model, generation.worker_name)
+            for image, generation in zip(decoded, usable, strict=True)
+        ]
         note = f", {len(skipped)} skipped ({', '.join(skipped)})" if skipped else ""
         self.status.progress = 1.0
-        self._set(DONE, f"{len(images)} image(s) received{note}")
-        self.finished.emit(images)
+        self._set(DONE, f"{len(self.images)} image(s) received{note}")
+        self.finished.emit(self.images)
+
+    @_guarded
+    def _on_decode_failed(self, error: Exception) -> None:
+        self._decoding = None
+        if isinstance(error, ImageTooLargeError):
+            self._fail(f"the horde sent an image too large to use: {error}")
+        elif isinstance(error, ImageDecodeError):
+            self._fail(f"the horde sent a broken image: {error}")
+        else:
+            log.error("job %s: decoding the images failed", self.job_id, exc_info=error)
+            self._fail(f"internal error in the plug-in while decoding the images: {error}")

@@ -1,5 +1,10 @@
 """Turn what the canvas offers into a ready-to-send job: area, mode, payload (no Krita here;
-the adapter supplies the pixels through the CanvasSource protocol)."""
+the adapter supplies the pixels through the CanvasSource protocol).
+
+Two steps, so Krita stays responsive: `read_canvas` copies the bytes out of the document (Krita's
+API: GUI thread only, fast), `build_job` does the heavy part — scaling, masks, WebP/PNG, base64 —
+on plain bytes and QImages only, so it may run in a background thread (see background.py).
+"""
 
 from __future__ import annotations
 
@@ -54,19 +59,39 @@ class PreparedJob:
     selection_mask: bytes | None
 
 
-def prepare_job(canvas: CanvasSource, settings: JobSettings) -> PreparedJob:
-    """Everything a job needs, read from the canvas once (SettingsError/GeometryError when
-    the settings or the selection cannot make a job)."""
+@dataclass(frozen=True)
+class CanvasRead:
+    """The raw bytes a job needs, copied out of the document on the GUI thread."""
+
+    settings: JobSettings
+    area: JobArea
+    pixels: bytes  # the visible pixels of the area, B,G,R,A
+    selection: bytes | None  # the selection over the area (None: no selection used)
+    mask_layer: bytes | None  # the "Horde mask" layer over the area, if there is one
+
+
+def read_canvas(canvas: CanvasSource, settings: JobSettings) -> CanvasRead:
+    """Check the settings, find the area and copy its bytes (SettingsError/GeometryError when
+    the settings or the selection cannot make a job). Only this step touches the canvas."""
     settings.validate()
     area = job_area(canvas.extent(), canvas.selection_bounds(), settings.limits)
     bounds = area.bounds
+    selection = canvas.selection_mask(bounds) if area.from_selection else None
+    return CanvasRead(
+        settings, area, canvas.visible_pixels(bounds), selection, canvas.mask_layer_pixels(bounds)
+    )
+
+
+def build_job(read: CanvasRead) -> PreparedJob:
+    """The job from the bytes read: mode, scaled and encoded sources, payload. Pure bytes and
+    QImage work (no Krita, no QPixmap), so it is safe in a background thread."""
+    settings, area = read.settings, read.area
+    bounds = area.bounds
     selection_mask = None
-    if area.from_selection:
-        raw = canvas.selection_mask(bounds)
-        if not is_fully_selected(raw):
-            selection_mask = raw
-    mask_image = _inpainting_mask(canvas, bounds, selection_mask)
-    pixels = canvas.visible_pixels(bounds)
+    if read.selection is not None and not is_fully_selected(read.selection):
+        selection_mask = read.selection
+    mask_image = _inpainting_mask(read.mask_layer, bounds, selection_mask)
+    pixels = read.pixels
     mode = resolve_mode(
         settings.mode, has_content=has_visible_pixels(pixels), has_mask=mask_image is not None
     )
@@ -86,10 +111,14 @@ def prepare_job(canvas: CanvasSource, settings: JobSettings) -> PreparedJob:
     return PreparedJob(settings, area, mode, payload, selection_mask)
 
 
+def prepare_job(canvas: CanvasSource, settings: JobSettings) -> PreparedJob:
+    """Both steps at once, on the calling thread (scripts and tests; the docker splits them)."""
+    return build_job(read_canvas(canvas, settings))
+
+
 def _inpainting_mask(
-    canvas: CanvasSource, bounds: Bounds, selection_mask: bytes | None
+    layer: bytes | None, bounds: Bounds, selection_mask: bytes | None
 ) -> QImage | None:
-    layer = canvas.mask_layer_pixels(bounds)
     if layer is not None and has_visible_pixels(layer):
         return layer_to_mask(bgra_to_qimage(layer, bounds.extent))
     if selection_mask is not None:

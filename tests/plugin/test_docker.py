@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import sys
 import types
-from collections.abc import Iterator
 
 import pytest
 from krita_horde.adapter import KritaSettingsStore
 from krita_horde.docker import DOCKER_ID, HordeDocker, live_dockers
 from krita_horde.form import WIDGET_NAMES
-from krita_horde.images import encode_base64
 from krita_horde.job import PollPolicy
 from krita_horde.settings import JobSettings, MemorySettingsStore, SettingsError, to_text
-from PyQt5.QtGui import QColor, QImage
 from PyQt5.QtWidgets import QLineEdit
 
 from .fake_krita import FakeApp, FakeDocument, FakeNode, FakeSelection
@@ -42,22 +39,6 @@ CONTRACT_WIDGETS = [
     "progress_bar",
 ]
 RED_BGRA = (0, 0, 255, 255)
-
-
-@pytest.fixture
-def stub(qapp) -> Iterator[StubHorde]:
-    horde = StubHorde()
-    image = QImage(64, 64, QImage.Format_RGB32)
-    image.fill(QColor(255, 0, 0))
-    horde.state.images = [encode_base64(image, fmt="png")] * 2
-    horde.start()
-    yield horde
-    horde.stop()
-
-
-@pytest.fixture
-def app() -> FakeApp:
-    return FakeApp()
 
 
 def _docker(qtbot, app: FakeApp, store=None) -> HordeDocker:

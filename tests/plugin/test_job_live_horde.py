@@ -190,6 +190,8 @@ def test_docker_job_into_layers_against_the_real_horde(qtbot, horde: Horde) -> N
     finished = []
     docker.job_finished.connect(lambda job_id, names: finished.append(names))
     job_id = docker.generate()
+    # The payload is built in a background thread: the job exists once it is submitted.
+    qtbot.waitUntil(lambda: docker.jobs[job_id].job is not None, timeout=10_000)
     job = docker.jobs[job_id].job
     _serve_one_request(qtbot, horde, job, QColor(255, 0, 0))
     qtbot.waitUntil(lambda: bool(finished), timeout=20_000)
