@@ -88,18 +88,21 @@ class DocumentCanvas:
             return None
         return Bounds(selection.x(), selection.y(), selection.width(), selection.height())
 
-    def selection_mask(self, bounds: Bounds) -> bytes:
-        return bytes(self._selection.pixelData(bounds.x, bounds.y, bounds.width, bounds.height))
+    # Krita's QByteArrays are handed on as they are: build_job copies them into bytes in its
+    # background thread (tens of MB for a big selection: milliseconds on the GUI thread).
 
-    def visible_pixels(self, bounds: Bounds) -> bytes:
+    def selection_mask(self, bounds: Bounds) -> Any:
+        return self._selection.pixelData(bounds.x, bounds.y, bounds.width, bounds.height)
+
+    def visible_pixels(self, bounds: Bounds) -> Any:
         # The document's projection: every visible layer merged, as the artist sees it.
-        return bytes(self.doc.pixelData(bounds.x, bounds.y, bounds.width, bounds.height))
+        return self.doc.pixelData(bounds.x, bounds.y, bounds.width, bounds.height)
 
-    def mask_layer_pixels(self, bounds: Bounds) -> bytes | None:
+    def mask_layer_pixels(self, bounds: Bounds) -> Any:
         layer = find_mask_layer(self.doc.rootNode())
         if layer is None:
             return None
-        return bytes(layer.pixelData(bounds.x, bounds.y, bounds.width, bounds.height))
+        return layer.pixelData(bounds.x, bounds.y, bounds.width, bounds.height)
 
 
 def is_open(app: Any, doc: Any) -> bool:

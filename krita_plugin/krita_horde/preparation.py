@@ -1,7 +1,7 @@
 """Turn what the canvas offers into a ready-to-send job: area, mode, payload (no Krita here;
 the adapter supplies the pixels through the CanvasSource protocol).
 
-Two steps, so Krita stays responsive: `read_canvas` copies the bytes out of the document (Krita's
+Two steps, so Krita stays responsive: `read_canvas` reads the pixels from the document (Krita's
 API: GUI thread only, fast), `build_job` does the heavy part — scaling, masks, WebP/PNG, base64 —
 on plain bytes and QImages only, so it may run in a background thread (see background.py).
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from PyQt5.QtCore import QByteArray
 from PyQt5.QtGui import QColor, QImage
 
 from .geometry import Bounds, Extent, JobArea, job_area
@@ -35,17 +36,19 @@ LAYER_NAME_CHARS = 40
 
 
 class CanvasSource(Protocol):
-    """What a job reads from a document. Pixel methods take canvas bounds inside the canvas."""
+    """What a job reads from a document. Pixel methods take canvas bounds inside the canvas and
+    return bytes, or the QByteArray Krita's pixelData gives (turned into bytes by build_job,
+    off the GUI thread: copying a big area costs milliseconds)."""
 
     def extent(self) -> Extent: ...
 
     def selection_bounds(self) -> Bounds | None: ...
 
-    def selection_mask(self, bounds: Bounds) -> bytes: ...
+    def selection_mask(self, bounds: Bounds) -> bytes | QByteArray: ...
 
-    def visible_pixels(self, bounds: Bounds) -> bytes: ...
+    def visible_pixels(self, bounds: Bounds) -> bytes | QByteArray: ...
 
-    def mask_layer_pixels(self, bounds: Bounds) -> bytes | None: ...
+    def mask_layer_pixels(self, bounds: Bounds) -> bytes | QByteArray | None: ...
 
 
 @dataclass(frozen=True)
@@ -61,13 +64,13 @@ class PreparedJob:
 
 @dataclass(frozen=True)
 class CanvasRead:
-    """The raw bytes a job needs, copied out of the document on the GUI thread."""
+    """The raw pixels a job needs, read from the document on the GUI thread."""
 
     settings: JobSettings
     area: JobArea
-    pixels: bytes  # the visible pixels of the area, B,G,R,A
-    selection: bytes | None  # the selection over the area (None: no selection used)
-    mask_layer: bytes | None  # the "Horde mask" layer over the area, if there is one
+    pixels: bytes | QByteArray  # the visible pixels of the area, B,G,R,A
+    selection: bytes | QByteArray | None  # the selection over the area (None: not used)
+    mask_layer: bytes | QByteArray | None  # the "Horde mask" layer over the area, if any
 
 
 def read_canvas(canvas: CanvasSource, settings: JobSettings) -> CanvasRead:
@@ -87,11 +90,12 @@ def build_job(read: CanvasRead) -> PreparedJob:
     QImage work (no Krita, no QPixmap), so it is safe in a background thread."""
     settings, area = read.settings, read.area
     bounds = area.bounds
+    selection = _as_bytes(read.selection)
     selection_mask = None
-    if read.selection is not None and not is_fully_selected(read.selection):
-        selection_mask = read.selection
-    mask_image = _inpainting_mask(read.mask_layer, bounds, selection_mask)
-    pixels = read.pixels
+    if selection is not None and not is_fully_selected(selection):
+        selection_mask = selection
+    mask_image = _inpainting_mask(_as_bytes(read.mask_layer), bounds, selection_mask)
+    pixels = bytes(read.pixels)
     mode = resolve_mode(
         settings.mode, has_content=has_visible_pixels(pixels), has_mask=mask_image is not None
     )
@@ -114,6 +118,10 @@ def build_job(read: CanvasRead) -> PreparedJob:
 def prepare_job(canvas: CanvasSource, settings: JobSettings) -> PreparedJob:
     """Both steps at once, on the calling thread (scripts and tests; the docker splits them)."""
     return build_job(read_canvas(canvas, settings))
+
+
+def _as_bytes(data: bytes | QByteArray | None) -> bytes | None:
+    return None if data is None else bytes(data)
 
 
 def _inpainting_mask(

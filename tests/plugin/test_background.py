@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import krita_horde.adapter as adapter_module
@@ -20,8 +21,9 @@ from krita_horde.adapter import DocumentCanvas
 from krita_horde.background import run_in_background, thread_pool
 from krita_horde.docker import HordeDocker
 from krita_horde.geometry import GeometryError
-from krita_horde.preparation import prepare_job
-from PyQt5.QtCore import QTimer
+from krita_horde.preparation import build_job, prepare_job, read_canvas
+from krita_horde.settings import JobSettings
+from PyQt5.QtCore import QByteArray, QTimer
 
 from .fake_krita import FakeApp, FakeDocument, FakeNode, FakeSelection
 from .stub_horde import StubHorde
@@ -138,6 +140,18 @@ def test_background_preparation_sends_the_same_payload_as_preparing_at_once(
     sent = stub.calls("POST")[0].body
     assert sent["source_processing"] == "inpainting"
     assert sent == expected
+
+
+def test_krita_qbytearrays_build_the_same_job_as_bytes(app) -> None:
+    # Krita's pixelData gives QByteArrays; they reach build_job as they are, off the GUI thread.
+    doc = _painted_doc(app)
+    settings = JobSettings(prompt="a red fox", seed="5", min_size=128, max_size=256)
+    read = read_canvas(DocumentCanvas(doc), settings)
+    assert isinstance(read.pixels, bytes) and read.selection is not None
+    from_qt = replace(read, pixels=QByteArray(read.pixels), selection=QByteArray(read.selection))
+    prepared = build_job(from_qt)
+    assert prepared == build_job(read)
+    assert prepared.mode == "inpainting" and isinstance(prepared.selection_mask, bytes)
 
 
 def test_gui_thread_keeps_turning_while_a_job_is_prepared(
