@@ -313,3 +313,21 @@ def test_error_while_scaling_results_reaches_job_failed(
     )
     assert docker.status_label.text().startswith("Error: could not turn the result")
     assert doc.walk() == []
+
+
+def test_progress_is_set_without_a_synchronous_repaint(qtbot, app, stub: StubHorde) -> None:
+    # QProgressBar.setValue repaints at once when the shown value changes; inside Krita that
+    # cost 20-25 ms of the GUI thread per poll. With the bar's updates off during the change,
+    # Qt skips that repaint and re-enabling them schedules an ordinary paint instead.
+    docker = _ready(qtbot, app, stub)
+    bar = docker.progress_bar
+    updates_during_set: list[bool] = []
+    real_set = bar.setValue
+    bar.setValue = lambda value: (updates_during_set.append(bar.updatesEnabled()), real_set(value))
+    docker._show_progress(42)
+    assert bar.value() == 42 and (bar.minimum(), bar.maximum()) == (0, 100)
+    docker._show_progress(None)
+    assert (bar.minimum(), bar.maximum()) == (0, 0)  # the busy indicator
+    docker._show_progress(None)  # unchanged: nothing is set again
+    assert updates_during_set == [False, False]
+    assert bar.updatesEnabled()
