@@ -10,6 +10,7 @@ pixel snapshots and both server logs.
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,11 @@ def plugin_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def artifacts_root(tmp_path: Path) -> Path:
-    """Under CI the artifacts go to a stable folder next to the checkout, named in the log."""
+    """The artifacts go to a stable folder next to the checkout, named in the log. The name
+    repeats between runs: an earlier run's folder (its horde data included) is replaced."""
     folder = ROOT / "test-artifacts" / tmp_path.name
-    folder.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
     return folder
 
 
