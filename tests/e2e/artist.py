@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import requests
 
 from tests.e2e.krita_session import KritaRun, run_krita
+from tests.faults.proxy import FaultProxy, fault_proxy
 from tests.helpers.live_horde import LiveHorde, start_horde
 from tests.helpers.live_worker import LiveWorker, start_worker
 
@@ -52,6 +54,32 @@ def build_plugin_zip(out: Path) -> Path:
     return archive
 
 
+@contextmanager
+def flapping_link(horde_port: int, stalled_s: float, open_s: float) -> Iterator[FaultProxy]:
+    """A slow, hanging horde as the plug-in sees it: a proxy in front of the API that holds all
+    traffic for `stalled_s`, lets it through for `open_s`, and again, until the block ends."""
+    done = threading.Event()
+
+    def flap(proxy: FaultProxy) -> None:
+        # A fault schedule, not a wait for a condition: the link's rhythm is the test input.
+        while not done.is_set():
+            proxy.stall()
+            if done.wait(stalled_s):
+                break
+            proxy.pass_through()
+            done.wait(open_s)
+        proxy.pass_through()
+
+    with fault_proxy(horde_port) as proxy:
+        flapper = threading.Thread(target=flap, args=(proxy,), name="flapping-link", daemon=True)
+        flapper.start()
+        try:
+            yield proxy
+        finally:
+            done.set()
+            flapper.join(timeout=10)
+
+
 @dataclass
 class ArtistRun:
     krita: KritaRun
@@ -61,17 +89,30 @@ class ArtistRun:
 
 
 @contextmanager
-def play_artist(folder: Path, plugin_zip: Path, **horde_options: Any) -> Iterator[ArtistRun]:
-    """Run the three jobs; everything (report, Krita's output, both server logs) stays in
-    `folder`. `horde_options` go to start_horde (redis_url, redis_prefix, database_url)."""
+def play_artist(
+    folder: Path,
+    plugin_zip: Path,
+    *,
+    jobs: list[dict[str, Any]] = JOBS,
+    slow_link: tuple[float, float] | None = None,
+    **horde_options: Any,
+) -> Iterator[ArtistRun]:
+    """Run `jobs` (by default the three modes); everything (report, Krita's output, both server
+    logs) stays in `folder`. `slow_link=(stalled_s, open_s)` puts a flapping link between the
+    plug-in and the horde (the worker talks to the horde directly). `horde_options` go to
+    start_horde (redis_url, redis_prefix, database_url)."""
     for part in ("horde", "worker"):
         (folder / part).mkdir(parents=True, exist_ok=True)
     with start_horde(folder / "horde", **horde_options) as horde:
         apikey = horde.create_user("e2e-artist", trusted=True)
-        with start_worker(folder / "worker", horde.url, apikey, name="e2e-worker") as worker:
+        link = flapping_link(horde.port, *slow_link) if slow_link else nullcontext(None)
+        with (
+            start_worker(folder / "worker", horde.url, apikey, name="e2e-worker") as worker,
+            link as proxy,
+        ):
             scenario = {
                 "settings": {
-                    "url": horde.url,
+                    "url": proxy.url if proxy else horde.url,
                     "apikey": apikey,
                     "model": MODEL,
                     "prompt": "a lighthouse on a cliff",
@@ -85,7 +126,7 @@ def play_artist(folder: Path, plugin_zip: Path, **horde_options: Any) -> Iterato
                     "min_size": 256,
                     "max_size": 512,
                 },
-                "jobs": JOBS,
+                "jobs": jobs,
                 "job_timeout": 240,
             }
             krita = run_krita(plugin_zip, folder / "krita", scenario)

@@ -18,7 +18,16 @@ import pytest
 from PIL import Image
 
 from tests.conftest import ROOT
-from tests.e2e.artist import DOC, ELLIPSE, RECT, SEED, ArtistRun, build_plugin_zip, play_artist
+from tests.e2e.artist import (
+    DOC,
+    ELLIPSE,
+    JOBS,
+    RECT,
+    SEED,
+    ArtistRun,
+    build_plugin_zip,
+    play_artist,
+)
 from tests.e2e.krita_session import KritaRun
 
 pytestmark = [pytest.mark.e2e, pytest.mark.krita, pytest.mark.slow]
@@ -138,3 +147,25 @@ def test_artist_path_on_redis_and_postgres(
         database_url=postgres_schema_url,
     ) as artist:
         check_run(artist)
+
+
+def test_a_hanging_horde_never_freezes_krita(tmp_path: Path, krita_binary: str, plugin_zip: Path):
+    """The link between the plug-in and the horde hangs for 1.5 s out of every 2 s (submit, polls
+    and the download all cross it): the img2img job still lands as layers, and Krita's event loop
+    is never blocked by a network wait."""
+    img2img = next(job for job in JOBS if job["name"] == "img2img")
+    with play_artist(
+        artifacts_root(tmp_path), plugin_zip, jobs=[img2img], slow_link=(1.5, 0.5)
+    ) as artist:
+        run = artist.krita
+        where = f"\nserver log: {artist.horde.log_path}\n{run.explain()}"
+        assert run.returncode == 0 and run.report.get("ok"), where
+        (job,) = run.report["jobs"]
+        assert not job.get("error"), f"{job.get('error')}{where}"
+        assert job["layer_info"] and all(layer["found"] for layer in job["layer_info"]), where
+        assert all(tuple(layer["bounds"]) == RECT for layer in job["layer_info"]), where
+        assert run.report["max_stall_ms"] < 1000, f"Krita's event loop stalled: {run.report}"
+        print(
+            f"\nbehind a hanging link: job {job['seconds']} s, Krita's longest stall"
+            f" {run.report['max_stall_ms']} ms"
+        )
