@@ -9,6 +9,7 @@ this module only imports `krita` where Krita-only classes are needed, and never 
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -132,6 +133,19 @@ def _result_pixels(
 
 CLOSED_BEFORE = "the document was closed while the job ran: its results were dropped"
 CLOSED_DURING = "the document was closed while its results were being added"
+ADD_LAYERS_FAILED = "could not add the result layers"
+MASK_FAILED = "could not add the transparency mask"
+FILL_MASK_FAILED = "could not fill the transparency mask"
+
+
+@dataclass
+class _Step:
+    """One piece of GUI-thread work of a ResultInserter, run in an event-loop turn of its own
+    `delay_ms` after the previous one; `what` starts the job's error message if it fails."""
+
+    run: Callable[[], None]
+    what: str
+    delay_ms: int = 0
 
 
 class ResultInserter:
@@ -140,8 +154,12 @@ class ResultInserter:
     `failed(message)` some event-loop turns later.
 
     Each image is scaled to the area (and, when needed, cut to the selection) in a background
-    thread, one image at a time so that only one area-sized buffer is alive; the GUI thread
-    only creates the nodes and writes the finished bytes."""
+    thread, one image at a time so that only one area-sized buffer is alive. The GUI thread
+    only makes Krita's calls, and each expensive one (adding the group, adding a layer,
+    writing its pixels, the mask, refreshing the projection) runs in its own event-loop turn
+    from a small step queue: inside Krita each takes 10-50 ms, so together in one turn they
+    froze the interface for longer than an artist notices. Before every step the document is
+    checked (closed: the results are dropped); a step that fails removes the group again."""
 
     def __init__(
         self,
@@ -165,39 +183,88 @@ class ResultInserter:
         self._native_mask = False
         self._bake = False
         self._task: BackgroundTask[bytes] | None = None
+        self._steps: deque[_Step] = deque()
+        self._step_scheduled = False
+        self._ended = False
         self.result: InsertedResult | None = None
 
     def run(self) -> None:
-        self._guarded(self._start, "could not add the result layers")
+        self._then(_Step(self._start, ADD_LAYERS_FAILED))
 
-    def _guarded(self, step: Callable[[], None], what: str) -> None:
+    # --- the step queue ------------------------------------------------------------------
+
+    def _then(self, *steps: _Step) -> None:
+        """Queue steps; each runs in its own event-loop turn, in order."""
+        self._steps.extend(steps)
+        self._schedule_next()
+
+    def _schedule_next(self) -> None:
+        if self._step_scheduled or self._ended or not self._steps:
+            return
+        self._step_scheduled = True
+        QTimer.singleShot(self._steps[0].delay_ms, self._run_next)
+
+    def _run_next(self) -> None:
+        self._step_scheduled = False
+        if self._ended or not self._steps:
+            return
+        step = self._steps.popleft()
+        if not is_open(self.app, self.doc):
+            self._end_failed(CLOSED_DURING if self.layers else CLOSED_BEFORE)
+            return
         try:
-            step()
+            step.run()
         except Exception as error:
-            log.exception("%s", what)
-            self._failed(f"{what}: {error}")
+            log.exception("%s", step.what)
+            self._end_failed(f"{step.what}: {error}")
+            return
+        self._schedule_next()
+
+    def _end_done(self) -> None:
+        assert self.result is not None
+        self._ended = True
+        self._done(self.result)
+
+    def _end_failed(self, message: str) -> None:
+        """Fail the job, taking a half-built group out of the document first (a closed
+        document has nothing left to clean)."""
+        self._ended = True
+        self._steps.clear()
+        if self._task is not None:
+            self._task.cancel()
+        if self.group is not None and is_open(self.app, self.doc):
+            self._discard_group()
+        self._failed(message)
+
+    def _discard_group(self) -> None:
+        try:
+            if self.group.parentNode() is not None:
+                self.group.remove()
+            self._restore_active_node()
+        except Exception:
+            # The job fails anyway with the first error; an artist can delete the group.
+            log.exception("could not remove the unfinished result group")
+
+    # --- the steps -----------------------------------------------------------------------
 
     def _start(self) -> None:
-        if not is_open(self.app, self.doc):
-            self._failed(CLOSED_BEFORE)
-            return
         # Masks need Krita 5.2's API, or on 5.1 an action that only works on the active
         # document: otherwise the selection's shape is baked into the layers' alpha.
         self._native_mask = hasattr(self.doc, "createTransparencyMask")
         action_mask = not self._native_mask and self._is_active_document()
         mask = self.prepared.selection_mask
         self._bake = mask is not None and not (self._native_mask or action_mask)
-        self._fill_layers(self._bake, self._add_layer, self._layers_added)
+        self._fill_layers(self._bake, self._add_layer_steps, self._layers_added)
 
     def _fill_layers(
         self,
         bake: bool,
-        write: Callable[[int, bytes], None],
+        write: Callable[[int, bytes], list[_Step]],
         finish: Callable[[], None],
         index: int = 0,
     ) -> None:
-        """Make image `index`'s pixels in the background, `write` them on the GUI thread, go
-        on with the next image; `finish` after the last one."""
+        """Make image `index`'s pixels in the background, then queue the steps `write` gives
+        for them; go on with the next image after those; `finish` after the last one."""
         image, bounds, mask = self.images[index], self.prepared.area.bounds, None
         if bake:
             mask = self.prepared.selection_mask
@@ -205,57 +272,74 @@ class ResultInserter:
         def work() -> bytes:
             return _result_pixels(image, bounds, mask, bake)
 
-        def written(pixels: bytes) -> None:
-            if not is_open(self.app, self.doc):
-                self._failed(CLOSED_DURING if self.layers else CLOSED_BEFORE)
-                return
-            write(index, pixels)
+        def next_image() -> None:
             if index + 1 < len(self.images):
                 self._fill_layers(bake, write, finish, index + 1)
             else:
                 finish()
 
-        def done(pixels: bytes) -> None:
-            self._guarded(lambda: written(pixels), "could not add the result layers")
+        def ready(pixels: bytes) -> None:
+            self._task = None
+            self._then(*write(index, pixels), _Step(next_image, ADD_LAYERS_FAILED))
 
-        self._task = run_in_background(work, done, self._pixels_failed)
+        self._task = run_in_background(work, ready, self._pixels_failed)
 
     def _pixels_failed(self, error: Exception) -> None:
+        self._task = None
         log.error("turning a result into layer pixels failed", exc_info=error)
-        self._failed(f"could not turn the result into layer pixels: {error}")
+        self._end_failed(f"could not turn the result into layer pixels: {error}")
 
-    def _add_layer(self, index: int, pixels: bytes) -> None:
-        doc, prepared = self.doc, self.prepared
-        prompt = prepared.settings.prompt
+    def _add_group(self) -> None:
+        prepared, root = self.prepared, self.doc.rootNode()
+        group = self.doc.createGroupLayer(group_name(prepared.settings.prompt, prepared.mode))
+        children = root.childNodes()
+        self.group = group
+        root.addChildNode(group, children[-1] if children else None)
+
+    def _add_layer_steps(self, index: int, pixels: bytes) -> list[_Step]:
+        def add() -> None:
+            name = layer_name(self.prepared.settings.prompt, self.images[index].seed)
+            layer = self.doc.createNode(name, "paintlayer")
+            self.group.addChildNode(layer, self.layers[-1] if self.layers else None)
+            self.layers.append(layer)
+            self.layer_names.append(name)
+
+        steps = [
+            _Step(add, ADD_LAYERS_FAILED),
+            _Step(lambda: self._write_pixels(index, pixels), ADD_LAYERS_FAILED),
+        ]
         if self.group is None:
-            root = doc.rootNode()
-            group = doc.createGroupLayer(group_name(prompt, prepared.mode))
-            children = root.childNodes()
-            root.addChildNode(group, children[-1] if children else None)
-            self.group = group
-        bounds = prepared.area.bounds
-        name = layer_name(prompt, self.images[index].seed)
-        layer = doc.createNode(name, "paintlayer")
-        self.group.addChildNode(layer, self.layers[-1] if self.layers else None)
-        layer.setPixelData(pixels, bounds.x, bounds.y, bounds.width, bounds.height)
-        self.layers.append(layer)
-        self.layer_names.append(name)
+            steps.insert(0, _Step(self._add_group, ADD_LAYERS_FAILED))
+        return steps
+
+    def _write_pixels(self, index: int, pixels: bytes) -> None:
+        bounds = self.prepared.area.bounds
+        self.layers[index].setPixelData(pixels, bounds.x, bounds.y, bounds.width, bounds.height)
 
     def _layers_added(self) -> None:
-        doc, mask = self.doc, self.prepared.selection_mask
+        mask = self.prepared.selection_mask
         self.result = InsertedResult(
             self.group.name(), list(self.layer_names), "baked alpha" if self._bake else "none"
         )
-        self._refresh()
         if mask is None or self._bake:
-            self._done(self.result)
+            self._then(*self._finishing_steps(self.result.masked_by))
         elif self._native_mask:
-            self._add_native_mask(mask)
+            self._then(
+                _Step(lambda: self._add_native_mask(mask), MASK_FAILED),
+                *self._finishing_steps("transparency mask"),
+            )
         else:
             # The workaround needs the group active; the artist's layer is re-activated after.
-            self._previous_active = doc.activeNode()
-            doc.setActiveNode(self.group)
-            QTimer.singleShot(STEP_DELAY_MS, self._step_trigger_mask_action)
+            self._then(_Step(self._activate_group, MASK_FAILED))
+            self._then(_Step(self._trigger_mask_action, MASK_FAILED, STEP_DELAY_MS))
+
+    def _finishing_steps(self, masked_by: str) -> list[_Step]:
+        def mark() -> None:
+            assert self.result is not None
+            self.result.masked_by = masked_by
+            self._end_done()
+
+        return [_Step(self._refresh, ADD_LAYERS_FAILED), _Step(mark, ADD_LAYERS_FAILED)]
 
     def _is_active_document(self) -> bool:
         active = self.app.activeDocument()
@@ -280,45 +364,39 @@ class ResultInserter:
         selection.setPixelData(mask, bounds.x, bounds.y, bounds.width, bounds.height)
         node.setSelection(selection)
         self.group.addChildNode(node, None)
-        self._finish_with_mask()
 
-    def _step_trigger_mask_action(self) -> None:
-        try:
-            if not is_open(self.app, self.doc) or not self._is_active_document():
-                self._bake_instead()
-                return
-            active = self.doc.activeNode()
-            if active is None or active.name() != self.group.name():
-                self.doc.setActiveNode(self.group)
-            action = self.app.action(TRANSPARENCY_MASK_ACTION)
-            if action is None:
-                self._bake_instead()
-                return
-            action.trigger()
-            QTimer.singleShot(STEP_DELAY_MS, self._step_fill_mask)
-        except Exception as error:
-            log.exception("adding the transparency mask failed")
-            self._failed(f"could not add the transparency mask: {error}")
+    def _activate_group(self) -> None:
+        self._previous_active = self.doc.activeNode()
+        self.doc.setActiveNode(self.group)
 
-    def _step_fill_mask(self) -> None:
-        try:
-            if not is_open(self.app, self.doc):
-                self._failed(CLOSED_DURING)
-                return
-            node = self.doc.activeNode()
-            if node is None or node.type() != "transparencymask":
-                self._bake_instead()
-                return
-            bounds = self.prepared.area.bounds
-            node.setName("Selection shape")
-            node.setPixelData(
-                self.prepared.selection_mask, bounds.x, bounds.y, bounds.width, bounds.height
-            )
-            self._restore_active_node()
-            self._finish_with_mask()
-        except Exception as error:
-            log.exception("filling the transparency mask failed")
-            self._failed(f"could not fill the transparency mask: {error}")
+    def _trigger_mask_action(self) -> None:
+        if not self._is_active_document():
+            self._bake_instead()
+            return
+        active = self.doc.activeNode()
+        if active is None or active.name() != self.group.name():
+            self.doc.setActiveNode(self.group)
+        action = self.app.action(TRANSPARENCY_MASK_ACTION)
+        if action is None:
+            self._bake_instead()
+            return
+        action.trigger()
+        self._then(_Step(self._fill_mask, FILL_MASK_FAILED, STEP_DELAY_MS))
+
+    def _fill_mask(self) -> None:
+        node = self.doc.activeNode()
+        if node is None or node.type() != "transparencymask":
+            self._bake_instead()
+            return
+        bounds = self.prepared.area.bounds
+        node.setName("Selection shape")
+        node.setPixelData(
+            self.prepared.selection_mask, bounds.x, bounds.y, bounds.width, bounds.height
+        )
+        self._then(
+            _Step(self._restore_active_node, FILL_MASK_FAILED),
+            *self._finishing_steps("transparency mask"),
+        )
 
     def _restore_active_node(self) -> None:
         previous = self._previous_active
@@ -326,25 +404,13 @@ class ResultInserter:
         if previous is not None and previous.parentNode() is not None:
             self.doc.setActiveNode(previous)
 
-    def _finish_with_mask(self) -> None:
-        self._refresh()
-        assert self.result is not None
-        self.result.masked_by = "transparency mask"
-        self._done(self.result)
-
     def _bake_instead(self) -> None:
         """Fallback when no mask could be made: cut the layers to the selection's shape."""
-        if not is_open(self.app, self.doc):
-            self._failed(CLOSED_DURING)
-            return
-        self._fill_layers(True, self._rewrite_layer, self._baked)
+        self._then(_Step(self._restore_active_node, ADD_LAYERS_FAILED))
+        self._fill_layers(True, self._rewrite_layer_steps, self._baked)
 
-    def _rewrite_layer(self, index: int, pixels: bytes) -> None:
-        bounds = self.prepared.area.bounds
-        self.layers[index].setPixelData(pixels, bounds.x, bounds.y, bounds.width, bounds.height)
+    def _rewrite_layer_steps(self, index: int, pixels: bytes) -> list[_Step]:
+        return [_Step(lambda: self._write_pixels(index, pixels), ADD_LAYERS_FAILED)]
 
     def _baked(self) -> None:
-        self._refresh()
-        assert self.result is not None
-        self.result.masked_by = "baked alpha"
-        self._done(self.result)
+        self._then(*self._finishing_steps("baked alpha"))

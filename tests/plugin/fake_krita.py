@@ -109,6 +109,14 @@ class FakeNode:
         child.parent = self
         return True
 
+    def remove(self) -> bool:
+        """Take the node out of its parent, like Krita's Node.remove()."""
+        if self.parent is None:
+            return False
+        self.parent.children.remove(self)
+        self.parent = None
+        return True
+
     def pixelData(self, x: int, y: int, w: int, h: int) -> bytes:
         if self.raster is None:
             return bytes(w * h * 4)
