@@ -12,7 +12,6 @@ from PIL import Image
 from worker.images import fit, paste_unmasked
 from worker.job import Job, Mode
 from worker.models import LoadedModel
-from worker.samplers import make_scheduler
 
 
 class StepObserver(Protocol):
@@ -89,7 +88,9 @@ def generate(
     steps_done = 0
     images: list[GeneratedImage] = []
     for index, (image_id, seed) in enumerate(zip(job.ids, job.seeds, strict=True)):
-        scheduler = make_scheduler(job.sampler_name, job.karras, model.pipeline.scheduler.config)
+        scheduler = model.schedulers.fresh(
+            job.sampler_name, job.karras, model.pipeline.scheduler.config
+        )
         pipeline = task_pipeline(model, job.mode, scheduler)
         stopped = False
         image_offset = steps_done
@@ -141,7 +142,9 @@ def generate(
         result = fit(result, job.width, job.height)
         if job.mode is Mode.INPAINTING and job.source_image is not None and job.mask is not None:
             result = paste_unmasked(result, job.source_image, job.mask)
-        images.append(GeneratedImage(id=image_id, seed=seed, image=result.convert("RGB")))
+        if result.mode != "RGB":
+            result = result.convert("RGB")
+        images.append(GeneratedImage(id=image_id, seed=seed, image=result))
     return GenerationOutcome(
         images=images, steps_run=steps_done, seconds=time.perf_counter() - started
     )

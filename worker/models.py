@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from worker.config import CHECKPOINT_SUFFIXES, WorkerSettings
 from worker.device import Placement, apply_speed_settings
+from worker.samplers import SchedulerCache
 from worker.tiny_model import TINY_SOURCE, ensure_tiny_pipeline
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ class LoadedModel:
     name: str
     source: str
     pipeline: Any  # the text-to-image pipeline holding the weights
+    schedulers: SchedulerCache = field(default_factory=SchedulerCache, repr=False)
 
 
 def _offline() -> None:

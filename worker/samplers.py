@@ -5,7 +5,9 @@ Schedulers keep per-run state (timesteps, step index), so two jobs must never sh
 
 from __future__ import annotations
 
+import copy
 import inspect
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,3 +65,28 @@ def make_scheduler(sampler_name: str, karras: bool, base_config: Any) -> Any:
     if karras and supports_karras(scheduler_class):
         overrides["use_karras_sigmas"] = True
     return scheduler_class.from_config(base_config, **overrides)
+
+
+class SchedulerCache:
+    """Fresh schedulers without re-running their construction for every job.
+
+    Building a scheduler from a config recomputes its noise schedule (about 1 ms); a deep copy
+    of a never-used prototype is the same fresh object for a fraction of that. Each call still
+    returns a new scheduler: they hold per-run state and are not thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # (sampler, karras) -> (the base config it was built from, prototype)
+        self._prototypes: dict[tuple[str, bool], tuple[Any, Any]] = {}
+
+    def fresh(self, sampler_name: str, karras: bool, base_config: Any) -> Any:
+        key = (sampler_name, karras)
+        with self._lock:
+            cached = self._prototypes.get(key)
+        # Identity check: a model whose scheduler was replaced gets a new prototype.
+        if cached is None or cached[0] is not base_config:
+            cached = (base_config, make_scheduler(sampler_name, karras, base_config))
+            with self._lock:
+                self._prototypes[key] = cached
+        return copy.deepcopy(cached[1])

@@ -6,7 +6,7 @@ import pytest
 
 from horde_api.protocol import SAMPLER_NAMES
 from worker.models import LoadedModel
-from worker.samplers import SAMPLERS, UnknownSamplerError, make_scheduler
+from worker.samplers import SAMPLERS, SchedulerCache, UnknownSamplerError, make_scheduler
 
 EXPECTED = {
     "k_euler": "EulerDiscreteScheduler",
@@ -47,3 +47,26 @@ def test_karras_ignored_where_unsupported(tiny_model: LoadedModel) -> None:
 def test_unknown_sampler_is_an_error_listing_known_ones(tiny_model: LoadedModel) -> None:
     with pytest.raises(UnknownSamplerError, match=r"unknown sampler 'k_nope'.*k_euler"):
         make_scheduler("k_nope", False, tiny_model.pipeline.scheduler.config)
+
+
+def test_cached_schedulers_are_fresh_copies_of_the_built_one(tiny_model: LoadedModel) -> None:
+    import torch
+
+    base = tiny_model.pipeline.scheduler.config
+    cache = SchedulerCache()
+    first = cache.fresh("k_dpmpp_2m", True, base)
+    first.set_timesteps(7)  # per-run state must not leak into the next job's scheduler
+    second = cache.fresh("k_dpmpp_2m", True, base)
+    built = make_scheduler("k_dpmpp_2m", True, base)
+    assert second is not first and second.sigmas is not first.sigmas
+    assert dict(second.config) == dict(built.config)
+    assert second.num_inference_steps is None and len(second.timesteps) == len(built.timesteps)
+    assert torch.equal(second.sigmas, built.sigmas)
+
+
+def test_scheduler_cache_follows_a_replaced_base_config(tiny_model: LoadedModel) -> None:
+    cache = SchedulerCache()
+    base = tiny_model.pipeline.scheduler.config
+    assert cache.fresh("DDIM", False, base).config.num_train_timesteps == base.num_train_timesteps
+    other = make_scheduler("DDIM", False, base).from_config(base, num_train_timesteps=500).config
+    assert cache.fresh("DDIM", False, other).config.num_train_timesteps == 500
