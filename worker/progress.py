@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from horde_api.protocol import ProgressRequest
@@ -17,6 +18,15 @@ from worker.horde_client import HordeClient, HordeRefusal, TransientError
 from worker.images import latent_preview, to_base64
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Report:
+    """The latest step, waiting for the sender thread."""
+
+    step: int
+    total: int
+    latents: Any | None  # a copy of the first image's latents when a preview is due
 
 
 class ProgressSupport:
@@ -57,7 +67,7 @@ class ProgressReporter:
         self.preview_every = preview_every
         self.cancelled = threading.Event()
         self.stop_reason: str | None = None
-        self._pending: ProgressRequest | None = None
+        self._pending: _Report | None = None
         self._last_queued = 0.0
         self._last_preview_step = 0
         self._wake = threading.Condition()
@@ -95,20 +105,18 @@ class ProgressReporter:
         if now - self._last_queued < self.interval and step < total:
             return False
         self._last_queued = now
-        preview = None
+        preview_latents = None
         if (
             self.preview_every
             and latents is not None
             and step - self._last_preview_step >= self.preview_every
         ):
             self._last_preview_step = step
-            try:
-                preview = to_base64(latent_preview(latents))
-            except (ValueError, RuntimeError) as error:
-                log.debug("no preview for job %s: %s", self.job_id, error)
-        request = ProgressRequest(id=self.job_id, step=step, total=total, preview=preview)
+            # Only a copy of the first image's latents here (the sampler may reuse the
+            # tensor); the preview itself is made on the sender thread, off the generation.
+            preview_latents = latents[:1].detach().clone()
         with self._wake:
-            self._pending = request
+            self._pending = _Report(step, total, preview_latents)
             self._wake.notify_all()
         return False
 
@@ -119,11 +127,22 @@ class ProgressReporter:
                     self._wake.wait()
                 if self._closed:
                     return
-                request, self._pending = self._pending, None
-            if request is None:
+                report, self._pending = self._pending, None
+            if report is None:
                 continue
-            if not self._send(request):
+            if not self._send(self._request(report)):
                 return
+
+    def _request(self, report: _Report) -> ProgressRequest:
+        preview = None
+        if report.latents is not None and self.preview_every:
+            try:
+                preview = to_base64(latent_preview(report.latents))
+            except (ValueError, RuntimeError) as error:
+                log.debug("no preview for job %s: %s", self.job_id, error)
+        return ProgressRequest(
+            id=self.job_id, step=report.step, total=report.total, preview=preview
+        )
 
     def _send(self, request: ProgressRequest) -> bool:
         """Post one report; False when reporting should stop for this job."""
