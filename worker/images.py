@@ -101,7 +101,9 @@ def paste_unmasked(generated: Image.Image, original: Image.Image, mask: Image.Im
 
 def encode_webp(image: Image.Image, quality: int) -> bytes:
     buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="WEBP", quality=quality, method=4)
+    # convert() copies the whole image even when it is RGB already: only when needed.
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    rgb.save(buffer, format="WEBP", quality=quality, method=4)
     return buffer.getvalue()
 
 

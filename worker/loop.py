@@ -310,9 +310,11 @@ class WorkerLoop:
         for index, generated in enumerate(images):
             data = encode_webp(generated.image, self.settings.webp_quality)
             upload_url = job.r2_uploads[index] if index < len(job.r2_uploads) else None
-            generation = to_base64(data)
+            # base64 only when the image goes inline (no R2 target, or its upload failed).
             if upload_url and self._upload(generated.id, upload_url, data):
                 generation = "R2"
+            else:
+                generation = to_base64(data)
             states.append(
                 self._submit(
                     SubmitRequest(
