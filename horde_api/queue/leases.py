@@ -7,6 +7,7 @@ as `AbortedGen` instead of overwriting the other worker's result.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -125,16 +126,16 @@ class Lease:
     started: float
 
 
-def read_lease(redis: Redis, keys: RedisKeys, lease_id: str) -> Lease | None:
-    values = redis.hmget(
-        keys.lease(lease_id),
-        ["job", "req", "worker", "state", "expires", "model", "token", "started", "owner"],
-    )
-    if values[0] is None:
-        return None
-    job, req, worker, state, expires, model, token, started, owner = (
-        v.decode() if isinstance(v, bytes) else (v or "") for v in values
-    )
+LEASE_FIELDS = ("job", "req", "worker", "state", "expires", "model", "token", "started", "owner")
+
+
+def _text(value: bytes | str | None) -> str:
+    return value.decode() if isinstance(value, bytes) else (value or "")
+
+
+def _lease_from_fields(lease_id: str, values: Sequence[bytes | str | None]) -> Lease:
+    """A Lease from the hash fields in LEASE_FIELDS order (as HMGET or a script returns them)."""
+    job, req, worker, state, expires, model, token, started, owner = map(_text, values)
     return Lease(
         lease_id=lease_id,
         job_id=job,
@@ -147,6 +148,13 @@ def read_lease(redis: Redis, keys: RedisKeys, lease_id: str) -> Lease | None:
         upload_token=token,
         started=float(started or 0),
     )
+
+
+def read_lease(redis: Redis, keys: RedisKeys, lease_id: str) -> Lease | None:
+    values = redis.hmget(keys.lease(lease_id), list(LEASE_FIELDS))
+    if values[0] is None:
+        return None
+    return _lease_from_fields(lease_id, values)
 
 
 @dataclass(frozen=True)
@@ -163,21 +171,8 @@ def read_submit_context(redis: Redis, keys: RedisKeys, lease_id: str) -> SubmitC
     reply = SUBMIT_CONTEXT_SCRIPT(redis, [keys.prefix, RedisKeys.rq_job_key(""), "0", lease_id])
     if not reply:
         return None
-    job, req, worker, state, expires, model, token, started, owner, seed, idx, name = (
-        v.decode() if isinstance(v, bytes) else (v or "") for v in reply
-    )
-    lease = Lease(
-        lease_id=lease_id,
-        job_id=job,
-        request_id=req,
-        worker_id=worker,
-        owner_id=int(owner or 0),
-        state=LeaseState(state),
-        expires=float(expires or 0),
-        model=model,
-        upload_token=token,
-        started=float(started or 0),
-    )
+    lease = _lease_from_fields(lease_id, reply[: len(LEASE_FIELDS)])
+    seed, idx, name = map(_text, reply[len(LEASE_FIELDS) :])
     return SubmitContext(lease=lease, seed=seed, index=int(idx or 0), worker_name=name)
 
 
