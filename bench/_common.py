@@ -42,22 +42,6 @@ def machine() -> str:
     return f"{now}, {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
-@contextlib.contextmanager
-def _postgres_schema() -> Iterator[str]:
-    import sqlalchemy
-
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    engine = sqlalchemy.create_engine(POSTGRES_URL)
-    with engine.begin() as conn:
-        conn.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with engine.begin() as conn:
-            conn.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
-
-
 def _drop_redis_prefix(prefix: str) -> None:
     import redis
 
@@ -92,6 +76,7 @@ def _bench_dir() -> Iterator[str]:
 def running_horde(mode: str, extra_env: dict[str, str] | None = None) -> Iterator[Any]:
     """A `horde-api serve` subprocess: mode "embedded" or "redis+postgres"."""
     from tests.helpers.live_horde import start_horde
+    from tests.helpers.postgres import fresh_schema
 
     env = {**NO_LIMITS, **(extra_env or {})}
     with _bench_dir() as tmp:
@@ -100,7 +85,7 @@ def running_horde(mode: str, extra_env: dict[str, str] | None = None) -> Iterato
                 yield live
             return
         prefix = f"bench-{uuid.uuid4().hex[:10]}:"
-        with _postgres_schema() as database_url:
+        with fresh_schema(POSTGRES_URL, prefix="bench") as database_url:
             try:
                 with start_horde(
                     Path(tmp),

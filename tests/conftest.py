@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.postgres import fresh_schema
+
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN_DIR = ROOT / "krita_plugin"
 if str(PLUGIN_DIR) not in sys.path:
@@ -69,18 +71,8 @@ def postgres_url() -> str:
 @pytest.fixture
 def postgres_schema_url(postgres_url: str) -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a fresh schema, dropped after the test."""
-    import sqlalchemy
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    engine = sqlalchemy.create_engine(postgres_url)
-    with engine.begin() as conn:
-        conn.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{postgres_url}?options=-csearch_path%3D{schema}"
-    finally:
-        with engine.begin() as conn:
-            conn.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
+    with fresh_schema(postgres_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
