@@ -273,9 +273,18 @@ async def upload(
         body.extend(chunk)
         if len(body) > ctx.settings.max_result_bytes:
             raise BodyTooLarge(f"Upload larger than {ctx.settings.max_result_bytes} bytes")
-    image = check_image(bytes(body), "uploaded image", MAX_SIDE * MAX_SIDE)
-    ctx.store.put_upload(lease_id, as_webp(image))
+    if len(body) > INLINE_DECODE_LIMIT:
+        # As in submit: decoding (and converting a PNG) of a large image would hold up every
+        # other request of this process's event loop.
+        await run_in_threadpool(_store_upload, ctx, lease_id, bytes(body))
+    else:
+        _store_upload(ctx, lease_id, bytes(body))
     return Response(status_code=200)
+
+
+def _store_upload(ctx: HordeContext, lease_id: str, raw: bytes) -> None:
+    image = check_image(raw, "uploaded image", MAX_SIDE * MAX_SIDE)
+    ctx.store.put_upload(lease_id, as_webp(image))
 
 
 @router.post(

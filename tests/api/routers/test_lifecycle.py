@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import io
+import random
 
 from PIL import Image
 from rq.job import Job, JobStatus
 from rq.queue import Queue
 from rq.serializers import JSONSerializer
 
+from horde_api.routers.worker_jobs import INLINE_DECODE_LIMIT
 from tests.api.conftest import WORKER_MODEL, Horde, image_b64
 
 
@@ -86,6 +88,23 @@ def test_upload_then_submit_r2(horde: Horde) -> None:
     assert horde.submit(worker_key, job["id"], generation="R2").status_code == 200
     (generation,) = horde.status(rid)["generations"]
     assert _decode(generation["img"]).format == "WEBP"
+
+
+def test_large_png_upload_is_stored_as_webp(horde: Horde) -> None:
+    """An upload beyond the inline limit is checked and converted off the event loop."""
+    worker_key = horde.user("volunteer")
+    rid = horde.request(r2=False)["id"]
+    job = horde.pop(worker_key)
+    noise = Image.frombytes("RGB", (256, 256), random.Random(7).randbytes(256 * 256 * 3))
+    out = io.BytesIO()
+    noise.save(out, format="PNG")
+    assert len(out.getvalue()) > INLINE_DECODE_LIMIT
+    upload_path = job["r2_upload"].removeprefix("http://testserver")
+    assert horde.client.put(upload_path, content=out.getvalue()).status_code == 200
+    assert horde.submit(worker_key, job["id"], generation="R2").status_code == 200
+    (generation,) = horde.status(rid)["generations"]
+    stored = _decode(generation["img"])
+    assert (stored.format, stored.size) == ("WEBP", (256, 256))
 
 
 def test_r2_submit_without_upload_is_refused(horde: Horde) -> None:
