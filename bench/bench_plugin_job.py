@@ -24,14 +24,15 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "krita_plugin"))
 
 from _record import record
+from PyQt5.QtCore import QByteArray, QPointF
+from PyQt5.QtGui import QColor, QGuiApplication, QImage, QLinearGradient, QPainter
+
 from krita_horde.adapter import _result_pixels
 from krita_horde.geometry import Bounds, Extent
 from krita_horde.images import image_format, qimage_to_bgra
 from krita_horde.job import GeneratedImage
 from krita_horde.preparation import build_job, prepare_job, read_canvas
 from krita_horde.settings import JobSettings
-from PyQt5.QtCore import QByteArray, QPointF
-from PyQt5.QtGui import QColor, QGuiApplication, QImage, QLinearGradient, QPainter
 
 CANVAS = Extent(4096, 4096)
 SELECTION = Bounds(1024, 1024, 2048, 2048)

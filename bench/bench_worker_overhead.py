@@ -119,14 +119,14 @@ def main() -> int:
     diffusers_logging.disable_progress_bar()
     diffusers_logging.set_verbosity_error()
 
-    from worker.config import load_settings
-    from worker.device import resolve_placement
-    from worker.generate import generate
-    from worker.horde_client import HordeClient
-    from worker.job import Capabilities, job_from_pop
-    from worker.loop import WorkerLoop
-    from worker.models import ModelRegistry
-    from worker.samplers import make_scheduler
+    from horde_worker.config import load_settings
+    from horde_worker.device import resolve_placement
+    from horde_worker.generate import generate
+    from horde_worker.horde_client import HordeClient
+    from horde_worker.job import Capabilities, job_from_pop
+    from horde_worker.loop import WorkerLoop
+    from horde_worker.models import ModelRegistry
+    from horde_worker.samplers import make_scheduler
 
     cache = Path(tempfile.gettempdir()) / f"krita-horde-test-cache-{os.getuid()}"
     rss_start = rss_mib()
@@ -193,7 +193,7 @@ def main() -> int:
             worker_times.append(worker_job(100 + run))
 
         # Memory across modes (txt2img warmed above).
-        from horde_api.protocol import PopPayload, PopReply
+        from horde_protocol import PopPayload, PopReply
         from tests.worker.images_util import box_mask, encode, striped
 
         capabilities = Capabilities((MODEL,), settings.max_pixels, True, True)

@@ -9,8 +9,9 @@ import os
 import sys
 from collections.abc import Sequence
 
-from horde_api.protocol import ANONYMOUS_API_KEY
+from horde_api.auth.keys import NewKey
 from horde_api.settings import HordeSettings
+from horde_protocol import ANONYMOUS_API_KEY
 
 
 def _sessions(settings: HordeSettings):  # type: ignore[no-untyped-def]
@@ -67,6 +68,10 @@ def cmd_db_upgrade(_: argparse.Namespace) -> int:
     return 0
 
 
+def _key_json(user_id: int, username: str, key: NewKey) -> dict[str, object]:
+    return {"id": user_id, "username": username, "apikey": key.apikey, "key_id": key.key_id}
+
+
 def cmd_user_create(args: argparse.Namespace) -> int:
     from horde_api.db.users import UsernameTaken, create_user
 
@@ -83,9 +88,12 @@ def cmd_user_create(args: argparse.Namespace) -> int:
             print(f"error: user {args.name!r} exists already", file=sys.stderr)
             return 1
     if args.json:
-        print(json.dumps({"id": user.id, "username": user.username, "apikey": key.apikey}))
+        print(json.dumps(_key_json(user.id, user.username, key)))
     else:
-        print(f"user {user.username}#{user.id} created; API key (shown once, keep it secret):")
+        print(
+            f"user {user.username}#{user.id} created; API key (key id {key.key_id};"
+            " the key is shown once, keep it secret):"
+        )
         print(key.apikey)
     return 0
 
@@ -101,9 +109,12 @@ def cmd_key_create(args: argparse.Namespace) -> int:
         key = add_key(session, user)
         session.commit()
     if args.json:
-        print(json.dumps({"id": user.id, "username": user.username, "apikey": key.apikey}))
+        print(json.dumps(_key_json(user.id, user.username, key)))
     else:
-        print(f"new key for {user.username}#{user.id} (shown once, keep it secret):")
+        print(
+            f"new key for {user.username}#{user.id} (key id {key.key_id};"
+            " the key is shown once, keep it secret):"
+        )
         print(key.apikey)
     return 0
 

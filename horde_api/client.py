@@ -11,7 +11,7 @@ from typing import Any
 
 import requests
 
-from horde_api.protocol import GenerationInput, GenerationParams, SourceProcessing
+from horde_protocol import GenerationInput, GenerationParams, SourceProcessing
 
 
 def _b64(path: str) -> str:
@@ -24,6 +24,8 @@ def build_request(args: argparse.Namespace) -> dict[str, Any]:
         height=args.height,
         steps=args.steps,
         seed=args.seed,
+        # Without a variation the horde gives all n images the same seed (as the public one does).
+        seed_variation=1 if args.seed and args.n > 1 else None,
         n=args.n,
         denoising_strength=args.denoise,
         sampler_name=args.sampler,

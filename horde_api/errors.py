@@ -11,7 +11,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from horde_api.protocol import ErrorCode
+from horde_protocol import ErrorCode
 
 log = logging.getLogger(__name__)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from horde_api.errors import ImageValidationFailed, ValidationFailed
 from horde_api.images import alpha_has_transparency, decode_and_check
-from horde_api.protocol import GenerationInput, SourceProcessing
 from horde_api.queue.descriptors import MODEL_SEPARATOR
 from horde_api.queue.enqueue import SourceImages
 from horde_api.settings import HordeSettings
+from horde_protocol import GenerationInput, SourceProcessing
 
 MAX_MODEL_NAME = 200
 

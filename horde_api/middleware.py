@@ -6,7 +6,7 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from horde_api.protocol import ErrorCode
+from horde_protocol import ErrorCode
 
 
 class BodySizeLimit:

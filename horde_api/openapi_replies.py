@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from horde_api.protocol import ErrorReply
+from horde_protocol import ErrorReply
 
 _WHEN = {
     400: "Bad input (`ValidationError`, `ImageValidationFailed`, ...) or a refused job state",

@@ -7,9 +7,9 @@ import math
 from typing import Any
 
 from horde_api.context import HordeContext
-from horde_api.protocol import Generation, GenerationState, RequestStatus, RequestStatusCheck
 from horde_api.queue.requests import RequestState, RequestView, generation_records
 from horde_api.queue.workers import LiveWorker
+from horde_protocol import Generation, GenerationState, RequestStatus, RequestStatusCheck
 
 DEFAULT_SECONDS_PER_MEGAPIXELSTEP = 1.0
 
@@ -66,7 +66,7 @@ def status_reply(ctx: HordeContext, view: RequestView, base_url: str) -> Request
         if not ref:
             continue
         if as_urls:
-            img = f"{base_url}/api/v2/generate/result/{record['id']}.webp"
+            img = f"{base_url}/api/v2/generate/result/{record.get('job', record['id'])}.webp"
         else:
             data = ctx.store.read(ref)
             if data is None:

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
-from worker.config import ENV_PREFIX, ConfigError, WorkerSettings, load_settings
+from horde_worker.config import ENV_PREFIX, ConfigError, WorkerSettings, load_settings
 
-log = logging.getLogger("worker")
+log = logging.getLogger("horde_worker")
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -161,8 +161,8 @@ def _load(arguments: argparse.Namespace) -> WorkerSettings:
 
 
 def _load_models(settings: WorkerSettings) -> Any:
-    from worker.device import resolve_placement
-    from worker.models import ModelRegistry
+    from horde_worker.device import resolve_placement
+    from horde_worker.models import ModelRegistry
 
     placement = resolve_placement(settings.device, settings.dtype)
     registry = ModelRegistry(settings, placement)
@@ -175,9 +175,9 @@ def command_run(arguments: argparse.Namespace) -> int:
     _setup_logging(settings.log_level)
     api_key = settings.require_api_key()
     settings.require_models()
-    from worker.horde_client import HordeClient
-    from worker.loop import WorkerLoop
-    from worker.shutdown import Shutdown
+    from horde_worker.horde_client import HordeClient
+    from horde_worker.loop import WorkerLoop
+    from horde_worker.shutdown import Shutdown
 
     shutdown = Shutdown()
     # Installed before the (slow) model loading so an early Ctrl-C still exits cleanly.
@@ -202,10 +202,10 @@ def command_check(arguments: argparse.Namespace) -> int:
     settings.require_models()
     from PIL import Image
 
-    from horde_api.protocol import PopPayload, PopReply
-    from worker.generate import generate
-    from worker.images import encode_webp, to_base64
-    from worker.job import Capabilities, job_from_pop
+    from horde_protocol import PopPayload, PopReply
+    from horde_worker.generate import generate
+    from horde_worker.images import encode_webp, to_base64
+    from horde_worker.job import Capabilities, job_from_pop
 
     registry = _load_models(settings)
     capabilities = Capabilities(tuple(registry.names), settings.max_pixels, True, True)
@@ -250,7 +250,7 @@ def command_check(arguments: argparse.Namespace) -> int:
 
 
 def _check_horde(settings: WorkerSettings) -> bool:
-    from worker.horde_client import HordeClient, HordeRefusal, TransientError
+    from horde_worker.horde_client import HordeClient, HordeRefusal, TransientError
 
     client = HordeClient(settings.horde_url, settings.require_api_key(), read_timeout=10)
     try:
@@ -271,7 +271,7 @@ def _png(image: Any) -> bytes:
 
 
 def command_build_tiny_model(arguments: argparse.Namespace) -> int:
-    from worker.tiny_model import build_tiny_pipeline
+    from horde_worker.tiny_model import build_tiny_pipeline
 
     _setup_logging("WARNING")
     path = build_tiny_pipeline(arguments.directory)
@@ -299,7 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"horde-worker: {error}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as error:
-        from worker.models import ModelLoadError
+        from horde_worker.models import ModelLoadError
 
         if isinstance(error, (ModelLoadError, RuntimeError)):
             print(f"horde-worker: {error}", file=sys.stderr)

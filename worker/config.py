@@ -21,8 +21,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from horde_api.protocol import ANONYMOUS_API_KEY, MAX_SIDE, MIN_SIDE
-from worker.tiny_model import TINY_SOURCE, default_cache_dir
+from horde_protocol import ANONYMOUS_API_KEY, MAX_SIDE, MIN_SIDE
+from horde_worker.tiny_model import TINY_SOURCE, default_cache_dir
 
 ENV_PREFIX = "HORDE_WORKER_"
 CHECKPOINT_SUFFIXES = (".safetensors", ".ckpt")

@@ -9,9 +9,9 @@ from typing import Any, Protocol
 
 from PIL import Image
 
-from worker.images import fit, paste_unmasked
-from worker.job import Job, Mode
-from worker.models import LoadedModel
+from horde_worker.images import fit, paste_unmasked
+from horde_worker.job import Job, Mode
+from horde_worker.models import LoadedModel
 
 
 class StepObserver(Protocol):

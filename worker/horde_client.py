@@ -12,7 +12,7 @@ from typing import Any
 import requests
 from pydantic import ValidationError
 
-from horde_api.protocol import (
+from horde_protocol import (
     PopReply,
     PopRequest,
     ProgressReply,
@@ -20,7 +20,7 @@ from horde_api.protocol import (
     SubmitReply,
     SubmitRequest,
 )
-from worker import __version__
+from horde_worker import __version__
 
 BRIDGE_AGENT = f"krita-horde-worker:{__version__}:https://github.com/krita-horde/krita-horde"
 _RETRYABLE_STATUS = {408, 425, 429}

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 from PIL import Image
 
-from horde_api.protocol import PopReply, SourceProcessing, split_prompt
-from worker.images import (
+from horde_protocol import PopReply, SourceProcessing, split_prompt
+from horde_protocol.seeds import fold, seed_to_int
+from horde_worker.images import (
     ImageInputError,
     decode_image,
     fit,
@@ -19,9 +19,8 @@ from worker.images import (
     mask_to_l,
     opaque_rgb,
 )
-from worker.samplers import SAMPLERS
+from horde_worker.samplers import SAMPLERS
 
-SEED_MODULUS = 2**32
 DEFAULT_IMG2IMG_STRENGTH = 0.75  # what the public horde uses when a request gives none
 
 
@@ -73,18 +72,6 @@ class Job:
     @property
     def size(self) -> str:
         return f"{self.width}x{self.height}"
-
-
-def seed_to_int(seed: str | int | None, fallback: int) -> int:
-    """The horde's seed as an int: numeric text as is, other text hashed (stable across runs)."""
-    if seed is None or (isinstance(seed, str) and not seed.strip()):
-        return fallback % SEED_MODULUS
-    text = str(seed).strip()
-    try:
-        return int(text) % SEED_MODULUS
-    except ValueError:
-        digest = hashlib.sha256(text.encode("utf-8")).digest()
-        return int.from_bytes(digest[:4], "big")
 
 
 @dataclass(frozen=True)
@@ -165,7 +152,7 @@ def job_from_pop(
         source = opaque_rgb(source)
 
     positive, negative = split_prompt(payload.prompt)
-    base_seed = seed_to_int(payload.seed, fallback_seed)
+    base_seed = fallback_seed if payload.seed in (None, "") else seed_to_int(payload.seed)
     if mode is Mode.TXT2IMG:
         strength = 1.0
     elif payload.denoising_strength is not None:
@@ -186,7 +173,7 @@ def job_from_pop(
         sampler_name=payload.sampler_name,
         karras=payload.karras,
         # One image per id; consecutive seeds as the public horde's workers do for batches.
-        seeds=[(base_seed + index) % SEED_MODULUS for index in range(len(ids))],
+        seeds=[fold(base_seed + index) for index in range(len(ids))],
         strength=strength,
         clip_skip=payload.clip_skip,
         source_image=source,

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from horde_api.protocol import (
+from horde_protocol import (
     ErrorCode,
     GenerationMetadata,
     GenerationState,
@@ -23,25 +23,25 @@ from horde_api.protocol import (
     PopRequest,
     SubmitRequest,
 )
-from worker.backoff import Backoff
-from worker.config import WorkerSettings
-from worker.device import is_out_of_memory, release_memory
-from worker.generate import GeneratedImage, JobInterrupted, generate
-from worker.horde_client import (
+from horde_worker.backoff import Backoff
+from horde_worker.config import WorkerSettings
+from horde_worker.device import is_out_of_memory, release_memory
+from horde_worker.generate import GeneratedImage, JobInterrupted, generate
+from horde_worker.horde_client import (
     BRIDGE_AGENT,
     HordeClient,
     HordeRefusal,
     MalformedReply,
     TransientError,
 )
-from worker.images import encode_webp, to_base64
-from worker.job import Capabilities, Job, JobRejected, job_from_pop
-from worker.models import ModelRegistry
-from worker.progress import ProgressReporter, ProgressSupport
-from worker.shutdown import Shutdown
-from worker.stats import WorkerStats
+from horde_worker.images import encode_webp, to_base64
+from horde_worker.job import Capabilities, Job, JobRejected, job_from_pop
+from horde_worker.models import ModelRegistry
+from horde_worker.progress import ProgressReporter, ProgressSupport
+from horde_worker.shutdown import Shutdown
+from horde_worker.stats import WorkerStats
 
-log = logging.getLogger("worker")
+log = logging.getLogger("horde_worker")
 
 T = TypeVar("T")
 MAX_REASON = 250  # gen_metadata.ref is limited to 256 characters

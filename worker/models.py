@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from worker.config import CHECKPOINT_SUFFIXES, WorkerSettings
-from worker.device import Placement, apply_speed_settings
-from worker.samplers import SchedulerCache
-from worker.tiny_model import TINY_SOURCE, ensure_tiny_pipeline
+from horde_worker.config import CHECKPOINT_SUFFIXES, WorkerSettings
+from horde_worker.device import Placement, apply_speed_settings
+from horde_worker.samplers import SchedulerCache
+from horde_worker.tiny_model import TINY_SOURCE, ensure_tiny_pipeline
 
 log = logging.getLogger(__name__)
 

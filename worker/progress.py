@@ -13,9 +13,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from horde_api.protocol import ProgressRequest
-from worker.horde_client import HordeClient, HordeRefusal, TransientError
-from worker.images import latent_preview, to_base64
+from horde_protocol import ProgressRequest
+from horde_worker.horde_client import HordeClient, HordeRefusal, TransientError
+from horde_worker.images import latent_preview, to_base64
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from horde_api.protocol import SAMPLER_NAMES
+from horde_protocol import SAMPLER_NAMES
 
 
 class UnknownSamplerError(ValueError):

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from horde_api.auth.keys import parse_key, secret_matches
 from horde_api.db.users import key_with_owner
 from horde_api.errors import InvalidApiKey
-from horde_api.protocol import ANONYMOUS_API_KEY
 from horde_api.queue.descriptors import Tier
+from horde_protocol import ANONYMOUS_API_KEY
 
 ANONYMOUS_USERNAME = "Anonymous"
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from horde_api.protocol import SourceProcessing
+from horde_protocol import SourceProcessing
 
 ANY_MODEL = "*"
 MODEL_SEPARATOR = ","

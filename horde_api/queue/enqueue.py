@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -12,12 +11,13 @@ from rq.job import Job
 from rq.queue import Queue
 from rq.serializers import JSONSerializer
 
-from horde_api.protocol import GenerationInput
 from horde_api.queue.descriptors import Tier, descriptor, kind_of, models_part
 from horde_api.queue.keys import RedisKeys
 from horde_api.queue.rate_limits import RateCounter, RateLimitExceeded
 from horde_api.queue.rq_jobs import generated_by_horde_worker
-from horde_api.queue.seeds import image_seeds
+from horde_protocol import GenerationInput
+from horde_protocol.ids import new_id
+from horde_protocol.seeds import image_seeds
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ class QueueWriter:
             self.redis.decrby(in_flight_key, n)
             raise ConcurrencyExceeded(in_flight - n, requester.concurrency)
 
-        request_id = str(uuid.uuid4())
+        request_id = new_id()
         pixels = spec.params.width * spec.params.height
         kind = kind_of(sources.image is not None, spec.source_processing)
         queue_name = keys.rq_queue_name(
@@ -106,8 +106,8 @@ class QueueWriter:
             "shared": spec.shared,
         }
         first_seq = last_seq - n + 1
-        seeds = image_seeds(spec.params.seed, n)
-        job_ids = [uuid.uuid4().hex for _ in range(n)]
+        seeds = image_seeds(spec.params.seed, n, spec.params.seed_variation)
+        job_ids = [new_id() for _ in range(n)]
         queue = self._queue(queue_name)
         prompt_lower = spec.prompt.lower()
         with self.redis.pipeline(transaction=True) as pipe:

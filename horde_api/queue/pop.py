@@ -17,6 +17,7 @@ from redis import Redis
 from horde_api.queue.descriptors import worker_kinds
 from horde_api.queue.keys import RedisKeys
 from horde_api.queue.lua import LuaScript
+from horde_protocol.ids import new_id
 
 _POP_LUA = r"""
 local wid = ARGV[4]
@@ -212,7 +213,7 @@ def claim_job(
     worker_fields: dict[str, str | int] | None = None,
 ) -> Claim | NothingFits:
     """Note the worker as alive (with `worker_fields`) and claim the best image that fits."""
-    lease_id = secrets.token_hex(16)
+    lease_id = new_id()
     token = secrets.token_urlsafe(24)
     blacklist = [w.lower() for w in offer.blacklist if w.strip()]
     args: list[object] = [

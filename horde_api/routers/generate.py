@@ -20,32 +20,33 @@ from horde_api.deps import BaseUrlDep, ClientIpDep, ContextDep, PrincipalDep
 from horde_api.errors import NotFound, RateLimited, TooManyPrompts
 from horde_api.generation_checks import check_models, check_sources, kudos_cost
 from horde_api.openapi_replies import READ_BY_ID, error_replies
-from horde_api.protocol import (
-    DryRunReply,
-    GenerationInput,
-    RequestAsyncReply,
-    RequestStatus,
-    RequestStatusCheck,
-)
 from horde_api.queue.descriptors import kind_of
 from horde_api.queue.enqueue import ConcurrencyExceeded, Requester
 from horde_api.queue.progress import read_preview
 from horde_api.queue.rate_limits import RateLimitExceeded, request_counters
 from horde_api.queue.requests import RequestView, cancel_request, view_request
 from horde_api.status_replies import capable_workers, check_reply, status_reply
+from horde_protocol import (
+    DryRunReply,
+    GenerationInput,
+    RequestAsyncReply,
+    RequestStatus,
+    RequestStatusCheck,
+)
+from horde_protocol.ids import canonical_id
 
 router = APIRouter(prefix="/api/v2/generate", tags=["generate"])
 
 MAX_WAIT_SECONDS = 30.0
-_ID_PATTERN = r"^[0-9a-fA-F-]{1,64}$"
 RequestId = Annotated[str, Path(description="request id from /generate/async", max_length=64)]
 _READ_ERRORS = error_replies(*READ_BY_ID)
 
 
 def _view_or_404(ctx: HordeContext, request_id: str, touch: bool = True) -> RequestView:
     view = None
-    if re.match(_ID_PATTERN, request_id):
-        view = view_request(ctx.redis, ctx.keys, request_id, ctx.clock(), touch=touch)
+    canonical = canonical_id(request_id)
+    if canonical is not None:
+        view = view_request(ctx.redis, ctx.keys, canonical, ctx.clock(), touch=touch)
     if view is None:
         raise NotFound(f"No request with id {request_id!r} (unknown, or its results expired)")
     return view
@@ -169,11 +170,10 @@ async def status(request_id: RequestId, ctx: ContextDep, base_url: BaseUrlDep) -
     summary="Cancel: waiting images leave the queue, running ones are told to stop",
 )
 async def cancel(request_id: RequestId, ctx: ContextDep, base_url: BaseUrlDep) -> RequestStatus:
-    if not re.match(_ID_PATTERN, request_id) or (
-        cancel_request(ctx.redis, ctx.keys, request_id, ctx.clock()) is None
-    ):
+    canonical = canonical_id(request_id)
+    if canonical is None or cancel_request(ctx.redis, ctx.keys, canonical, ctx.clock()) is None:
         raise NotFound(f"No request with id {request_id!r} (unknown, or its results expired)")
-    return status_reply(ctx, _view_or_404(ctx, request_id, touch=False), base_url)
+    return status_reply(ctx, _view_or_404(ctx, canonical, touch=False), base_url)
 
 
 @router.get(
@@ -184,8 +184,10 @@ async def cancel(request_id: RequestId, ctx: ContextDep, base_url: BaseUrlDep) -
 )
 async def result_image(job_id: Annotated[str, Path(max_length=64)], ctx: ContextDep) -> Response:
     ref = None
-    if re.match(r"^[0-9a-f]{32}$", job_id):
-        raw = ctx.redis.hget(ctx.keys.job(job_id), "ref")
+    # Jobs queued before ids became dashed UUIDs are named by 32 hex digits in their URLs.
+    key = job_id if re.fullmatch(r"[0-9a-f]{32}", job_id) else canonical_id(job_id)
+    if key is not None:
+        raw = ctx.redis.hget(ctx.keys.job(key), "ref")
         ref = raw.decode() if raw else None
     data = ctx.store.read(ref) if ref else None
     if data is None:
@@ -203,8 +205,9 @@ async def result_image(job_id: Annotated[str, Path(max_length=64)], ctx: Context
 )
 async def preview(request_id: RequestId, ctx: ContextDep) -> Response:
     data = None
-    if re.match(_ID_PATTERN, request_id):
-        data = read_preview(ctx.redis, ctx.keys, request_id)
+    canonical = canonical_id(request_id)
+    if canonical is not None:
+        data = read_preview(ctx.redis, ctx.keys, canonical)
     if data is None:
         raise NotFound(f"No preview for request {request_id!r} yet")
     return Response(data, media_type="image/webp", headers={"Cache-Control": "no-store"})

@@ -9,9 +9,9 @@ from fastapi import APIRouter
 from horde_api import __version__
 from horde_api.deps import ContextDep
 from horde_api.openapi_replies import error_replies
-from horde_api.protocol import HeartbeatReply, ModelStatus
 from horde_api.queue.descriptors import ANY_MODEL, MODEL_SEPARATOR
 from horde_api.status_replies import DEFAULT_SECONDS_PER_MEGAPIXELSTEP
+from horde_protocol import HeartbeatReply, ModelStatus
 
 router = APIRouter(prefix="/api/v2/status", tags=["status"])
 

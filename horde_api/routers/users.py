@@ -11,7 +11,7 @@ from horde_api.db.users import workers_of
 from horde_api.deps import PrincipalDep, SessionDep
 from horde_api.errors import NotFound
 from horde_api.openapi_replies import READ_BY_ID, error_replies
-from horde_api.protocol import UserDetails
+from horde_protocol import UserDetails
 
 router = APIRouter(prefix="/api/v2", tags=["users"])
 

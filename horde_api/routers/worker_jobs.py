@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -25,7 +24,16 @@ from horde_api.errors import (
 )
 from horde_api.images import as_webp, check_image, decode_and_check
 from horde_api.openapi_replies import WORKER_POST, error_replies
-from horde_api.protocol import (
+from horde_api.queue.leases import (
+    LeaseState,
+    SubmitOutcome,
+    read_lease,
+    read_submit_context,
+    submit_lease,
+)
+from horde_api.queue.pop import Claim, NothingFits, WorkerOffer, claim_job
+from horde_api.queue.progress import report_progress, store_preview
+from horde_protocol import (
     MAX_SIDE,
     GenerationState,
     PopPayload,
@@ -37,19 +45,10 @@ from horde_api.protocol import (
     SubmitReply,
     SubmitRequest,
 )
-from horde_api.queue.leases import (
-    LeaseState,
-    SubmitOutcome,
-    read_lease,
-    read_submit_context,
-    submit_lease,
-)
-from horde_api.queue.pop import Claim, NothingFits, WorkerOffer, claim_job
-from horde_api.queue.progress import report_progress, store_preview
+from horde_protocol.ids import canonical_id
 
 router = APIRouter(prefix="/api/v2/generate", tags=["worker"])
 
-_LEASE_ID = re.compile(r"^[0-9a-f]{32}$")
 _JOB_ERRORS = error_replies(*WORKER_POST)
 MAX_PREVIEW_PIXELS = 1024 * 1024
 # Results up to this many base64 characters are decoded on the event loop; bigger ones in the
@@ -176,8 +175,9 @@ async def submit(
     body: SubmitRequest, ctx: ContextDep, principal: RegisteredPrincipalDep
 ) -> SubmitReply:
     assert principal.user_id is not None
-    found = read_submit_context(ctx.redis, ctx.keys, body.id) if _LEASE_ID.match(body.id) else None
-    if found is None:
+    lease_id = canonical_id(body.id)
+    found = read_submit_context(ctx.redis, ctx.keys, lease_id) if lease_id else None
+    if found is None or lease_id is None:
         raise NotFound(f"No job with id {body.id!r} was handed out (or it expired long ago)")
     lease = found.lease
     if lease.owner_id != principal.user_id:
@@ -190,12 +190,14 @@ async def submit(
     ref = ""
     if body.state in (GenerationState.OK, GenerationState.CENSORED):
         if len(body.generation) > INLINE_DECODE_LIMIT:
-            ref = await run_in_threadpool(_store_result, ctx, body, now)
+            ref = await run_in_threadpool(_store_result, ctx, lease_id, body, now)
         else:
-            ref = _store_result(ctx, body, now)
+            ref = _store_result(ctx, lease_id, body, now)
     record = {
         "index": found.index,
-        "id": lease.job_id,
+        # The generation's id is the id its worker was handed, as on the public horde.
+        "id": lease_id,
+        "job": lease.job_id,
         "seed": str(body.seed) if body.seed else found.seed,
         "worker_id": lease.worker_id,
         "worker_name": found.worker_name,
@@ -207,7 +209,7 @@ async def submit(
     result = submit_lease(
         ctx.redis,
         ctx.keys,
-        body.id,
+        lease_id,
         principal.user_id,
         body.state.value,
         json.dumps(record),
@@ -231,9 +233,9 @@ async def submit(
     raise NotFound(f"No job with id {body.id!r}")
 
 
-def _store_result(ctx: HordeContext, body: SubmitRequest, now: float) -> str:
+def _store_result(ctx: HordeContext, lease_id: str, body: SubmitRequest, now: float) -> str:
     if body.generation == "R2":
-        ref = ctx.store.take_upload(body.id, now)
+        ref = ctx.store.take_upload(lease_id, now)
         if ref is None:
             raise BadRequest(
                 f'generation is "R2" but nothing was uploaded for job {body.id};'
@@ -247,7 +249,7 @@ def _store_result(ctx: HordeContext, body: SubmitRequest, now: float) -> str:
     image = decode_and_check(
         body.generation, "generation", ctx.settings.max_result_bytes, MAX_SIDE * MAX_SIDE
     )
-    return ctx.store.put(body.id, as_webp(image), now)
+    return ctx.store.put(lease_id, as_webp(image), now)
 
 
 @router.put(
@@ -261,9 +263,11 @@ async def upload(
     ctx: ContextDep,
     token: Annotated[str, Query(max_length=200)] = "",
 ) -> Response:
-    lease = read_lease(ctx.redis, ctx.keys, lease_id) if _LEASE_ID.match(lease_id) else None
-    if lease is None:
+    canonical = canonical_id(lease_id)
+    lease = read_lease(ctx.redis, ctx.keys, canonical) if canonical else None
+    if lease is None or canonical is None:
         raise NotFound(f"No job with id {lease_id!r}")
+    lease_id = canonical
     if not hmac.compare_digest(lease.upload_token.encode(), token.encode()):
         raise Forbidden("The upload token does not match this job")
     if lease.state != LeaseState.ACTIVE:
@@ -300,10 +304,11 @@ async def progress(
     preview = None
     if body.preview:
         preview = await run_in_threadpool(_checked_preview, ctx, body.preview)
-    if not _LEASE_ID.match(body.id):
+    lease_id = canonical_id(body.id)
+    if lease_id is None:
         raise NotFound(f"No job with id {body.id!r}")
     tag, request_id = report_progress(
-        ctx.redis, ctx.keys, body.id, principal.user_id, body.step, body.total, ctx.clock()
+        ctx.redis, ctx.keys, lease_id, principal.user_id, body.step, body.total, ctx.clock()
     )
     if tag == "notfound":
         raise NotFound(f"No job with id {body.id!r}")

@@ -11,8 +11,8 @@ from horde_api.db.models import User, Worker
 from horde_api.deps import ContextDep, RegisteredPrincipalDep, SessionDep
 from horde_api.errors import Forbidden, NotFound
 from horde_api.openapi_replies import READ_BY_ID, WORKER_POST, error_replies
-from horde_api.protocol import ModifyWorkerInput, ModifyWorkerReply, WorkerDetails
 from horde_api.queue.workers import LiveWorker, read_worker, set_maintenance
+from horde_protocol import ModifyWorkerInput, ModifyWorkerReply, WorkerDetails
 
 router = APIRouter(prefix="/api/v2/workers", tags=["workers"])
 WorkerId = Annotated[str, Path(max_length=64)]

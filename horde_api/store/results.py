@@ -1,8 +1,8 @@
 """Where result images live: an interface, and the filesystem store used by default.
 
 A reference (`ref`) names one stored image; it is built only from the day and the id of the
-lease that produced it (32 hex digits), never from user input, so no request can name a file
-outside the store.
+lease that produced it (a UUID; 32 hex digits for results stored before ids became dashed
+UUIDs), never from user input, so no request can name a file outside the store.
 An S3-compatible store can implement the same methods later.
 """
 
@@ -14,8 +14,9 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-_ID = re.compile(r"^[0-9a-f]{32}$")
-_REF = re.compile(r"^\d{4}-\d{2}-\d{2}/[0-9a-f]{32}\.webp$")
+_ID_TEXT = r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32})"
+_ID = re.compile(rf"^{_ID_TEXT}$")
+_REF = re.compile(rf"^\d{{4}}-\d{{2}}-\d{{2}}/{_ID_TEXT}\.webp$")
 
 
 class ResultStore(Protocol):

@@ -70,6 +70,9 @@ def build_payload(
     seed = settings.seed.strip()
     if seed:
         params["seed"] = seed
+        if settings.n > 1:
+            # Without it the horde gives all n images this one seed (the public horde's rule).
+            params["seed_variation"] = 1
     body: dict[str, Any] = {
         "prompt": full_prompt(settings),
         "params": params,

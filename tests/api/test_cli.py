@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from horde_api.cli import build_parser
-from horde_api.protocol import ANONYMOUS_API_KEY
+from horde_protocol import ANONYMOUS_API_KEY
 
 
 def test_generate_takes_the_key_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from horde_api.protocol import ANONYMOUS_API_KEY
+from horde_protocol import ANONYMOUS_API_KEY
 from tests.faults.images import webp_b64
 
 TINY_MODEL = "krita-horde-tiny"

@@ -100,7 +100,16 @@ def start_worker(
     extra_env: Mapping[str, str] | None = None,
 ) -> Iterator[LiveWorker]:
     models = models if models is not None else {"krita-horde-tiny": "tiny"}
-    command = [sys.executable, "-m", "worker.cli", "run", "--horde-url", horde_url, "--name", name]
+    command = [
+        sys.executable,
+        "-m",
+        "horde_worker.cli",
+        "run",
+        "--horde-url",
+        horde_url,
+        "--name",
+        name,
+    ]
     for model_name, source in models.items():
         command += ["--model", f"{model_name}={source}"]
     command += [*TEST_TIMINGS, *extra_args]

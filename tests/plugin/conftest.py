@@ -11,8 +11,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from collections.abc import Iterator
 
 import pytest
-from krita_horde.images import encode_base64
 from PyQt5.QtGui import QColor, QImage
+
+from krita_horde.images import encode_base64
 
 from .fake_krita import FakeApp
 from .stub_horde import StubHorde

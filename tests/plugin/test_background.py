@@ -13,17 +13,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
+import pytest
+from PyQt5.QtCore import QByteArray, QTimer
+
 import krita_horde.adapter as adapter_module
 import krita_horde.docker as docker_module
 import krita_horde.job as job_module
-import pytest
 from krita_horde.adapter import DocumentCanvas
 from krita_horde.background import run_in_background, thread_pool
 from krita_horde.docker import HordeDocker
 from krita_horde.geometry import GeometryError
 from krita_horde.preparation import build_job, prepare_job, read_canvas
 from krita_horde.settings import JobSettings
-from PyQt5.QtCore import QByteArray, QTimer
 
 from .fake_krita import FakeApp, FakeDocument, FakeNode, FakeSelection
 from .stub_horde import StubHorde

@@ -7,12 +7,13 @@ import sys
 import types
 
 import pytest
+from PyQt5.QtWidgets import QLineEdit
+
 from krita_horde.adapter import KritaSettingsStore
 from krita_horde.docker import DOCKER_ID, HordeDocker, live_dockers
 from krita_horde.form import WIDGET_NAMES
 from krita_horde.job import PollPolicy
 from krita_horde.settings import JobSettings, MemorySettingsStore, SettingsError, to_text
-from PyQt5.QtWidgets import QLineEdit
 
 from .fake_krita import FakeApp, FakeDocument, FakeNode, FakeSelection
 from .stub_horde import Canned, StubHorde

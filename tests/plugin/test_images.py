@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 
 import pytest
+from PyQt5.QtGui import QColor, QImage
+
 from krita_horde.geometry import Extent
 from krita_horde.images import (
     ImageDecodeError,
@@ -23,7 +25,6 @@ from krita_horde.images import (
     scaled,
     supports_webp,
 )
-from PyQt5.QtGui import QColor, QImage
 
 
 def test_krita_bgra_bytes_map_to_the_right_colours() -> None:

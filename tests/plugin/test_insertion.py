@@ -11,14 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import krita_horde.adapter as adapter_module
 import pytest
+from PyQt5.QtGui import QColor, QImage
+
+import krita_horde.adapter as adapter_module
 from krita_horde.adapter import DocumentCanvas, InsertedResult, ResultInserter
 from krita_horde.background import thread_pool
 from krita_horde.job import GeneratedImage
 from krita_horde.preparation import PreparedJob, prepare_job
 from krita_horde.settings import JobSettings
-from PyQt5.QtGui import QColor, QImage
 
 from .fake_krita import FakeAction, FakeApp, FakeDocument, FakeNode, FakeSelection
 

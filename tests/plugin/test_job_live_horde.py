@@ -10,6 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from PyQt5.QtGui import QColor, QImage
+
+from horde_protocol import RequestStatus, RequestStatusCheck
 from krita_horde.adapter import DocumentCanvas
 from krita_horde.client import HordeClient
 from krita_horde.docker import HordeDocker
@@ -18,9 +21,6 @@ from krita_horde.job import CANCELLED, DONE, HordeJob, PollPolicy
 from krita_horde.preparation import prepare_job
 from krita_horde.replies import parse_models
 from krita_horde.settings import JobSettings, MemorySettingsStore
-from PyQt5.QtGui import QColor, QImage
-
-from horde_api.protocol import RequestStatus, RequestStatusCheck
 from tests.helpers.live_horde import start_horde
 
 from .fake_krita import FakeApp, FakeDocument, FakeSelection

@@ -17,13 +17,14 @@ import zlib
 from collections.abc import Iterator
 
 import pytest
+from PyQt5.QtCore import QTimer
+from PyQt5.QtGui import QColor, QImage
+from PyQt5.QtNetwork import QSslSocket
+
 from krita_horde.client import HordeClient
 from krita_horde.images import encode_base64
 from krita_horde.job import CANCELLED, DONE, FAILED, HordeJob, PollPolicy
 from krita_horde.network import JsonHttp
-from PyQt5.QtCore import QTimer
-from PyQt5.QtGui import QColor, QImage
-from PyQt5.QtNetwork import QSslSocket
 
 from .stub_horde import Canned, StubHorde
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+
 from krita_horde.docker import HordeDocker
 from krita_horde.job import PollPolicy
 from krita_horde.settings import MemorySettingsStore
-
 from tests.helpers.live_horde import start_horde
 from tests.helpers.live_worker import start_worker
 

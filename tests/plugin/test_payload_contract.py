@@ -1,5 +1,5 @@
 """Every body the plug-in sends to /generate/async must be one the server accepts: checked
-against the server's own pydantic model (horde_api.protocol.GenerationInput)."""
+against the server's own pydantic model (horde_protocol.GenerationInput)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import base64
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from horde_protocol import GenerationInput, split_prompt
 from krita_horde.adapter import DocumentCanvas
 from krita_horde.geometry import Extent
 from krita_horde.payload import (
@@ -21,8 +23,6 @@ from krita_horde.payload import (
 )
 from krita_horde.preparation import prepare_job
 from krita_horde.settings import MODES, SAMPLERS, JobSettings
-
-from horde_api.protocol import GenerationInput, split_prompt
 
 from .fake_krita import FakeDocument, FakeSelection
 
@@ -72,6 +72,9 @@ def test_every_payload_validates_against_the_server_model(
         assert parsed.params.denoising_strength == settings_.denoise
         assert (parsed.source_mask is not None) == (mode == INPAINTING)
     assert parsed.params.seed == (settings_.seed.strip() or None)
+    # n images of one seed differ: the horde adds seed_variation per image.
+    expected_variation = 1 if settings_.seed.strip() and settings_.n > 1 else None
+    assert parsed.params.seed_variation == expected_variation
 
 
 def test_negative_prompt_goes_after_the_separator() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from krita_horde.settings import (
     JobSettings,
     MemorySettingsStore,

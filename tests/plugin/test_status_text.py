@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from krita_horde.job import JobStatus
 from krita_horde.status_text import describe, progress_percent
 

@@ -1,13 +1,14 @@
 """The shared wire models: AI Horde v2 defaults, tolerance of unknown fields, clear rejections."""
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from horde_api import protocol
-from horde_api.protocol import (
+import horde_protocol as protocol
+from horde_protocol import (
     GenerationInput,
     GenerationParams,
     PopReply,
@@ -90,12 +91,16 @@ def test_pop_and_submit_round_trip() -> None:
     assert submit.seed == 7 and submit.state == "ok"
 
 
-def test_the_protocol_module_imports_only_pydantic_and_the_standard_library() -> None:
-    source = Path(protocol.__file__).read_text()
+def test_the_protocol_package_imports_only_pydantic_and_the_standard_library() -> None:
+    """The worker and the contract tests import it without the server's dependencies."""
     imported = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            imported |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            imported.add(node.module.split(".")[0])
-    assert imported <= {"__future__", "enum", "typing", "pydantic"}
+    modules = sorted(Path(protocol.__file__).parent.glob("*.py"))
+    assert len(modules) > 5
+    for module in modules:
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module.split(".")[0])
+    assert imported - {"horde_protocol", "pydantic"} <= set(sys.stdlib_module_names)
+    assert {"horde_api", "horde_worker", "worker"}.isdisjoint(imported)

@@ -9,15 +9,15 @@ from typing import Any
 
 import pytest
 
+from horde_worker.config import WorkerSettings, load_settings
+from horde_worker.device import resolve_placement
+from horde_worker.horde_client import HordeClient
+from horde_worker.job import Capabilities
+from horde_worker.loop import WorkerLoop
+from horde_worker.models import LoadedModel, ModelRegistry
+from horde_worker.tiny_model import TINY_MODEL_NAME, ensure_tiny_pipeline
 from tests.helpers.live_worker import test_cache_dir
 from tests.worker.stub_horde import StubHorde, running_stub
-from worker.config import WorkerSettings, load_settings
-from worker.device import resolve_placement
-from worker.horde_client import HordeClient
-from worker.job import Capabilities
-from worker.loop import WorkerLoop
-from worker.models import LoadedModel, ModelRegistry
-from worker.tiny_model import TINY_MODEL_NAME, ensure_tiny_pipeline
 
 TEST_KEY = "test-key-0123456789"
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from horde_api.protocol import PopRequest, ProgressRequest, SubmitRequest
+from horde_protocol import PopRequest, ProgressRequest, SubmitRequest
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -75,7 +75,7 @@ class StubHorde:
     ) -> str:
         """Queue a job; returns its id (with n > 1, the first of its ids)."""
         payload_extra = extra.pop("payload", {})
-        ids = [uuid.uuid4().hex for _ in range(n)]
+        ids = [str(uuid.uuid4()) for _ in range(n)]
         reply: dict[str, Any] = {
             "id": ids[0],
             "ids": ids,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from worker.backoff import Backoff
+from horde_worker.backoff import Backoff
 
 
 def test_delays_double_up_to_the_cap_with_jitter_in_half_to_full() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from worker.config import ConfigError, load_settings
+from horde_worker.config import ConfigError, load_settings
 
 
 @pytest.fixture(autouse=True)

@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 from PIL import Image, ImageChops
 
-from horde_api.protocol import PopPayload, PopReply
+from horde_protocol import PopPayload, PopReply
+from horde_worker.generate import JobInterrupted, effective_steps, generate
+from horde_worker.job import Capabilities, Mode, job_from_pop
+from horde_worker.models import LoadedModel
 from tests.worker.images_util import box_mask, centre_box, encode, striped, with_hole
-from worker.generate import JobInterrupted, effective_steps, generate
-from worker.job import Capabilities, Mode, job_from_pop
-from worker.models import LoadedModel
 
 
 def pop(width: int = 64, height: int = 64, **extra: Any) -> PopReply:

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from horde_api.protocol import PopPayload, PopReply
+from horde_protocol import PopPayload, PopReply
+from horde_worker.job import Capabilities, JobRejected, Mode, job_from_pop
 from tests.worker.images_util import encode, striped
-from worker.job import Capabilities, JobRejected, Mode, job_from_pop, seed_to_int
 
 
 def pop(**extra: Any) -> PopReply:
@@ -97,10 +97,3 @@ def test_outpainting_is_served_as_inpainting_and_strength_defaults() -> None:
     assert job.mode is Mode.INPAINTING and job.strength == 1.0
     img2img = job_from_pop(pop(source_image=encode(striped(64, 64))), CAPS)
     assert img2img.mode is Mode.IMG2IMG and img2img.strength == 0.75
-
-
-@pytest.mark.parametrize(
-    ("seed", "expected"), [("42", 42), ("-1", 2**32 - 1), (None, 17), ("", 17), (str(2**40), 0)]
-)
-def test_seed_to_int(seed: str | None, expected: int) -> None:
-    assert seed_to_int(seed, fallback=17) == expected

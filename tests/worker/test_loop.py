@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
-from horde_api.protocol import GenerationState
+from horde_protocol import GenerationState
 from tests.worker.conftest import RunningLoop
 from tests.worker.images_util import decode, encode, striped
 from tests.worker.stub_horde import StubHorde, running_stub
@@ -141,7 +141,7 @@ def test_skipped_reasons_are_logged(
     stub: StubHorde, start_loop: StartLoop, caplog: pytest.LogCaptureFixture
 ) -> None:
     stub.skipped = {"max_pixels": 3, "models": 1}
-    caplog.set_level(logging.INFO, logger="worker")
+    caplog.set_level(logging.INFO, logger="horde_worker")
     start_loop(stub.url)
     stub.wait_for(lambda: len(stub.pops) >= 3)
     lines = [r.getMessage() for r in caplog.records if "skipped because of" in r.getMessage()]
@@ -188,9 +188,9 @@ def test_out_of_memory_is_faulted_and_the_worker_goes_on(
     stub: StubHorde, start_loop: StartLoop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # No GPU here: the OOM itself is simulated (the one fake in this file), the rest is real.
-    import worker.loop
+    import horde_worker.loop
 
-    real_generate = worker.loop.generate
+    real_generate = horde_worker.loop.generate
     calls = []
 
     def generate_oom_once(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -199,7 +199,7 @@ def test_out_of_memory_is_faulted_and_the_worker_goes_on(
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return real_generate(*args, **kwargs)
 
-    monkeypatch.setattr(worker.loop, "generate", generate_oom_once)
+    monkeypatch.setattr(horde_worker.loop, "generate", generate_oom_once)
     first = stub.add_job(width=128, height=128)
     second = stub.add_job()
     start_loop(stub.url)

@@ -20,7 +20,7 @@ def _check(*args: str, hub_cache: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HORDE_WORKER_", "HF_"))}
     env["HF_HUB_CACHE"] = str(hub_cache)
     return subprocess.run(
-        [sys.executable, "-m", "worker.cli", "check", "--device", "cpu", *args],
+        [sys.executable, "-m", "horde_worker.cli", "check", "--device", "cpu", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from horde_api.protocol import GenerationState
+from horde_protocol import GenerationState
+from horde_worker.config import WorkerSettings
+from horde_worker.tiny_model import TINY_MODEL_NAME
 from tests.helpers.live_worker import ROOT, start_worker
 from tests.worker.conftest import TEST_KEY
 from tests.worker.stub_horde import StubHorde
-from worker.config import WorkerSettings
-from worker.tiny_model import TINY_MODEL_NAME
 
 pytestmark = pytest.mark.slow
 
@@ -56,7 +56,7 @@ def test_second_signal_aborts_the_job_as_faulted(
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "worker.cli", *args],
+        [sys.executable, "-m", "horde_worker.cli", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,

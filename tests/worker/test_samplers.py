@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from horde_api.protocol import SAMPLER_NAMES
-from worker.models import LoadedModel
-from worker.samplers import SAMPLERS, SchedulerCache, UnknownSamplerError, make_scheduler
+from horde_protocol import SAMPLER_NAMES
+from horde_worker.models import LoadedModel
+from horde_worker.samplers import SAMPLERS, SchedulerCache, UnknownSamplerError, make_scheduler
 
 EXPECTED = {
     "k_euler": "EulerDiscreteScheduler",

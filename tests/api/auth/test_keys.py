@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 
 from horde_api.auth.keys import generate_key, hash_secret, parse_key, secret_matches
 from horde_api.auth.principals import KeyVerifier
@@ -17,36 +19,53 @@ from horde_api.errors import InvalidApiKey
 from horde_api.queue.descriptors import Tier
 
 
-def test_key_has_public_id_and_128_bit_secret() -> None:
+def test_key_is_22_url_safe_characters_as_on_the_public_horde() -> None:
     key = generate_key()
-    parsed = parse_key(key.apikey)
-    assert parsed == (key.key_id, key.secret)
-    assert len(key.secret) * 4 >= 128
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", key.apikey)
+    assert parse_key(key.apikey) == (key.key_id, key.apikey)
+    assert re.fullmatch(r"[0-9a-f]{16}", key.key_id) and key.key_id not in key.apikey
     assert generate_key().apikey != key.apikey
+
+
+def test_legacy_keys_still_parse() -> None:
+    legacy = "kh_" + "a1" * 6 + "_" + "0f" * 16
+    assert parse_key(legacy) == ("a1" * 6, "0f" * 16)
 
 
 def test_hash_is_salted() -> None:
     a, b = generate_key(), generate_key()
     assert hash_secret(a.salt, "same") != hash_secret(b.salt, "same")
-    assert secret_matches(a.salt, a.secret_hash, a.secret)
-    assert not secret_matches(a.salt, a.secret_hash, b.secret)
-    assert a.secret_hash != hashlib.sha256(a.secret.encode()).hexdigest()
+    assert secret_matches(a.salt, a.secret_hash, a.apikey)
+    assert not secret_matches(a.salt, a.secret_hash, b.apikey)
+    assert a.secret_hash != hashlib.sha256(a.apikey.encode()).hexdigest()
 
 
 def test_malformed_keys_do_not_parse() -> None:
-    for text in ("", "0000000000", "kh_xyz_abc", "kh_" + "a" * 12 + "_" + "a" * 31):
+    for text in (
+        "",
+        "0000000000",
+        "kh_xyz_abc",
+        "kh_" + "a" * 12 + "_" + "a" * 31,
+        "a" * 21,
+        "a" * 23,
+        "a" * 21 + "=",
+    ):
         assert parse_key(text) is None
 
 
 def test_database_holds_no_clear_key(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite3'}")
-    upgrade(engine)
-    sessions = make_session_factory(engine)
+    sessions = _sessions(tmp_path)
     with sessions() as session:
         _, key = create_user(session, "alice")
         row = session.query(ApiKey).one()
-    assert key.secret not in (row.salt, row.secret_hash, row.key_id)
-    assert key.secret.encode() not in (tmp_path / "db.sqlite3").read_bytes()
+    assert key.apikey not in (row.salt, row.secret_hash, row.key_id)
+    assert key.apikey.encode() not in (tmp_path / "db.sqlite3").read_bytes()
+
+
+def _sessions(tmp_path: Path) -> sessionmaker[Session]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    upgrade(engine)
+    return make_session_factory(engine)
 
 
 class _Clock:
@@ -58,9 +77,7 @@ class _Clock:
 
 
 def test_verifier_caches_briefly_and_revocation_takes_effect(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite3'}")
-    upgrade(engine)
-    sessions = make_session_factory(engine)
+    sessions = _sessions(tmp_path)
     with sessions() as session:
         user, key = create_user(session, "alice", trusted=True)
     clock = _Clock()
@@ -79,12 +96,28 @@ def test_verifier_caches_briefly_and_revocation_takes_effect(tmp_path: Path) -> 
 
 
 def test_wrong_secret_for_a_known_key_id_is_refused(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite3'}")
-    upgrade(engine)
-    sessions = make_session_factory(engine)
+    sessions = _sessions(tmp_path)
     with sessions() as session:
         _, key = create_user(session, "alice")
     verifier = KeyVerifier(sessions, anonymous_concurrency=5)
-    forged = f"kh_{key.key_id}_{'0' * 32}"
     with pytest.raises(InvalidApiKey):
-        verifier.verify(forged)
+        verifier.verify("A" * 22)
+    legacy_form = f"kh_{key.key_id[:12]}_{'0' * 32}"
+    with pytest.raises(InvalidApiKey):
+        verifier.verify(legacy_form)
+
+
+def test_keys_issued_in_the_legacy_format_still_authenticate(tmp_path: Path) -> None:
+    """Keys made before the 22-character format (`kh_<id>_<secret>`) keep working unchanged."""
+    sessions = _sessions(tmp_path)
+    with sessions() as session:
+        user, _ = create_user(session, "alice")
+        key_id, secret, salt = "0123456789ab", "f" * 32, "00" * 16
+        session.add(
+            ApiKey(key_id=key_id, salt=salt, secret_hash=hash_secret(salt, secret), user_id=user.id)
+        )
+        session.commit()
+    verifier = KeyVerifier(sessions, anonymous_concurrency=5)
+    assert verifier.verify(f"kh_{key_id}_{secret}").user_id == user.id
+    with pytest.raises(InvalidApiKey):
+        verifier.verify(f"kh_{key_id}_{'e' * 32}")

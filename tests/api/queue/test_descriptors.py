@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from horde_api.protocol import SourceProcessing
 from horde_api.queue.descriptors import (
     SIZE_CLASS_BOUNDS,
     Kind,
@@ -12,7 +11,7 @@ from horde_api.queue.descriptors import (
     size_class_floor,
     worker_kinds,
 )
-from horde_api.queue.seeds import base_seed, image_seeds
+from horde_protocol import SourceProcessing
 
 
 def test_size_class_floor_is_the_previous_bound() -> None:
@@ -35,12 +34,3 @@ def test_kinds() -> None:
     assert kind_of(True, SourceProcessing.OUTPAINTING) == Kind.PAINTING
     assert worker_kinds(False, True) == "tp"
     assert worker_kinds(True, False) == "ti"
-
-
-def test_seeds() -> None:
-    assert image_seeds("41", 3) == [41, 42, 43]
-    assert base_seed("a cat") == base_seed("a cat") != base_seed("a dog")
-    assert base_seed("  ") is None
-    assert image_seeds(str(2**32 - 1), 2) == [2**32 - 1, 0]
-    random_seeds = image_seeds(None, 20)
-    assert len(set(random_seeds)) > 1 and all(0 <= s < 2**32 for s in random_seeds)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import random
+import uuid
 
 from PIL import Image
 from rq.job import Job, JobStatus
@@ -21,13 +22,17 @@ def _decode(img: str) -> Image.Image:
 
 def test_txt2img_lifecycle_inline_results(horde: Horde) -> None:
     worker_key = horde.user("volunteer")
-    request = horde.request(models=[WORKER_MODEL], params={"n": 2, "seed": "42"}, r2=False)
+    request = horde.request(
+        models=[WORKER_MODEL], params={"n": 2, "seed": "42", "seed_variation": 1}, r2=False
+    )
     rid = request["id"]
     assert horde.check(rid)["waiting"] == 2
 
-    seeds = []
+    seeds, popped_ids = [], []
     for _ in range(2):
         job = horde.pop(worker_key)
+        popped_ids.append(job["id"])
+        assert job["ids"] == [job["id"]] and str(uuid.UUID(job["id"])) == job["id"]
         assert job["model"] == WORKER_MODEL
         assert job["payload"]["ddim_steps"] == 4
         assert job["ttl"] >= 150
@@ -40,14 +45,27 @@ def test_txt2img_lifecycle_inline_results(horde: Horde) -> None:
     assert check["done"] and check["finished"] == 2 and check["waiting"] == 0
     status = horde.status(rid)
     assert len(status["generations"]) == 2
+    # As on the public horde, a generation's id is the id its worker was handed by the pop.
+    assert sorted(g["id"] for g in status["generations"]) == sorted(popped_ids)
     for generation in status["generations"]:
         # PNG submissions are converted: clients always get WebP.
         assert _decode(generation["img"]).format == "WEBP"
         assert generation["worker_name"] == "w1"
-        # Each image is an rq job that rq's own tools can read.
-        job = Job.fetch(generation["id"], connection=horde.ctx.redis, serializer=JSONSerializer)
-        assert job.get_status() == JobStatus.FINISHED
-        assert job.args == [rid, int(generation["seed"]) - 42]
+    # Each image is an rq job that rq's own tools can read.
+    job_ids = [
+        raw.decode() for raw in horde.ctx.redis.lrange(horde.ctx.keys.request_jobs(rid), 0, -1)
+    ]
+    jobs = [Job.fetch(i, connection=horde.ctx.redis, serializer=JSONSerializer) for i in job_ids]
+    assert all(job.get_status() == JobStatus.FINISHED for job in jobs)
+    assert [job.args for job in jobs] == [[rid, 0], [rid, 1]]
+
+
+def test_a_given_seed_without_variation_is_every_images_seed(horde: Horde) -> None:
+    """The public horde's rule: `seed` alone gives n images the same seed."""
+    worker_key = horde.user("volunteer")
+    horde.request(models=[WORKER_MODEL], params={"n": 2, "seed": "42"})
+    seeds = [horde.pop(worker_key)["payload"]["seed"] for _ in range(2)]
+    assert seeds == ["42", "42"]
 
 
 def test_waiting_images_are_rq_jobs_in_rq_queues(horde: Horde) -> None:
