@@ -32,6 +32,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     workers = args.workers or settings.serve_processes()
+    certfile = args.ssl_certfile or settings.tls_cert_file
+    keyfile = args.ssl_keyfile or settings.tls_key_file
+    if bool(certfile) != bool(keyfile):
+        print("error: TLS needs both a certificate and its key", file=sys.stderr)
+        return 2
+    tls = {"ssl_certfile": str(certfile), "ssl_keyfile": str(keyfile)} if certfile else {}
     if workers > 1:
         if settings.embedded:
             print(
@@ -48,6 +54,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             workers=workers,
             log_level=args.log_level,
             access_log=False,
+            **tls,
         )
         return 0
     from horde_api.app import create_app
@@ -58,6 +65,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         log_level=args.log_level,
         access_log=False,
+        **tls,
     )
     return 0
 
@@ -168,6 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
         " or one per CPU with Redis",
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--ssl-certfile",
+        help="PEM certificate: serve HTTPS (default HORDE_TLS_CERT_FILE); r2 results are then"
+        " https links",
+    )
+    serve.add_argument("--ssl-keyfile", help="PEM key of the certificate (HORDE_TLS_KEY_FILE)")
     serve.set_defaults(func=cmd_serve)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(

@@ -28,6 +28,10 @@ class HordeSettings(BaseSettings):
     processes: int = Field(
         0, ge=0, le=64, description="API processes of `serve`; 0 = 1 embedded, else CPU count"
     )
+    tls_cert_file: Path | None = Field(
+        None, description="PEM certificate (chain): `serve` speaks HTTPS itself"
+    )
+    tls_key_file: Path | None = Field(None, description="PEM private key of tls_cert_file")
 
     # Queue behaviour.
     request_expiry_seconds: float = 20 * 60

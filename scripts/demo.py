@@ -9,6 +9,11 @@
    the WebP results with their seeds under demo-output/;
 5. prints how to point the Krita docker at this horde and keeps serving until Ctrl-C, which stops
    both processes cleanly.
+
+With `--tls` the horde speaks HTTPS with a certificate for 127.0.0.1 signed by a certificate
+authority made for this demo (demo-output/tls/ca.pem): its `r2` results are then https links, as
+clients of the public horde expect. The worker and the sample requests trust that CA through
+REQUESTS_CA_BUNDLE; other clients must be told to trust it too.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -31,13 +37,17 @@ BIN = Path(sys.executable).parent
 MODEL = "krita-horde-tiny"
 
 
-def wait_for_heartbeat(url: str, process: subprocess.Popen, timeout_s: float = 60) -> None:
+def wait_for_heartbeat(
+    url: str, process: subprocess.Popen, ca_file: Path | None, timeout_s: float = 60
+) -> None:
+    context = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise SystemExit(f"the horde API exited early (code {process.returncode})")
         try:
-            with urllib.request.urlopen(f"{url}/api/v2/status/heartbeat", timeout=2) as reply:
+            heartbeat = f"{url}/api/v2/status/heartbeat"
+            with urllib.request.urlopen(heartbeat, timeout=2, context=context) as reply:
                 if reply.status == 200:
                     return
         except OSError:
@@ -59,14 +69,31 @@ def sample_images(folder: Path) -> tuple[Path, Path]:
     return picture_path, mask_path
 
 
-def run_generate(url: str, apikey: str, out: Path, extra: list[str]) -> None:
+def run_generate(url: str, apikey: str, out: Path, extra: list[str], env: dict[str, str]) -> None:
     command = [
         str(BIN / "horde-api"), "generate", "--url", url,
         "--model", MODEL, "--width", "256", "--height", "256", "--steps", "12",
         "--out", str(out), *extra,
     ]  # fmt: skip
     # Keys travel in the environment: a command line is visible to every local user in ps.
-    subprocess.run(command, check=True, env={**os.environ, "HORDE_APIKEY": apikey})
+    subprocess.run(command, check=True, env={**env, "HORDE_APIKEY": apikey})
+
+
+def make_certificate(folder: Path) -> tuple[Path, Path, Path]:
+    """(CA, certificate, key) files: a demo CA and a certificate it signed for 127.0.0.1."""
+    import trustme  # installed with the dev extra, which ./run demo installs
+
+    folder.mkdir(parents=True, exist_ok=True)
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1", "localhost")
+    ca_file, cert_file, key_file = folder / "ca.pem", folder / "server.pem", folder / "server.key"
+    ca.cert_pem.write_to_path(str(ca_file))
+    server.cert_chain_pems[0].write_to_path(str(cert_file))
+    for extra in server.cert_chain_pems[1:]:
+        extra.write_to_path(str(cert_file), append=True)
+    server.private_key_pem.write_to_path(str(key_file))
+    os.chmod(key_file, 0o600)
+    return ca_file, cert_file, key_file
 
 
 def _interrupt(*_: object) -> None:
@@ -80,8 +107,10 @@ def main() -> None:
     parser.add_argument(
         "--no-serve", action="store_true", help="stop after the three sample requests"
     )
+    parser.add_argument(
+        "--tls", action="store_true", help="serve HTTPS with a certificate of a demo CA"
+    )
     args = parser.parse_args()
-    url = f"http://127.0.0.1:{args.port}"
     output: Path = args.output
     if output.exists():
         shutil.rmtree(output)
@@ -89,6 +118,13 @@ def main() -> None:
     env = {**os.environ, "HORDE_DATA_DIR": str(output / "horde-data"), "HF_HUB_OFFLINE": "1"}
     env.pop("HORDE_REDIS_URL", None)
     env.pop("HORDE_DATABASE_URL", None)
+    ca_file = None
+    serve_tls: list[str] = []
+    if args.tls:
+        ca_file, cert_file, key_file = make_certificate(output / "tls")
+        serve_tls = ["--ssl-certfile", str(cert_file), "--ssl-keyfile", str(key_file)]
+        env["REQUESTS_CA_BUNDLE"] = str(ca_file)
+    url = f"{'https' if args.tls else 'http'}://127.0.0.1:{args.port}"
 
     processes: list[subprocess.Popen] = []
 
@@ -107,11 +143,12 @@ def main() -> None:
         print(f"==> starting the horde API on {url} (embedded stores in {output}/horde-data)")
         server_log = (output / "horde-api.log").open("wb")
         server = subprocess.Popen(
-            [str(BIN / "horde-api"), "serve", "--host", "127.0.0.1", "--port", str(args.port)],
+            [str(BIN / "horde-api"), "serve", "--host", "127.0.0.1", "--port", str(args.port),
+             *serve_tls],
             env=env, stdout=server_log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         processes.append(server)
-        wait_for_heartbeat(url, server)
+        wait_for_heartbeat(url, server, ca_file)
 
         created = subprocess.run(
             [str(BIN / "horde-api"), "user", "create", "demo-artist", "--trusted", "--json"],
@@ -135,17 +172,17 @@ def main() -> None:
 
         source, mask = sample_images(output)
         print("==> txt2img")
-        run_generate(url, apikey, output / "txt2img", ["--prompt", "a lighthouse at dusk"])
+        run_generate(url, apikey, output / "txt2img", ["--prompt", "a lighthouse at dusk"], env)
         print("==> img2img")
         run_generate(
             url, apikey, output / "img2img",
-            ["--prompt", "a stormy sea", "--source-image", str(source), "--denoise", "0.6"],
+            ["--prompt", "a stormy sea", "--source-image", str(source), "--denoise", "0.6"], env,
         )  # fmt: skip
         print("==> inpainting")
         run_generate(
             url, apikey, output / "inpainting",
             ["--prompt", "a full moon", "--source-image", str(source), "--mask", str(mask),
-             "--mode", "inpainting"],
+             "--mode", "inpainting"], env,
         )  # fmt: skip
         print(f"\nResults (WebP, named by seed) are in {output}/{{txt2img,img2img,inpainting}}/")
         if args.no_serve:
@@ -157,6 +194,8 @@ def main() -> None:
             f"  Model:     {MODEL}\n"
             "Logs: demo-output/horde-api.log and demo-output/worker.log. Ctrl-C stops everything."
         )
+        if ca_file:
+            print(f"HTTPS with a demo certificate authority: clients must trust {ca_file}")
         signal.signal(signal.SIGTERM, _interrupt)
         while all(process.poll() is None for process in processes):
             time.sleep(1)

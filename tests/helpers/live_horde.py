@@ -23,6 +23,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.helpers.tls import TlsFiles
+
 STARTUP_TIMEOUT = 30.0
 
 
@@ -33,11 +35,13 @@ def free_port() -> int:
 
 
 class LiveHorde:
-    def __init__(self, tmp_path: Path, env: dict[str, str]) -> None:
+    def __init__(self, tmp_path: Path, env: dict[str, str], tls: TlsFiles | None = None) -> None:
         self.tmp_path = tmp_path
         self.env = env
+        self.tls = tls
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
         self.api = f"{self.url}/api/v2"
         self.log_path = tmp_path / f"horde-api-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -61,7 +65,8 @@ class LiveHorde:
                     f"horde-api exited with {self.process.returncode}:\n{self.log_text()}"
                 )
             try:
-                if httpx.get(f"{self.api}/status/heartbeat", timeout=1).status_code == 200:
+                heartbeat = httpx.get(f"{self.api}/status/heartbeat", timeout=1, verify=self.verify)
+                if heartbeat.status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -70,6 +75,11 @@ class LiveHorde:
         raise RuntimeError(
             f"horde-api did not answer within {STARTUP_TIMEOUT}s:\n{self.log_text()}"
         )
+
+    @property
+    def verify(self) -> str | bool:
+        """What an HTTP client must trust to reach this horde (the test CA under TLS)."""
+        return str(self.tls.ca_file) if self.tls else True
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -111,6 +121,7 @@ def start_horde(
     redis_prefix: str | None = None,
     database_url: str | None = None,
     extra_env: dict[str, str] | None = None,
+    tls: TlsFiles | None = None,
 ) -> Iterator[LiveHorde]:
     tmp_path.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("HORDE_")}
@@ -120,8 +131,11 @@ def start_horde(
         env["HORDE_REDIS_PREFIX"] = redis_prefix
     if database_url:
         env["HORDE_DATABASE_URL"] = database_url
+    if tls:
+        env["HORDE_TLS_CERT_FILE"] = str(tls.cert_file)
+        env["HORDE_TLS_KEY_FILE"] = str(tls.key_file)
     env.update(extra_env or {})
-    horde = LiveHorde(tmp_path, env)
+    horde = LiveHorde(tmp_path, env, tls)
     horde.start()
     try:
         yield horde
