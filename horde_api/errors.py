@@ -62,9 +62,18 @@ class AnonymousForbidden(HordeError):
     rc = ErrorCode.ANONYMOUS_FORBIDDEN
 
 
+class WorkerMaintenance(HordeError):
+    status_code = 403
+    rc = ErrorCode.WORKER_MAINTENANCE
+
+
 class NotFound(HordeError):
     status_code = 404
     rc = ErrorCode.NOT_FOUND
+
+
+class WorkerNotFound(NotFound):
+    rc = ErrorCode.WORKER_NOT_FOUND
 
 
 class DuplicateGen(HordeError):
@@ -92,19 +101,26 @@ class BodyTooLarge(HordeError):
     rc = ErrorCode.BODY_TOO_LARGE
 
 
-def error_response(status_code: int, message: str, rc: str) -> JSONResponse:
-    return JSONResponse({"message": message, "rc": rc}, status_code=status_code)
+def error_response(
+    status_code: int, message: str, rc: str, errors: dict[str, str] | None = None
+) -> JSONResponse:
+    body: dict[str, object] = {"message": message, "rc": rc}
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status_code)
 
 
-def _describe_validation(exc: RequestValidationError) -> str:
-    parts = []
+def _describe_validation(exc: RequestValidationError) -> tuple[str, dict[str, str]]:
+    """The message and, as on the public horde, `errors`: field -> what is wrong with it."""
+    errors: dict[str, str] = {}
     for error in exc.errors()[:10]:
         location = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body",))
         message = str(error.get("msg", "invalid"))
         if message.startswith("Value error, "):
             message = message[len("Value error, ") :]
-        parts.append(f"{location or 'body'}: {message}")
-    return "Input payload validation failed: " + "; ".join(parts)
+        errors.setdefault(location or "body", message)
+    parts = [f"{field}: {message}" for field, message in errors.items()]
+    return "Input payload validation failed: " + "; ".join(parts), errors
 
 
 _STATUS_RC = {
@@ -124,7 +140,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(400, _describe_validation(exc), ErrorCode.VALIDATION_ERROR.value)
+        message, errors = _describe_validation(exc)
+        return error_response(400, message, ErrorCode.VALIDATION_ERROR.value, errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

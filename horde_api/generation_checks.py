@@ -2,14 +2,137 @@
 
 from __future__ import annotations
 
-from horde_api.errors import ImageValidationFailed, ValidationFailed
+from horde_api.errors import BadRequest, ImageValidationFailed, ValidationFailed
 from horde_api.images import alpha_has_transparency, decode_and_check
 from horde_api.queue.descriptors import MODEL_SEPARATOR
 from horde_api.queue.enqueue import SourceImages
 from horde_api.settings import HordeSettings
-from horde_protocol import GenerationInput, SourceProcessing
+from horde_protocol import (
+    MAX_LORAS,
+    MAX_TEXTUAL_INVERSIONS,
+    UPSCALERS,
+    ErrorCode,
+    GenerationInput,
+    RequestWarning,
+    SourceProcessing,
+)
 
 MAX_MODEL_NAME = 200
+# The public horde keeps the first five workers a request names.
+MAX_TARGETED_WORKERS = 5
+
+
+def check_features(spec: GenerationInput, trusted: bool) -> list[RequestWarning]:
+    """Refuse, by name, what no worker of this horde could honour; warn about what is ignored.
+
+    A request is never run as something else: a field either reaches a worker that serves it
+    (the queue routes it), is refused here with the public horde's `rc` where it has one, or is
+    accepted with a warning that says it is ignored (docs/protocol.md, "Compatibility").
+    """
+    params = spec.params
+    refusals: list[tuple[bool, ErrorCode, str]] = [
+        (
+            params.special is not None,
+            ErrorCode.SPECIAL_FIELD_NEEDS_SPECIAL_USER,
+            "params.special is only for the public horde's special users; this horde has none",
+        ),
+        (
+            params.workflow is not None,
+            ErrorCode.UNSUPPORTED_WORKFLOW,
+            f"params.workflow {params.workflow!r}: this horde cannot tell which workers run"
+            " workflows (the public horde does it through its bridge reference); leave it out",
+        ),
+        (
+            bool(params.extra_texts),
+            ErrorCode.INVALID_EXTRA_TEXTS,
+            "params.extra_texts belong to workflows, which this horde does not route",
+        ),
+        (
+            params.transparent,
+            ErrorCode.UNSUPPORTED_TRANSPARENCY,
+            "params.transparent: this horde cannot tell which workers render transparency;"
+            " leave it out or false",
+        ),
+        (
+            bool(spec.extra_source_images),
+            ErrorCode.INVALID_EXTRA_SOURCE_IMAGES,
+            "extra_source_images serve remix requests, which this horde does not route",
+        ),
+        (
+            spec.source_processing == SourceProcessing.REMIX,
+            ErrorCode.INVALID_REMIX,
+            "source_processing remix is for Stable Cascade workers, which this horde does not"
+            " route; use img2img, inpainting or outpainting",
+        ),
+        (
+            spec.proxied_account is not None,
+            ErrorCode.ONLY_SERVICE_ACCOUNT_PROXY,
+            "proxied_account is only for service accounts; this horde has none",
+        ),
+        (
+            spec.style is not None,
+            ErrorCode.UNSUPPORTED_STYLE,
+            "style: this horde has no styles; put the style's prompt and settings in the request",
+        ),
+        (
+            len(params.loras) > MAX_LORAS,
+            ErrorCode.TOO_MANY_LORAS,
+            f"params.loras: at most {MAX_LORAS} LoRAs, got {len(params.loras)}",
+        ),
+        (
+            any(lora.is_version and not lora.name.isdigit() for lora in params.loras),
+            ErrorCode.BAD_LORA_VERSION,
+            "params.loras: a LoRA with is_version true must be named by its version number",
+        ),
+        (
+            len(params.tis) > MAX_TEXTUAL_INVERSIONS,
+            ErrorCode.TOO_MANY_TIS,
+            f"params.tis: at most {MAX_TEXTUAL_INVERSIONS} textual inversions,"
+            f" got {len(params.tis)}",
+        ),
+        (
+            sum(name in UPSCALERS for name in params.post_processing) > 1,
+            ErrorCode.TOO_MANY_UPSCALERS,
+            f"params.post_processing: at most one upscaler ({', '.join(UPSCALERS)})",
+        ),
+        (
+            params.control_type is not None and spec.source_image is None,
+            ErrorCode.CONTROLNET_SOURCE_MISSING,
+            "params.control_type needs a source_image (the control map or the image to derive"
+            " it from)",
+        ),
+        (
+            params.control_type is not None
+            and spec.source_processing
+            in (SourceProcessing.INPAINTING, SourceProcessing.OUTPAINTING),
+            ErrorCode.CONTROLNET_INPAINTING_MISMATCH,
+            "params.control_type cannot be combined with inpainting or outpainting",
+        ),
+        (
+            spec.disable_batching and params.n > 1 and not trusted,
+            ErrorCode.REQUIRES_TRUST,
+            "disable_batching with n > 1 is for trusted users; send n = 1 or leave it out",
+        ),
+    ]
+    for refused, rc, message in refusals:
+        if refused:
+            raise BadRequest(message, rc=rc)
+    warnings = []
+    if spec.webhook is not None:
+        warnings.append(
+            RequestWarning(
+                code="WebhookIgnored",
+                message="This horde does not call webhooks; poll /generate/check instead.",
+            )
+        )
+    if spec.shared:
+        warnings.append(
+            RequestWarning(
+                code="SharingIgnored",
+                message="This horde does not share images with LAION; shared is false.",
+            )
+        )
+    return warnings
 
 
 def check_models(models: list[str]) -> None:

@@ -20,7 +20,8 @@ def capable_workers(workers: list[LiveWorker], spec: dict[str, Any]) -> list[Liv
     pixels = spec.get("pixels", 0)
     kind = spec.get("kind", "t")
     nsfw = spec.get("nsfw", False)
-    return [w for w in workers if w.could_take(models, pixels, kind, nsfw)]
+    needs = spec.get("needs", "")
+    return [w for w in workers if w.could_take(models, pixels, kind, nsfw, needs)]
 
 
 def wait_seconds(view: RequestView, capable_workers: int) -> int:
@@ -60,7 +61,9 @@ def _check_fields(ctx: HordeContext, view: RequestView) -> dict[str, Any]:
 
 def status_reply(ctx: HordeContext, view: RequestView, base_url: str) -> RequestStatus:
     generations = []
-    as_urls = bool(view.spec.get("r2", True))
+    # `r2` asks for links; clients of the public horde fetch only https links and read anything
+    # else as base64, so over plain http the images come inline (docs/protocol.md).
+    as_urls = bool(view.spec.get("r2", True)) and base_url.startswith("https://")
     for record in generation_records(ctx.redis, ctx.keys, view.request_id):
         ref = record.get("ref")
         if not ref:

@@ -24,6 +24,26 @@ class ErrorCode(str, Enum):
     FORBIDDEN = "Forbidden"
     ANONYMOUS_FORBIDDEN = "AnonForbidden"
     LOCKED = "Locked"
+    WORKER_MAINTENANCE = "WorkerMaintenance"
+    WORKER_NOT_FOUND = "WorkerNotFound"
+    NO_WORKER_MOD_SELECTED = "NoWorkerModSelected"
+    # Requests asking for what this horde cannot route or no worker protocol can express
+    # (the public horde's codes where it has one, docs/protocol.md "Compatibility").
+    TOO_MANY_LORAS = "TooManyLoras"
+    BAD_LORA_VERSION = "BadLoraVersion"
+    TOO_MANY_TIS = "TooManyTIs"
+    TOO_MANY_UPSCALERS = "TooManyUpscalers"
+    CONTROLNET_SOURCE_MISSING = "ControlNetSourceMissing"
+    CONTROLNET_INPAINTING_MISMATCH = "ControlNetInpaintingMismatch"
+    SPECIAL_FIELD_NEEDS_SPECIAL_USER = "SpecialFieldNeedsSpecialUser"
+    ONLY_SERVICE_ACCOUNT_PROXY = "OnlyServiceAccountProxy"
+    REQUIRES_TRUST = "RequiresTrust"
+    INVALID_REMIX = "InvalidRemix"
+    INVALID_EXTRA_SOURCE_IMAGES = "InvalidExtraSourceImages"
+    INVALID_EXTRA_TEXTS = "InvalidExtraTexts"
+    UNSUPPORTED_WORKFLOW = "UnsupportedWorkflow"
+    UNSUPPORTED_TRANSPARENCY = "UnsupportedTransparency"
+    UNSUPPORTED_STYLE = "UnsupportedStyle"
     RATE_LIMITED = "RateLimited"
     BODY_TOO_LARGE = "BodyTooLarge"
     SERVICE_UNAVAILABLE = "ServiceUnavailable"
@@ -33,3 +53,5 @@ class ErrorCode(str, Enum):
 class ErrorReply(ReplyBody):
     message: str
     rc: str
+    # Input validation failures name each bad field, as the public horde's replies do.
+    errors: dict[str, str] | None = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -16,6 +16,25 @@ class SourceProcessing(str, Enum):
     IMG2IMG = "img2img"
     INPAINTING = "inpainting"
     OUTPAINTING = "outpainting"
+    REMIX = "remix"  # Stable Cascade only on the public horde; refused here (docs/protocol.md)
+
+
+class PostProcessingOrder(str, Enum):
+    FACEFIXERS_FIRST = "facefixers_first"
+    UPSCALERS_FIRST = "upscalers_first"
+    CUSTOM = "custom"
+
+
+class ControlType(str, Enum):
+    CANNY = "canny"
+    HED = "hed"
+    DEPTH = "depth"
+    NORMAL = "normal"
+    OPENPOSE = "openpose"
+    SEG = "seg"
+    SCRIBBLE = "scribble"
+    FAKESCRIBBLES = "fakescribbles"
+    HOUGH = "hough"
 
 
 class GenerationState(str, Enum):
@@ -26,6 +45,38 @@ class GenerationState(str, Enum):
 
 
 Side = Annotated[int, Field(ge=MIN_SIDE, le=MAX_SIDE)]
+Weight = Annotated[float, Field(ge=-5, le=5)]
+
+# The public horde's post-processor names.
+UPSCALERS: tuple[str, ...] = (
+    "RealESRGAN_x4plus",
+    "RealESRGAN_x2plus",
+    "RealESRGAN_x4plus_anime_6B",
+    "NMKD_Siax",
+    "4x_AnimeSharp",
+)
+FACE_FIXERS: tuple[str, ...] = ("GFPGAN", "CodeFormers")
+POST_PROCESSORS: tuple[str, ...] = (*UPSCALERS, *FACE_FIXERS, "strip_background")
+MAX_LORAS = 5
+MAX_TEXTUAL_INVERSIONS = 20
+
+
+class LoraEntry(RequestBody):
+    """One LoRA of `params.loras`, as the public horde defines it."""
+
+    name: str = Field(min_length=1, max_length=255)
+    model: Weight = 1.0
+    clip: Weight = 1.0
+    inject_trigger: str | None = Field(None, min_length=1, max_length=30)
+    is_version: bool = False
+
+
+class TextualInversionEntry(RequestBody):
+    """One textual inversion of `params.tis`."""
+
+    name: str = Field(min_length=1, max_length=255)
+    inject_ti: Literal["prompt", "negprompt"] | None = None
+    strength: Weight = 1.0
 
 
 class GenerationParams(RequestBody):
@@ -43,9 +94,23 @@ class GenerationParams(RequestBody):
     clip_skip: int = Field(1, ge=1, le=12)
     n: int = Field(1, ge=1, le=20)
     hires_fix: bool = False
+    hires_fix_denoising_strength: float | None = Field(None, ge=0.01, le=1.0)
     tiling: bool = False
-    post_processing: list[str] = Field(default_factory=list, max_length=10)
-    loras: list[dict[str, Any]] = Field(default_factory=list, max_length=5)
+    post_processing: list[str] = Field(default_factory=list, max_length=len(POST_PROCESSORS))
+    post_processing_order: PostProcessingOrder = PostProcessingOrder.FACEFIXERS_FIRST
+    facefixer_strength: float | None = Field(None, ge=0, le=1)
+    control_type: ControlType | None = None
+    image_is_control: bool = False
+    return_control_map: bool = False
+    # Up to 10 here so that 6..10 reach the horde's own check, which answers TooManyLoras.
+    loras: list[LoraEntry] = Field(default_factory=list, max_length=10)
+    tis: list[TextualInversionEntry] = Field(default_factory=list, max_length=40)
+    # Fields the public horde knows that no worker of this horde can honour: kept so that the
+    # horde can refuse them by name instead of ignoring them (see generation_checks).
+    special: dict[str, Any] | None = None
+    extra_texts: list[dict[str, Any]] | None = None
+    workflow: str | None = Field(None, max_length=100)
+    transparent: bool = False
 
     @field_validator("width", "height")
     @classmethod
@@ -65,6 +130,18 @@ class GenerationParams(RequestBody):
             return str(value)
         return value
 
+    @field_validator("post_processing")
+    @classmethod
+    def _known_post_processors(cls, value: list[str]) -> list[str]:
+        unknown = [name for name in value if name not in POST_PROCESSORS]
+        if unknown:
+            raise ValueError(
+                f"unknown post-processor {unknown[0]!r}; allowed: {', '.join(POST_PROCESSORS)}"
+            )
+        if len(set(value)) != len(value):
+            raise ValueError("each post-processor may be named once")
+        return value
+
     @field_validator("sampler_name")
     @classmethod
     def _known_sampler(cls, value: str) -> str:
@@ -82,23 +159,36 @@ class GenerationInput(RequestBody):
     source_image: str | None = None
     source_processing: SourceProcessing = SourceProcessing.IMG2IMG
     source_mask: str | None = None
+    extra_source_images: list[dict[str, Any]] | None = None
     nsfw: bool = False
     censor_nsfw: bool = False
     trusted_workers: bool = False
     slow_workers: bool = True
+    extra_slow_workers: bool = False
     workers: list[str] = Field(default_factory=list, max_length=20)
     worker_blacklist: bool = False
     r2: bool = True
     shared: bool = False
+    replacement_filter: bool = True
+    validated_backends: bool = False
     dry_run: bool = False
+    disable_batching: bool = False
+    allow_downgrade: bool = False
+    proxied_account: str | None = Field(None, max_length=255)
+    style: str | None = Field(None, max_length=1024)
     webhook: str | None = Field(None, max_length=1024)
+
+
+class RequestWarning(ReplyBody):
+    code: str = Field(min_length=1)
+    message: str = Field(min_length=1)
 
 
 class RequestAsyncReply(ReplyBody):
     id: str
     kudos: float = 0
     message: str | None = None
-    warnings: list[dict[str, str]] = Field(default_factory=list)
+    warnings: list[RequestWarning] | None = None
 
 
 class DryRunReply(ReplyBody):
@@ -127,7 +217,7 @@ class RequestStatusCheck(ReplyBody):
 class GenerationMetadata(RequestBody):
     type: str = Field(max_length=64)
     value: str = Field(max_length=64)
-    ref: str | None = Field(None, max_length=256)
+    ref: str | None = Field(None, max_length=255)
 
 
 class Generation(ReplyBody):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from horde_protocol.base import ReplyBody, RequestBody
 from horde_protocol.generation import GenerationMetadata, GenerationState, SourceProcessing
@@ -12,45 +12,80 @@ from horde_protocol.limits import MAX_SIDE, MIN_SIDE
 
 
 class PopRequest(RequestBody):
-    """Body of `POST /generate/pop`."""
+    """Body of `POST /generate/pop`.
+
+    Defaults are what the public horde applies when a worker leaves a field out (its request
+    parser's, which differ from its documented model in places: `nsfw` is on, ControlNet and
+    LoRA are off).
+    """
 
     name: str = Field(min_length=1, max_length=100)
     models: list[str] = Field(default_factory=list, max_length=300)
     max_pixels: int = Field(512 * 512, ge=MIN_SIDE * MIN_SIDE, le=MAX_SIDE * MAX_SIDE)
-    nsfw: bool = False
+    nsfw: bool = True
     blacklist: list[str] = Field(default_factory=list, max_length=200)
     allow_img2img: bool = True
     allow_painting: bool = True
+    allow_unsafe_ipaddr: bool = True
     allow_post_processing: bool = True
+    allow_controlnet: bool = False
+    allow_sdxl_controlnet: bool = False
     allow_lora: bool = False
-    threads: int = Field(1, ge=1, le=10)
+    extra_slow_worker: bool = False
+    threads: int = Field(1, ge=1, le=50)
     amount: int = Field(1, ge=1, le=20)
     bridge_agent: str = Field("unknown:0:unknown", max_length=1000)
+    bridge_version: int | None = None
+    priority_usernames: list[str] = Field(default_factory=list, max_length=50)
     require_upfront_kudos: bool = False
     limit_max_steps: bool = False
+    # Our extensions: the public horde learns these from its bridge reference instead. A worker
+    # that does not send them (any worker written for the public horde) is taken to have both.
+    allow_hires_fix: bool = True
+    allow_tiling: bool = True
 
 
 class PopPayload(ReplyBody):
-    prompt: str
-    ddim_steps: int
-    seed: str
+    """`payload` of a pop reply. Every field is optional: with no job, the public horde still
+    sends this object, filled with its defaults and without `prompt` or `seed`."""
+
+    prompt: str | None = None
+    ddim_steps: int = 30
+    seed: str | None = None
     n_iter: int = 1
-    sampler_name: str
-    cfg_scale: float
-    width: int
-    height: int
+    sampler_name: str = "k_euler_a"
+    cfg_scale: float = 7.5
+    width: int = 512
+    height: int = 512
     denoising_strength: float | None = None
+    hires_fix_denoising_strength: float | None = None
     karras: bool = False
     clip_skip: int = 1
     use_nsfw_censor: bool = False
     post_processing: list[str] = Field(default_factory=list)
+    post_processing_order: str | None = None
+    facefixer_strength: float | None = None
     hires_fix: bool = False
     tiling: bool = False
-    loras: list[dict[str, Any]] = Field(default_factory=list)
+    control_type: str | None = None
+    image_is_control: bool = False
+    return_control_map: bool = False
+    transparent: bool = False
+    loras: list[dict[str, Any]] | None = None
+    tis: list[dict[str, Any]] | None = None
+
+    @field_validator("seed", mode="before")
+    @classmethod
+    def _seed_as_text(cls, value: Any) -> Any:
+        # Our horde and horde-sdk send the seed as text; older public hordes sent a number.
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        return value
 
 
 class PopReply(ReplyBody):
-    """Reply of `POST /generate/pop`; `id` is None when no job fits."""
+    """Reply of `POST /generate/pop`. No job: `id` is None and `ids` empty (`payload` is still an
+    object, as the public horde sends it)."""
 
     id: str | None = None
     ids: list[str] = Field(default_factory=list)
@@ -58,12 +93,18 @@ class PopReply(ReplyBody):
     ttl: int | None = None
     payload: PopPayload | None = None
     source_image: str | None = None
-    source_processing: SourceProcessing = SourceProcessing.IMG2IMG
+    source_processing: SourceProcessing | str = SourceProcessing.IMG2IMG
     source_mask: str | None = None
     r2_upload: str | None = None
+    r2_uploads: list[str] | None = None
+    extra_source_images: list[dict[str, Any]] | None = None
     skipped: dict[str, int] = Field(default_factory=dict)
     # Our extension: where the worker may POST progress for this job (absent on the public horde).
     progress_url: str | None = None
+
+    @property
+    def has_job(self) -> bool:
+        return self.id is not None or bool(self.ids)
 
 
 class SubmitRequest(RequestBody):
@@ -73,7 +114,8 @@ class SubmitRequest(RequestBody):
     generation: str = Field("", description='base64 WebP/PNG, or "R2" after an upload')
     seed: int = 0
     state: GenerationState = GenerationState.OK
-    gen_metadata: list[GenerationMetadata] = Field(default_factory=list, max_length=20)
+    censored: bool = False
+    gen_metadata: list[GenerationMetadata] = Field(default_factory=list, max_length=50)
 
 
 class SubmitReply(ReplyBody):

@@ -1,4 +1,8 @@
-"""The horde's public state: models, workers, users and the heartbeat."""
+"""The horde's public state: models, workers, users and the heartbeat.
+
+Fields follow the public horde's reply models; where it always sends a field, so do we, with an
+honest value (docs/protocol.md says which values we do not track and what we send instead).
+"""
 
 from __future__ import annotations
 
@@ -9,51 +13,143 @@ from horde_protocol.base import ReplyBody, RequestBody
 
 class ModelStatus(ReplyBody):
     name: str
-    count: int
+    count: int = Field(description="threads of the live workers serving the model")
     performance: float = 0
-    queued: float = 0
-    jobs: float = 0
+    queued: float = Field(0, description="megapixel-steps waiting")
+    jobs: float = Field(0, description="images waiting")
     eta: int = 0
     type: str = "image"
 
 
+class WorkerKudosDetails(ReplyBody):
+    generated: float = 0
+    uptime: int = 0
+
+
+class TeamDetailsLite(ReplyBody):
+    name: str | None = None
+    id: str | None = None
+
+
 class WorkerDetails(ReplyBody):
+    type: str = "image"
     name: str
     id: str
     online: bool
-    models: list[str] = Field(default_factory=list)
-    max_pixels: int = 0
-    performance: str = "0 megapixelsteps per second"
+    requests_fulfilled: int = 0
+    uncompleted_jobs: int = 0
     kudos_rewards: float = 0
+    kudos_details: WorkerKudosDetails = Field(default_factory=WorkerKudosDetails)
+    performance: str = "0.0 megapixelsteps per second"
+    threads: int = 1
     uptime: int = 0
     maintenance_mode: bool = False
+    info: str | None = None
+    nsfw: bool = False
+    owner: str | None = None
     trusted: bool = False
-    threads: int = 1
-    type: str = "image"
+    flagged: bool = False
+    models: list[str] = Field(default_factory=list)
+    team: TeamDetailsLite = Field(default_factory=TeamDetailsLite)
+    bridge_agent: str = "unknown:0:unknown"
+    max_pixels: int = 0
+    megapixelsteps_generated: int = 0
     img2img: bool = True
     painting: bool = True
-    nsfw: bool = False
-    requests_fulfilled: int = 0
-    owner: str | None = None
+    post_processing: bool = Field(True, alias="post-processing")
+    lora: bool = False
+    controlnet: bool = False
+    sdxl_controlnet: bool = False
+    # Our extensions: what the worker announced beyond the public horde's flags.
+    hires_fix: bool | None = None
+    tiling: bool | None = None
 
 
 class ModifyWorkerInput(RequestBody):
     maintenance: bool | None = None
     maintenance_msg: str | None = Field(None, max_length=500)
+    info: str | None = Field(None, max_length=1000)
+    # Known to the public horde, not changeable here: refused by name (docs/protocol.md).
+    name: str | None = None
+    team: str | None = None
+    paused: bool | None = None
 
 
 class ModifyWorkerReply(ReplyBody):
     maintenance: bool | None = None
+    info: str | None = None
+
+
+class UserKudosDetails(ReplyBody):
+    accumulated: float = 0
+    gifted: float = 0
+    donated: float = 0
+    admin: float = 0
+    received: float = 0
+    recurring: float = 0
+    awarded: float = 0
+    styled: float = 0
+
+
+class UserThingRecords(ReplyBody):
+    megapixelsteps: float = 0
+    tokens: int = 0
+
+
+class UserAmountRecords(ReplyBody):
+    image: int = 0
+    text: int = 0
+    interrogation: int = 0
+
+
+class UserRecords(ReplyBody):
+    usage: UserThingRecords = Field(default_factory=UserThingRecords)
+    contribution: UserThingRecords = Field(default_factory=UserThingRecords)
+    fulfillment: UserAmountRecords = Field(default_factory=UserAmountRecords)
+    request: UserAmountRecords = Field(default_factory=UserAmountRecords)
+
+
+class UsageDetails(ReplyBody):
+    """Obsolete on the public horde (`records` replaces it); filled from the same counts."""
+
+    megapixelsteps: float = 0
+    requests: int = 0
+
+
+class ContributionDetails(ReplyBody):
+    megapixelsteps: float = 0
+    fulfillments: int = 0
+
+
+class UserActiveGenerations(ReplyBody):
+    image: list[str] = Field(default_factory=list)
+    text: list[str] = Field(default_factory=list)
+    alchemy: list[str] = Field(default_factory=list)
 
 
 class UserDetails(ReplyBody):
     username: str
     id: int
     kudos: float = 0
-    worker_ids: list[str] = Field(default_factory=list)
+    kudos_details: UserKudosDetails = Field(default_factory=UserKudosDetails)
+    usage: UsageDetails = Field(default_factory=lambda: UsageDetails(), description="obsolete")
+    contributions: ContributionDetails = Field(
+        default_factory=lambda: ContributionDetails(), description="obsolete; see records"
+    )
+    records: UserRecords = Field(default_factory=UserRecords)
     concurrency: int = 30
+    worker_invited: int = 0
+    moderator: bool = False
     trusted: bool = False
+    flagged: bool = False
+    pseudonymous: bool = False
+    service: bool = False
+    education: bool = False
+    account_age: int = 0
     worker_count: int = 0
+    worker_ids: list[str] | None = None
+    sharedkey_ids: list[str] | None = None
+    active_generations: UserActiveGenerations | None = None
 
 
 class HeartbeatReply(ReplyBody):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
 
 from PIL import Image
 
@@ -97,10 +96,10 @@ def job_from_pop(
     `source_bytes`/`mask_bytes` replace `source_image`/`source_mask` when those were URLs the
     caller downloaded (the public horde hands sources out as links).
     """
-    if reply.id is None or reply.payload is None:
+    if not reply.has_job or reply.payload is None:
         raise ValueError("pop reply carries no job")
     payload = reply.payload
-    ids = list(reply.ids) or [reply.id]
+    ids = list(reply.ids) or [str(reply.id)]
     if reply.model is not None and reply.model not in capabilities.models:
         served = ", ".join(capabilities.models)
         raise JobRejected(f"model {reply.model!r} is not served here (serving: {served})")
@@ -116,10 +115,21 @@ def job_from_pop(
         )
     if not 1 <= payload.ddim_steps <= 500:
         raise JobRejected(f"steps {payload.ddim_steps} outside 1..500")
-    if payload.post_processing:
-        raise JobRejected(f"post-processing {payload.post_processing} is not supported here")
-    if payload.loras:
-        raise JobRejected("LoRAs are not supported here")
+    if payload.prompt is None:
+        raise JobRejected("the job has no prompt")
+    # What this worker cannot do is refused, never silently left out of the image.
+    unsupported = {
+        f"post-processing {payload.post_processing}": bool(payload.post_processing),
+        "LoRAs": bool(payload.loras),
+        "textual inversions": bool(payload.tis),
+        "hires fix": payload.hires_fix,
+        "tiling": payload.tiling,
+        f"ControlNet {payload.control_type}": payload.control_type is not None,
+        "transparency": payload.transparent,
+    }
+    for feature, asked in unsupported.items():
+        if asked:
+            raise JobRejected(f"{feature} is not supported by this worker")
 
     mode = Mode.TXT2IMG
     source: Image.Image | None = None
@@ -193,8 +203,7 @@ def _decode(data: str | bytes, field_name: str) -> Image.Image:
 
 def _r2_targets(reply: PopReply, count: int) -> list[str | None]:
     # The public horde sends `r2_uploads` (one per id) for batches and `r2_upload` for one.
-    extra: Any = getattr(reply, "model_extra", None) or {}
-    many = extra.get("r2_uploads")
-    if isinstance(many, list) and len(many) == count:
-        return [str(url) if url else None for url in many]
+    many = reply.r2_uploads
+    if many is not None and len(many) == count:
+        return [url or None for url in many]
     return [reply.r2_upload] + [None] * (count - 1)

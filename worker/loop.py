@@ -153,12 +153,17 @@ class WorkerLoop:
                 self.shutdown.stop_popping.wait(self.settings.retry_initial_delay)
                 continue
             except HordeRefusal as refusal:
-                # Bad key, worker name owned by someone else, maintenance…: wait and retry,
-                # slowly, so that fixing it on the horde side brings the worker back.
+                if refusal.rc == ErrorCode.WORKER_MAINTENANCE.value:
+                    # Its owner put it in maintenance: nothing is wrong, ask again now and then.
+                    self._log_maintenance(refusal)
+                    self.shutdown.stop_popping.wait(self.settings.idle_max_delay)
+                    continue
+                # Bad key, worker name owned by someone else…: wait and retry, slowly, so that
+                # fixing it on the horde side brings the worker back.
                 log.error("the horde refused the pop: %s", refusal)
                 self.shutdown.stop_popping.wait(self.settings.retry_max_delay)
                 continue
-            if reply.id is None:
+            if not reply.has_job:
                 self._log_skipped(reply)
                 self.shutdown.stop_popping.wait(idle.next_delay())
                 continue
@@ -184,12 +189,24 @@ class WorkerLoop:
             blacklist=s.blacklist,
             allow_img2img=s.allow_img2img,
             allow_painting=s.allow_painting,
+            # Until this worker has them, it says so: the horde then never sends such jobs.
             allow_post_processing=False,
             allow_lora=False,
+            allow_controlnet=False,
+            allow_hires_fix=False,
+            allow_tiling=False,
             threads=s.threads,
             amount=1,
             bridge_agent=BRIDGE_AGENT,
         )
+
+    def _log_maintenance(self, refusal: HordeRefusal) -> None:
+        with self._skipped_lock:
+            now = time.monotonic()
+            if now - self._last_skipped_log < self.settings.skipped_log_interval:
+                return
+            self._last_skipped_log = now
+        log.info("worker in maintenance mode, no job of its owner waits: %s", refusal.message)
 
     def _log_skipped(self, reply: PopReply) -> None:
         if not reply.skipped:
@@ -206,9 +223,9 @@ class WorkerLoop:
 
     def process(self, reply: PopReply) -> str:
         """Generate and answer one popped job; returns its final state for the log/tests."""
-        assert reply.id is not None
+        assert reply.has_job
         started = time.perf_counter()
-        ids = list(reply.ids) or [reply.id]
+        ids = list(reply.ids) or [str(reply.id)]
         if reply.payload is None:
             self._submit_faulted(ids, Fault("the pop reply has a job id but no payload"), seed=0)
             self._log_job(reply, None, started, "faulted", steps_run=0)

@@ -47,3 +47,4 @@ class Worker(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     maintenance: Mapped[bool] = mapped_column(Boolean, default=False)
     maintenance_msg: Mapped[str | None] = mapped_column(Text, nullable=True)
+    info: Mapped[str | None] = mapped_column(Text, nullable=True)

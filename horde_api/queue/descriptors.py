@@ -1,19 +1,21 @@
-"""Which rq queue an image waits in: one queue per (priority tier, size class, kind, nsfw, models).
+"""Which rq queue an image waits in: one queue per (tier, size class, kind, flags, models).
 
 A pop looks only at the heads of the queues whose descriptor the worker can serve, so its cost
 depends on how many distinct kinds of work are waiting, never on how many images wait.
 
-Descriptor text: `<tier>|<min_pixels>|<kind>|<nsfw>|<models>` where `min_pixels` is the
+Descriptor text: `<tier>|<min_pixels>|<kind>|<flags>|<models>` where `min_pixels` is the
 exclusive lower pixel bound of the size class (a worker with `max_pixels` above it may find
 images it can take there), `kind` is t (txt2img), i (img2img) or p (inpainting/outpainting),
-and `models` is `*` (any) or the request's model names joined by commas.
+`flags` is the NSFW digit (0/1) followed by the letters of what the images need of a worker
+(`Need`, sorted; none for a plain request, so queues made before needs existed keep their
+names), and `models` is `*` (any) or the request's model names joined by commas.
 """
 
 from __future__ import annotations
 
-from enum import IntEnum
+from enum import Enum, IntEnum
 
-from horde_protocol import SourceProcessing
+from horde_protocol import GenerationParams, SourceProcessing
 
 ANY_MODEL = "*"
 MODEL_SEPARATOR = ","
@@ -45,6 +47,62 @@ class Kind:
     PAINTING = "p"
 
 
+class Need(str, Enum):
+    """What an image needs of its worker beyond model, size and kind; the letter goes into the
+    queue's flags, the value is the pop's `skipped` reason when a worker lacks it."""
+
+    LORA = "l"
+    POST_PROCESSING = "p"
+    CONTROLNET = "c"
+    HIRES_FIX = "h"
+    TILING = "t"
+
+    @property
+    def skip_reason(self) -> str:
+        return _SKIP_REASONS[self]
+
+
+_SKIP_REASONS = {
+    Need.LORA: "lora",
+    Need.POST_PROCESSING: "post-processing",
+    Need.CONTROLNET: "controlnet",
+    Need.HIRES_FIX: "hires_fix",
+    Need.TILING: "tiling",
+}
+SKIP_REASON_OF_LETTER = {need.value: reason for need, reason in _SKIP_REASONS.items()}
+
+
+def needs_of(params: GenerationParams) -> str:
+    """The sorted need letters of a request (LoRAs and textual inversions both need a LoRA-capable
+    worker: the public horde's workers serve both or neither)."""
+    needs = set()
+    if params.loras or params.tis:
+        needs.add(Need.LORA)
+    if params.post_processing:
+        needs.add(Need.POST_PROCESSING)
+    if params.control_type is not None:
+        needs.add(Need.CONTROLNET)
+    if params.hires_fix:
+        needs.add(Need.HIRES_FIX)
+    if params.tiling:
+        needs.add(Need.TILING)
+    return "".join(sorted(need.value for need in needs))
+
+
+def served_needs(
+    *, lora: bool, post_processing: bool, controlnet: bool, hires_fix: bool, tiling: bool
+) -> str:
+    """The need letters a worker serves, from its pop flags."""
+    flags = {
+        Need.LORA: lora,
+        Need.POST_PROCESSING: post_processing,
+        Need.CONTROLNET: controlnet,
+        Need.HIRES_FIX: hires_fix,
+        Need.TILING: tiling,
+    }
+    return "".join(sorted(need.value for need, on in flags.items() if on))
+
+
 def size_class_floor(pixels: int) -> int:
     """Exclusive lower bound of the size class holding an image of `pixels` pixels."""
     floor = 0
@@ -69,8 +127,26 @@ def models_part(models: list[str]) -> str:
     return MODEL_SEPARATOR.join(sorted(set(models)))
 
 
-def descriptor(tier: Tier, pixels: int, kind: str, nsfw: bool, models: list[str]) -> str:
-    return f"{int(tier)}|{size_class_floor(pixels)}|{kind}|{int(nsfw)}|{models_part(models)}"
+def descriptor(
+    tier: Tier, pixels: int, kind: str, nsfw: bool, models: list[str], needs: str = ""
+) -> str:
+    flags = f"{int(nsfw)}{needs}"
+    return f"{int(tier)}|{size_class_floor(pixels)}|{kind}|{flags}|{models_part(models)}"
+
+
+# Samplers that take two model evaluations per step (the public horde counts their steps twice).
+DOUBLE_STEP_SAMPLERS = frozenset({"k_heun", "k_dpm_2", "k_dpm_2_a"})
+IMG2IMG_DEFAULT_STRENGTH = 0.75
+
+
+def accurate_steps(params: GenerationParams, kind: str) -> float:
+    """The work of one image in steps, as the public horde weighs it for `limit_max_steps`."""
+    steps = float(params.steps)
+    if params.sampler_name in DOUBLE_STEP_SAMPLERS:
+        steps *= 2
+    if kind == Kind.IMG2IMG:
+        steps *= params.denoising_strength or IMG2IMG_DEFAULT_STRENGTH
+    return steps
 
 
 def worker_kinds(allow_img2img: bool, allow_painting: bool) -> str:

@@ -11,7 +11,14 @@ from rq.job import Job
 from rq.queue import Queue
 from rq.serializers import JSONSerializer
 
-from horde_api.queue.descriptors import Tier, descriptor, kind_of, models_part
+from horde_api.queue.descriptors import (
+    Tier,
+    accurate_steps,
+    descriptor,
+    kind_of,
+    models_part,
+    needs_of,
+)
 from horde_api.queue.keys import RedisKeys
 from horde_api.queue.rate_limits import RateCounter, RateLimitExceeded
 from horde_api.queue.rq_jobs import generated_by_horde_worker
@@ -22,11 +29,38 @@ from horde_protocol.seeds import image_seeds
 
 @dataclass(frozen=True)
 class Requester:
-    """Who asks: `user_key` names the in-flight counter (user id, or `anon:<ip>`)."""
+    """Who asks: `user_key` names the in-flight counter (user id, or `anon:<ip>`); `user_id` is
+    0 for the anonymous user."""
 
     user_key: str
     tier: Tier
     concurrency: int
+    user_id: int = 0
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Which workers may take the request's images, beyond what its queue says."""
+
+    workers: tuple[str, ...] = ()
+    workers_are_blacklist: bool = False
+    trusted_workers: bool = False
+    fast_workers_only: bool = False
+    extra_slow_workers: bool = False
+
+    def as_json(self) -> str | None:
+        """The job hash's `route` field, or None when any worker may take the images."""
+        route: dict[str, object] = {}
+        if self.workers:
+            route["wl"] = list(self.workers)
+            route["wlb"] = self.workers_are_blacklist
+        if self.trusted_workers:
+            route["tw"] = True
+        if self.fast_workers_only:
+            route["fast"] = True
+        if self.extra_slow_workers:
+            route["xslow"] = True
+        return json.dumps(route, separators=(",", ":")) if route else None
 
 
 @dataclass(frozen=True)
@@ -67,6 +101,7 @@ class QueueWriter:
         kudos: float,
         now: float,
         rate_counters: Sequence[RateCounter] = (),
+        routing: Routing = Routing(),
     ) -> str:
         n = spec.params.n
         keys = self.keys
@@ -89,9 +124,13 @@ class QueueWriter:
         request_id = new_id()
         pixels = spec.params.width * spec.params.height
         kind = kind_of(sources.image is not None, spec.source_processing)
+        needs = needs_of(spec.params)
         queue_name = keys.rq_queue_name(
-            descriptor(requester.tier, pixels, kind, spec.nsfw, spec.models)
+            descriptor(requester.tier, pixels, kind, spec.nsfw, spec.models, needs)
         )
+        steps_of_work = accurate_steps(spec.params, kind)
+        megapixelsteps = pixels * spec.params.steps / 1_000_000
+        route = routing.as_json()
         part = models_part(spec.models)
         stored_spec = {
             "prompt": spec.prompt,
@@ -99,6 +138,7 @@ class QueueWriter:
             "models": spec.models,
             "source_processing": spec.source_processing.value,
             "kind": kind,
+            "needs": needs,
             "pixels": pixels,
             "nsfw": spec.nsfw,
             "censor_nsfw": spec.censor_nsfw,
@@ -128,6 +168,8 @@ class QueueWriter:
                     "kudos": kudos,
                     "spec": json.dumps(stored_spec),
                     "queue": queue_name,
+                    "uid": requester.user_id,
+                    "nobatch": int(spec.disable_batching),
                 },
             )
             if sources.image is not None:
@@ -149,7 +191,11 @@ class QueueWriter:
                         "queue": queue_name,
                         "model": part,
                         "prompt": prompt_lower,
+                        "owner": requester.user_key,
+                        "asteps": steps_of_work,
+                        "mps": megapixelsteps,
                         "state": "waiting",
+                        **({"route": route} if route else {}),
                     },
                 )
                 job = Job.create(
@@ -165,6 +211,8 @@ class QueueWriter:
                 queue.enqueue_job(job, pipeline=pipe)
             pipe.sadd(keys.active_queues, queue_name)
             pipe.hincrby(keys.queued_per_model, part, n)
+            pipe.hincrbyfloat(keys.queued_megapixelsteps, part, n * megapixelsteps)
             pipe.zadd(keys.activity, {request_id: now})
+            pipe.hincrby(keys.user_records(requester.user_id), "request_image", n)
             pipe.execute()
         return request_id

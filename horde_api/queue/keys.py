@@ -2,7 +2,7 @@
 
 rq adds its own namespace in front of queue names and job ids (`rq:queue:<name>`,
 `rq:job:<id>`); our queue names start with the prefix, so `rq info` lists them and tests with
-different prefixes never see each other's queues. Job ids are random (uuid4 hex).
+different prefixes never see each other's queues. Job ids are random UUIDs.
 """
 
 from __future__ import annotations
@@ -92,12 +92,22 @@ class RedisKeys:
         return f"{self.prefix}queued"
 
     @property
+    def queued_megapixelsteps(self) -> str:
+        """Hash model part of a queue descriptor -> megapixel-steps of its waiting images."""
+        return f"{self.prefix}queued-mps"
+
+    @property
     def stats(self) -> str:
         return f"{self.prefix}stats"
 
     def user_in_flight(self, user_key: str) -> str:
         """Images of one requester not yet finished (user id, or `anon:<ip>`)."""
         return f"{self.prefix}user:{user_key}:inflight"
+
+    def user_records(self, user_id: int | str) -> str:
+        """Hash of a user's counts (images requested and generated, megapixel-steps used and
+        contributed); user 0 is the anonymous user."""
+        return f"{self.prefix}user:{user_id}:records"
 
     def rate_counter(self, kind: str, who: str, window: int) -> str:
         return f"{self.prefix}rl:{kind}:{who}:{window}"

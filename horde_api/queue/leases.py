@@ -34,8 +34,9 @@ class SubmitOutcome(str, Enum):
 
 
 _CHECK_LEASE_LUA = r"""
--- Shared by submit: validate the lease and expire it on the spot when its time is up.
-local lid, owner = ARGV[4], ARGV[5]
+-- A.lease: the lease id; A.owner: the submitting worker's user id (text)
+-- Validates the lease, and expires it on the spot when its time is up.
+local lid, owner = A.lease, A.owner
 local lkey = P .. 'lease:' .. lid
 local jid, rid, lease_owner, state, expires =
   unpack(redis.call('HMGET', lkey, 'job', 'req', 'owner', 'state', 'expires'))
@@ -52,7 +53,9 @@ end
 _SUBMIT_LUA = (
     _CHECK_LEASE_LUA
     + r"""
-local gen_state, record, max_faults, ref = ARGV[6], ARGV[7], tonumber(ARGV[8]), ARGV[9]
+-- A.state: the generation state submitted; A.record: the generation record (JSON text);
+-- A.max_faults: faults a request survives; A.ref: the stored result's reference
+local gen_state, record, max_faults, ref = A.state, A.record, A.max_faults, A.ref
 local rkey = P .. 'req:' .. rid
 if gen_state == 'faulted' then
   local faults = redis.call('HINCRBY', rkey, 'faults', 1)
@@ -65,21 +68,37 @@ redis.call('HSET', lkey, 'state', 'submitted')
 redis.call('HSET', P .. 'job:' .. jid, 'state', 'done', 'ref', ref)
 redis.call('HSET', RQJ .. jid, 'status', 'finished')
 redis.call('HSET', rkey .. ':gens', jid, record)
-redis.call('HINCRBY', P .. 'worker:' .. redis.call('HGET', lkey, 'worker'), 'fulfilled', 1)
+local wkey = P .. 'worker:' .. redis.call('HGET', lkey, 'worker')
+redis.call('HINCRBY', wkey, 'fulfilled', 1)
 redis.call('HDEL', rkey .. ':progress', jid)
 redis.call('HINCRBY', rkey, 'processing', -1)
 redis.call('HINCRBY', rkey, 'finished', 1)
 release_in_flight(rid, 1)
 if redis.call('ZSCORE', P .. 'activity', rid) then redis.call('ZADD', P .. 'activity', now, rid) end
--- Worker speed for wait estimates: moving average of seconds per megapixel-step.
+-- Speeds (moving averages): the horde's seconds per megapixel-step for wait estimates, the
+-- worker's megapixel-steps per second for requests that want fast workers.
 local started = redis.call('HGET', lkey, 'started')
 local px, steps = unpack(redis.call('HMGET', P .. 'job:' .. jid, 'px', 'steps'))
 local work = num(px) * num(steps) / 1000000
+local elapsed = now - num(started)
 if work > 0 then
-  local sample = (now - num(started)) / work
+  local sample = elapsed / work
   local old = tonumber(redis.call('HGET', P .. 'stats', 'sec_per_mps'))
   if old then sample = old * 0.8 + sample * 0.2 end
   redis.call('HSET', P .. 'stats', 'sec_per_mps', tostring(sample))
+  if elapsed > 0 then
+    local speed = work / elapsed
+    local old_speed = tonumber(redis.call('HGET', wkey, 'mps'))
+    if old_speed then speed = old_speed * 0.8 + speed * 0.2 end
+    redis.call('HSET', wkey, 'mps', tostring(speed))
+  end
+  redis.call('HINCRBYFLOAT', wkey, 'mps_total', work)
+  -- The users' records: what the requester used, what the worker's owner contributed.
+  local requester = redis.call('HGET', rkey, 'uid') or '0'
+  redis.call('HINCRBYFLOAT', P .. 'user:' .. requester .. ':records', 'usage_mps', work)
+  local contributor = P .. 'user:' .. redis.call('HGET', lkey, 'owner') .. ':records'
+  redis.call('HINCRBY', contributor, 'fulfillment_image', 1)
+  redis.call('HINCRBYFLOAT', contributor, 'contribution_mps', work)
 end
 finalize_if_idle(rid)
 publish(rid, 'submitted')
@@ -89,7 +108,8 @@ return {'ok', rid, kudos or '0', n or '1'}
 )
 
 _SUBMIT_CONTEXT_LUA = r"""
-local lkey = P .. 'lease:' .. ARGV[4]
+-- A.lease: the lease id
+local lkey = P .. 'lease:' .. A.lease
 local l = redis.call('HMGET', lkey, 'job', 'req', 'worker', 'state', 'expires', 'model', 'token',
   'started', 'owner')
 if not l[1] then return {} end
@@ -99,7 +119,8 @@ return {l[1], l[2], l[3], l[4], l[5], l[6], l[7], l[8], l[9], j[1] or '0', j[2] 
 """
 
 _REAP_LUA = r"""
-local limit = tonumber(ARGV[4])
+-- A.limit: at most this many expired leases per run
+local limit = A.limit
 local expired = redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', now, 'LIMIT', 0, limit)
 for _, lid in ipairs(expired) do
   requeue_lease(lid, 'aborted', true)
@@ -168,7 +189,7 @@ class SubmitContext:
 
 
 def read_submit_context(redis: Redis, keys: RedisKeys, lease_id: str) -> SubmitContext | None:
-    reply = SUBMIT_CONTEXT_SCRIPT(redis, [keys.prefix, RedisKeys.rq_job_key(""), "0", lease_id])
+    reply = SUBMIT_CONTEXT_SCRIPT(redis, keys, 0, lease=lease_id)
     if not reply:
         return None
     lease = _lease_from_fields(lease_id, reply[: len(LEASE_FIELDS)])
@@ -195,17 +216,14 @@ def submit_lease(
 ) -> SubmitResult:
     reply = SUBMIT_SCRIPT(
         redis,
-        [
-            keys.prefix,
-            RedisKeys.rq_job_key(""),
-            repr(now),
-            lease_id,
-            owner_id,
-            generation_state,
-            record_json,
-            max_faults,
-            ref,
-        ],
+        keys,
+        now,
+        lease=lease_id,
+        owner=str(owner_id),
+        state=generation_state,
+        record=record_json,
+        max_faults=max_faults,
+        ref=ref,
     )
     tag = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
     outcome = SubmitOutcome(tag)
@@ -216,4 +234,4 @@ def submit_lease(
 
 def reap_expired_leases(redis: Redis, keys: RedisKeys, now: float, limit: int = 200) -> int:
     """Put the images of expired leases back at the front of their queues; safe to run anywhere."""
-    return int(REAP_SCRIPT(redis, [keys.prefix, RedisKeys.rq_job_key(""), repr(now), limit]))
+    return int(REAP_SCRIPT(redis, keys, now, limit=limit))

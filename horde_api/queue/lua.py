@@ -2,24 +2,33 @@
 
 Every state change of a request or image happens inside one Lua script, so several API
 processes (and their janitors) can act on the same request without locks: Redis runs one
-script at a time. Scripts address keys they compute from the prefix (ARGV[1]); this needs a
-single Redis server (not Redis Cluster), which is what the horde supports.
+script at a time. Scripts address keys they compute from the prefixes they are given; this
+needs a single Redis server (not Redis Cluster), which is what the horde supports.
 
-Conventions of the shared functions: `P` is our prefix, `RQJ` rq's job-key prefix, `now` the
-caller's clock in seconds (passed in, so tests can move time).
+Every script gets the same five arguments, named in COMMON_LUA's header; its own arguments
+travel as one JSON object (`A` in the script), whose fields each script's header names. No
+script reads a positional argument of its own or spells a key prefix.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from redis import Redis
 from redis.commands.core import Script
 
+from horde_api.queue.keys import RedisKeys
+
 COMMON_LUA = r"""
-local P = ARGV[1]
-local RQJ = ARGV[2]
-local now = tonumber(ARGV[3])
+-- ARGV[1] P    our key prefix: every key of ours starts with it
+-- ARGV[2] RQJ  rq's job-key prefix (rq:job:)
+-- ARGV[3] RQQ  rq's queue-key prefix (rq:queue:)
+-- ARGV[4] now  the caller's clock in seconds (passed in, so tests can move time)
+-- ARGV[5] A    the script's own arguments: one JSON object, named in the script's header
+local P, RQJ, RQQ = ARGV[1], ARGV[2], ARGV[3]
+local now = tonumber(ARGV[4])
+local A = cjson.decode(ARGV[5])
 
 local function num(v) return tonumber(v) or 0 end
 
@@ -50,16 +59,22 @@ local function release_in_flight(rid, count)
   end
 end
 
+-- What waits per model part: images (`queued`) and megapixel-steps (`queued-mps`).
+local function count_waiting(model, images, mps)
+  redis.call('HINCRBY', P .. 'queued', model, images)
+  redis.call('HINCRBYFLOAT', P .. 'queued-mps', model, images * num(mps))
+end
+
 local function push_waiting(jid, at_front)
   local jkey = P .. 'job:' .. jid
-  local queue, model = unpack(redis.call('HMGET', jkey, 'queue', 'model'))
+  local queue, model, mps = unpack(redis.call('HMGET', jkey, 'queue', 'model', 'mps'))
   if at_front then
-    redis.call('LPUSH', 'rq:queue:' .. queue, jid)
+    redis.call('LPUSH', RQQ .. queue, jid)
   else
-    redis.call('RPUSH', 'rq:queue:' .. queue, jid)
+    redis.call('RPUSH', RQQ .. queue, jid)
   end
   redis.call('SADD', P .. 'active-queues', queue)
-  redis.call('HINCRBY', P .. 'queued', model, 1)
+  count_waiting(model, 1, mps)
   redis.call('HSET', jkey, 'state', 'waiting', 'lease', '')
   redis.call('HSET', RQJ .. jid, 'status', 'queued')
 end
@@ -67,9 +82,9 @@ end
 -- Take a waiting image out of its queue for good (cancel, expiry, request faulted).
 local function drop_waiting(jid, rid)
   local jkey = P .. 'job:' .. jid
-  local queue, model = unpack(redis.call('HMGET', jkey, 'queue', 'model'))
-  if redis.call('LREM', 'rq:queue:' .. queue, 1, jid) > 0 then
-    redis.call('HINCRBY', P .. 'queued', model, -1)
+  local queue, model, mps = unpack(redis.call('HMGET', jkey, 'queue', 'model', 'mps'))
+  if redis.call('LREM', RQQ .. queue, 1, jid) > 0 then
+    count_waiting(model, -1, mps)
   end
   redis.call('HSET', jkey, 'state', 'cancelled')
   redis.call('HSET', RQJ .. jid, 'status', 'canceled')
@@ -127,9 +142,11 @@ class LuaScript:
         self.source = COMMON_LUA + body
         self._scripts: dict[int, Script] = {}
 
-    def __call__(self, redis: Redis, args: list[Any]) -> Any:
+    def __call__(self, redis: Redis, keys: RedisKeys, now: float, **args: Any) -> Any:
+        """Run with the common arguments and `args` as the script's JSON object `A`."""
         script = self._scripts.get(id(redis))
         if script is None:
             script = redis.register_script(self.source)
             self._scripts[id(redis)] = script
-        return script(keys=[], args=args)
+        common = [keys.prefix, RedisKeys.rq_job_key(""), RedisKeys.rq_queue_key(""), repr(now)]
+        return script(keys=[], args=[*common, json.dumps(args, separators=(",", ":"))])

@@ -1,10 +1,15 @@
-"""Atomic claim of the best waiting image for a worker (the heart of `POST /generate/pop`).
+"""Atomic claim of the best waiting images for a worker (the heart of `POST /generate/pop`).
 
 One Lua script looks at the active queues (a set holding one entry per descriptor with waiting
 images), keeps those whose descriptor the worker can serve, inspects at most `lookahead` heads
-of each (for the per-image pixel and blacklist checks), picks the highest tier and then the
-oldest image, removes it from its rq queue and creates the lease, all in one step: two
-concurrent pops can never get the same image, and the cost does not grow with queue depth.
+of each (for the per-image checks: pixels, blacklist, steps, targeting), picks the highest tier
+and then the oldest image, takes it out of its rq queue with up to `amount - 1` more images of
+the same request (the public horde's batching) and creates one lease per image, all in one
+step: two concurrent pops can never get the same image, and the cost does not grow with queue
+depth.
+
+The checks and their `skipped` reasons follow the public horde's matcher (docs/protocol.md,
+"Which worker gets a job").
 """
 
 from __future__ import annotations
@@ -14,99 +19,136 @@ from dataclasses import dataclass, field
 
 from redis import Redis
 
-from horde_api.queue.descriptors import worker_kinds
+from horde_api.queue.descriptors import SKIP_REASON_OF_LETTER, worker_kinds
 from horde_api.queue.keys import RedisKeys
 from horde_api.queue.lua import LuaScript
 from horde_protocol.ids import new_id
 
 _POP_LUA = r"""
-local wid = ARGV[4]
-local maxpx = tonumber(ARGV[5])
-local kinds = ARGV[6]
-local wnsfw = ARGV[7] == '1'
-local look = tonumber(ARGV[8])
-local lid = ARGV[9]
-local token = ARGV[10]
-local ttl_min = tonumber(ARGV[11])
-local ttl_override = tonumber(ARGV[12])
-local keep = tonumber(ARGV[13])
-local owner = ARGV[14]
-local nm = tonumber(ARGV[15])
-local wmodels, wmodel_list = {}, {}
-for i = 1, nm do wmodels[ARGV[15 + i]] = true; wmodel_list[i] = ARGV[15 + i] end
-local nb = tonumber(ARGV[16 + nm])
-local black = {}
-for i = 1, nb do black[i] = ARGV[16 + nm + i] end
+-- A.worker        the worker's id
+-- A.owner         its owner's user id (text; a job's `owner` field holds its requester's)
+-- A.trusted       its owner is trusted (requests with trusted_workers need that)
+-- A.maxpx         max_pixels
+-- A.kinds         kinds it takes: t txt2img, i img2img, p inpainting/outpainting
+-- A.nsfw          it takes NSFW requests
+-- A.serves        need letters it serves (see descriptors.Need)
+-- A.skip_of       need letter -> skipped reason
+-- A.models        model names it serves (array; empty = it names none)
+-- A.blacklist     lower-case words it refuses in prompts (array)
+-- A.step_limit    0, or the accurate steps above which it refuses an image (limit_max_steps)
+-- A.upfront       require_upfront_kudos: only images of trusted requesters (or its owner's)
+-- A.xslow         extra_slow_worker: only images whose request allows extra-slow workers
+-- A.min_speed     the speed a request with slow_workers=false needs
+-- A.look          heads looked at per queue
+-- A.leases        one new lease id per image it may take (so #A.leases is its `amount`)
+-- A.tokens        one upload token per lease
+-- A.ttl_min, A.ttl_override, A.keep   lease timing: shortest ttl, fixed ttl (0 = computed),
+--                 how long a lease's record outlives it
+-- A.fields        what the worker announced, recorded on its hash (text values)
 
 -- The worker is alive: note it, with what it announced, before looking for work.
+local wid = A.worker
 local wkey = P .. 'worker:' .. wid
-local nf = tonumber(ARGV[17 + nm + nb])
 local fields = {}
-for i = 1, 2 * nf do fields[i] = ARGV[17 + nm + nb + i] end
-redis.call('ZADD', P .. 'workers:seen', now, wid)
-redis.call('HSET', wkey, 'last_seen', ARGV[3], unpack(fields))
-redis.call('HSETNX', wkey, 'first_seen', ARGV[3])
-
-if redis.call('SISMEMBER', P .. 'workers:maintenance', wid) == 1 then
-  return {'maintenance'}
+for name, value in pairs(A.fields) do
+  fields[#fields + 1] = name
+  fields[#fields + 1] = value
 end
+redis.call('ZADD', P .. 'workers:seen', now, wid)
+redis.call('HSET', wkey, 'last_seen', tostring(now), unpack(fields))
+redis.call('HSETNX', wkey, 'first_seen', tostring(now))
+-- Its speed in megapixel-steps per second, measured by submits (nil until its first one).
+local speed = tonumber(redis.call('HGET', wkey, 'mps'))
+-- A worker in maintenance only serves its owner's own requests, as on the public horde.
+local maintenance = redis.call('SISMEMBER', P .. 'workers:maintenance', wid) == 1
 
 local skipped = {}
 local function skip(reason, count)
   if count > 0 then skipped[reason] = (skipped[reason] or 0) + count end
 end
 
+local wmodels = {}
+for _, m in ipairs(A.models) do wmodels[m] = true end
+
 -- The model this worker would run for a queue's models part, or nil when it serves none.
 local function pick_model(part)
-  if part == '*' then return wmodel_list[1] or '' end
-  if nm == 0 then return string.match(part, '^([^,]*)') end
+  if part == '*' then return A.models[1] or '' end
+  if #A.models == 0 then return string.match(part, '^([^,]*)') end
   for m in string.gmatch(part, '([^,]+)') do
     if wmodels[m] then return m end
   end
   return nil
 end
 
+-- Why the worker cannot take any image of a queue, or nil.
+local function queue_misfit(kind, flags, floor, model)
+  if not model then return 'models' end
+  if not string.find(A.kinds, kind, 1, true) then
+    if kind == 'i' then return 'img2img' end
+    return 'painting'
+  end
+  if string.sub(flags, 1, 1) == '1' and not A.nsfw then return 'nsfw' end
+  for need in string.gmatch(string.sub(flags, 2), '%a') do
+    if not string.find(A.serves, need, 1, true) then return A.skip_of[need] or 'models' end
+  end
+  if tonumber(floor) >= A.maxpx then return 'max_pixels' end
+  return nil
+end
+
+local function listed(list, value)
+  for _, item in ipairs(list) do
+    if item == value then return true end
+  end
+  return false
+end
+
+-- Why the worker cannot take this image, or nil. `tier` is its queue's tier.
+local function image_misfit(jid, tier)
+  local px, prompt, asteps, owner, route =
+    unpack(redis.call('HMGET', P .. 'job:' .. jid, 'px', 'prompt', 'asteps', 'owner', 'route'))
+  local own = owner == A.owner
+  if maintenance and not own then return 'maintenance' end
+  if num(px) > A.maxpx then return 'max_pixels' end
+  if prompt then
+    for _, word in ipairs(A.blacklist) do
+      if string.find(prompt, word, 1, true) then return 'blacklist' end
+    end
+  end
+  if A.step_limit > 0 and num(asteps) > A.step_limit then return 'step_count' end
+  if A.upfront and tier ~= 0 and not own then return 'kudos' end
+  local r = {}
+  if route then r = cjson.decode(route) end
+  if r.wl and listed(r.wl, wid) == (r.wlb == true) then return 'worker_id' end
+  if r.tw and not A.trusted then return 'untrusted' end
+  if r.fast and speed and speed < A.min_speed then return 'performance' end
+  if A.xslow and not r.xslow then return 'performance' end
+  return nil
+end
+
 local active_key = P .. 'active-queues'
 local best_tier, best_seq, best_queue, best_jid, best_model
 for _, queue in ipairs(redis.call('SMEMBERS', active_key)) do
-  local tier, floor, kind, qnsfw, part =
-    string.match(string.sub(queue, #P + 3), '^(%d+)|(%d+)|(%a)|(%d)|(.*)$')
+  local tier, floor, kind, flags, part =
+    string.match(string.sub(queue, #P + 3), '^(%d+)|(%d+)|(%a)|(%d%a*)|(.*)$')
   tier = tonumber(tier)
-  local qkey = 'rq:queue:' .. queue
+  local qkey = RQQ .. queue
   if tier and not (best_tier and tier > best_tier) then
     local model = pick_model(part)
-    local reason = nil
-    if not model then reason = 'models'
-    elseif not string.find(kinds, kind, 1, true) then
-      if kind == 'i' then reason = 'img2img' else reason = 'painting' end
-    elseif qnsfw == '1' and not wnsfw then reason = 'nsfw'
-    elseif tonumber(floor) >= maxpx then reason = 'max_pixels' end
+    local reason = queue_misfit(kind, flags, floor, model)
     if reason then
       local waiting = redis.call('LLEN', qkey)
       if waiting == 0 then redis.call('SREM', active_key, queue) end
       skip(reason, waiting)
     else
-      local heads = redis.call('LRANGE', qkey, 0, look - 1)
+      local heads = redis.call('LRANGE', qkey, 0, A.look - 1)
       if #heads == 0 then redis.call('SREM', active_key, queue) end
       for _, jid in ipairs(heads) do
-        local px, seq, prompt =
-          unpack(redis.call('HMGET', P .. 'job:' .. jid, 'px', 'seq', 'prompt'))
-        px = num(px)
-        seq = num(seq)
-        local fits = true
-        if px > maxpx then
-          skip('max_pixels', 1)
-          fits = false
-        elseif nb > 0 and prompt then
-          for _, word in ipairs(black) do
-            if string.find(prompt, word, 1, true) then
-              skip('blacklist', 1)
-              fits = false
-              break
-            end
-          end
-        end
-        if fits then
+        local misfit = image_misfit(jid, tier)
+        if misfit then
+          -- Maintenance hides other users' work from the worker; it is not a reason to report.
+          if misfit ~= 'maintenance' then skip(misfit, 1) end
+        else
+          local seq = num(redis.call('HGET', P .. 'job:' .. jid, 'seq'))
           if not best_tier or tier < best_tier or (tier == best_tier and seq < best_seq) then
             best_tier, best_seq, best_queue, best_jid, best_model = tier, seq, queue, jid, model
           end
@@ -119,6 +161,7 @@ end
 
 if not best_jid then
   local reply = {'none'}
+  if maintenance then reply = {'maintenance'} end
   for reason, count in pairs(skipped) do
     reply[#reply + 1] = reason
     reply[#reply + 1] = count
@@ -126,40 +169,65 @@ if not best_jid then
   return reply
 end
 
-redis.call('LREM', 'rq:queue:' .. best_queue, 1, best_jid)
-local jkey = P .. 'job:' .. best_jid
-local rid, steps, px, mpart = unpack(redis.call('HMGET', jkey, 'req', 'steps', 'px', 'model'))
-redis.call('HINCRBY', P .. 'queued', mpart, -1)
+-- The chosen image, and as many more waiting images of its request as the worker may take.
+local rid, steps, px, mpart, mps =
+  unpack(redis.call('HMGET', P .. 'job:' .. best_jid, 'req', 'steps', 'px', 'model', 'mps'))
+local rkey = P .. 'req:' .. rid
+local taken = {best_jid}
+if #A.leases > 1 and redis.call('HGET', rkey, 'nobatch') ~= '1' then
+  for _, jid in ipairs(redis.call('LRANGE', rkey .. ':jobs', 0, -1)) do
+    if #taken >= #A.leases then break end
+    if jid ~= best_jid and redis.call('HGET', P .. 'job:' .. jid, 'state') == 'waiting' then
+      taken[#taken + 1] = jid
+    end
+  end
+end
+
+-- Enough time for the whole batch: the public horde's per-image ttl, once per image.
 local ttl
-if ttl_override > 0 then
-  ttl = ttl_override
+if A.ttl_override > 0 then
+  ttl = A.ttl_override
 else
-  ttl = math.max(ttl_min, math.floor(30 + num(steps) * 2 * num(px) / 262144))
+  ttl = math.max(A.ttl_min, math.floor(30 + #taken * num(steps) * 2 * num(px) / 262144))
 end
 local expires = now + ttl
-local lkey = P .. 'lease:' .. lid
-redis.call('HSET', lkey, 'job', best_jid, 'req', rid, 'worker', wid, 'owner', owner,
-  'state', 'active',
-  'started', ARGV[3], 'expires', tostring(expires), 'token', token, 'model', best_model)
-redis.call('EXPIRE', lkey, math.ceil(ttl + keep))
-redis.call('ZADD', P .. 'leases', expires, lid)
-redis.call('HSET', jkey, 'state', 'leased', 'lease', lid)
-redis.call('HSET', RQJ .. best_jid, 'status', 'started')
-local rkey = P .. 'req:' .. rid
-redis.call('HINCRBY', rkey, 'waiting', -1)
-redis.call('HINCRBY', rkey, 'processing', 1)
+local reply = {'job', rid, best_model, tostring(ttl)}
+for i, jid in ipairs(taken) do
+  redis.call('LREM', RQQ .. best_queue, 1, jid)
+  local jkey = P .. 'job:' .. jid
+  local lid = A.leases[i]
+  local lkey = P .. 'lease:' .. lid
+  redis.call('HSET', lkey, 'job', jid, 'req', rid, 'worker', wid, 'owner', A.owner,
+    'state', 'active', 'started', tostring(now), 'expires', tostring(expires),
+    'token', A.tokens[i], 'model', best_model)
+  redis.call('EXPIRE', lkey, math.ceil(ttl + A.keep))
+  redis.call('ZADD', P .. 'leases', expires, lid)
+  redis.call('HSET', jkey, 'state', 'leased', 'lease', lid)
+  redis.call('HSET', RQJ .. jid, 'status', 'started')
+  reply[#reply + 1] = lid
+  reply[#reply + 1] = jid
+  reply[#reply + 1] = redis.call('HGET', jkey, 'seed') or '0'
+end
+count_waiting(mpart, -#taken, mps)
+redis.call('HINCRBY', rkey, 'waiting', -#taken)
+redis.call('HINCRBY', rkey, 'processing', #taken)
 if redis.call('ZSCORE', P .. 'activity', rid) then
   redis.call('ZADD', P .. 'activity', now, rid)
 end
 publish(rid, 'popped')
 -- Everything the pop reply needs, so the pop costs one round trip.
-local spec = redis.call('HGET', rkey, 'spec') or '{}'
 local image, mask = unpack(redis.call('HMGET', rkey .. ':src', 'image', 'mask'))
-local seed = redis.call('HGET', jkey, 'seed') or '0'
-return {'job', best_jid, rid, best_model, tostring(ttl), spec, seed, image or '', mask or ''}
+table.insert(reply, 5, redis.call('HGET', rkey, 'spec') or '{}')
+table.insert(reply, 6, image or '')
+table.insert(reply, 7, mask or '')
+return reply
 """
 
 POP_SCRIPT = LuaScript(_POP_LUA)
+# The public horde's threshold for requests with slow_workers=false: 0.5 megapixel-steps/s.
+MIN_FAST_WORKER_SPEED = 0.5
+# Without a model reference, limit_max_steps uses the public horde's default bounds (20..40).
+LIMIT_MAX_STEPS = (20 + 40) / 2
 
 
 @dataclass(frozen=True)
@@ -174,20 +242,37 @@ class WorkerOffer:
     blacklist: list[str] = field(default_factory=list)
     allow_img2img: bool = True
     allow_painting: bool = True
+    serves: str = ""
+    trusted: bool = False
+    limit_max_steps: bool = False
+    require_upfront_kudos: bool = False
+    extra_slow_worker: bool = False
+    amount: int = 1
+
+
+@dataclass(frozen=True)
+class LeasedImage:
+    lease_id: str
+    job_id: str
+    seed: str
+    upload_token: str
 
 
 @dataclass(frozen=True)
 class Claim:
-    lease_id: str
-    job_id: str
+    """Images of one request leased to the worker (one lease each)."""
+
     request_id: str
     model: str
     ttl: float
-    upload_token: str
     spec_json: str
-    seed: str
     source_image: str | None
     source_mask: str | None
+    images: list[LeasedImage]
+
+    @property
+    def lease_ids(self) -> list[str]:
+        return [image.lease_id for image in self.images]
 
 
 @dataclass(frozen=True)
@@ -210,54 +295,60 @@ def claim_job(
     offer: WorkerOffer,
     policy: LeasePolicy,
     now: float,
-    worker_fields: dict[str, str | int] | None = None,
+    worker_fields: dict[str, str] | None = None,
 ) -> Claim | NothingFits:
-    """Note the worker as alive (with `worker_fields`) and claim the best image that fits."""
-    lease_id = new_id()
-    token = secrets.token_urlsafe(24)
-    blacklist = [w.lower() for w in offer.blacklist if w.strip()]
-    args: list[object] = [
-        keys.prefix,
-        RedisKeys.rq_job_key(""),
-        repr(now),
-        offer.worker_id,
-        offer.max_pixels,
-        worker_kinds(offer.allow_img2img, offer.allow_painting),
-        int(offer.nsfw),
-        policy.lookahead,
-        lease_id,
-        token,
-        policy.ttl_min_seconds,
-        repr(float(policy.ttl_override_seconds)),
-        int(policy.keep_seconds),
-        offer.owner_id,
-        len(offer.models),
-        *offer.models,
-        len(blacklist),
-        *blacklist,
-        len(worker_fields or {}),
-        *[item for pair in (worker_fields or {}).items() for item in pair],
-    ]
-    reply = POP_SCRIPT(redis, args)
+    """Note the worker as alive (with `worker_fields`) and claim the best images that fit."""
+    tokens = {new_id(): secrets.token_urlsafe(24) for _ in range(offer.amount)}
+    reply = POP_SCRIPT(
+        redis,
+        keys,
+        now,
+        worker=offer.worker_id,
+        owner=str(offer.owner_id),
+        trusted=offer.trusted,
+        maxpx=offer.max_pixels,
+        kinds=worker_kinds(offer.allow_img2img, offer.allow_painting),
+        nsfw=offer.nsfw,
+        serves=offer.serves,
+        skip_of=SKIP_REASON_OF_LETTER,
+        models=offer.models,
+        blacklist=[w.lower() for w in offer.blacklist if w.strip()],
+        step_limit=LIMIT_MAX_STEPS if offer.limit_max_steps else 0,
+        upfront=offer.require_upfront_kudos,
+        xslow=offer.extra_slow_worker,
+        min_speed=MIN_FAST_WORKER_SPEED,
+        look=policy.lookahead,
+        leases=list(tokens),
+        tokens=list(tokens.values()),
+        ttl_min=policy.ttl_min_seconds,
+        ttl_override=float(policy.ttl_override_seconds),
+        keep=int(policy.keep_seconds),
+        fields=worker_fields or {},
+    )
     tag = _text(reply[0])
     if tag == "job":
+        rest = reply[7:]
+        images = [
+            LeasedImage(
+                lease_id=_text(rest[i]),
+                job_id=_text(rest[i + 1]),
+                seed=_text(rest[i + 2]),
+                upload_token=tokens[_text(rest[i])],
+            )
+            for i in range(0, len(rest), 3)
+        ]
         return Claim(
-            lease_id=lease_id,
-            job_id=_text(reply[1]),
-            request_id=_text(reply[2]),
-            model=_text(reply[3]),
-            ttl=float(_text(reply[4])),
-            upload_token=token,
-            spec_json=_text(reply[5]),
-            seed=_text(reply[6]),
-            source_image=_text(reply[7]) or None,
-            source_mask=_text(reply[8]) or None,
+            request_id=_text(reply[1]),
+            model=_text(reply[2]),
+            ttl=float(_text(reply[3])),
+            spec_json=_text(reply[4]),
+            source_image=_text(reply[5]) or None,
+            source_mask=_text(reply[6]) or None,
+            images=images,
         )
-    if tag == "maintenance":
-        return NothingFits(skipped={}, maintenance=True)
     flat = reply[1:]
     skipped = {_text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
-    return NothingFits(skipped=skipped)
+    return NothingFits(skipped=skipped, maintenance=tag == "maintenance")
 
 
 def _text(value: object) -> str:

@@ -8,7 +8,8 @@ from horde_api.queue.keys import RedisKeys
 from horde_api.queue.lua import LuaScript
 
 _PROGRESS_LUA = r"""
-local lid, owner, step, total = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+-- A.lease: the lease id; A.owner: the reporting worker's user id (text); A.step, A.total
+local lid, owner, step, total = A.lease, A.owner, A.step, A.total
 local lkey = P .. 'lease:' .. lid
 local jid, rid, lease_owner, state =
   unpack(redis.call('HMGET', lkey, 'job', 'req', 'owner', 'state'))
@@ -38,16 +39,7 @@ def report_progress(
 ) -> tuple[str, str | None]:
     """Record step/total; returns (`running`|`cancelled`|`notfound`|`forbidden`, request id)."""
     reply = PROGRESS_SCRIPT(
-        redis,
-        [
-            keys.prefix,
-            RedisKeys.rq_job_key(""),
-            repr(now),
-            lease_id,
-            owner_id,
-            min(step, total),
-            total,
-        ],
+        redis, keys, now, lease=lease_id, owner=str(owner_id), step=min(step, total), total=total
     )
     tag = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
     request_id = None

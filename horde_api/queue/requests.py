@@ -22,8 +22,9 @@ class RequestState(str, Enum):
 
 
 _VIEW_LUA = r"""
-local rid = ARGV[4]
-local touch = ARGV[5] == '1'
+-- A.request: the request id; A.touch: true to count this read as activity
+local rid = A.request
+local touch = A.touch
 local rkey = P .. 'req:' .. rid
 local req = redis.call('HGETALL', rkey)
 if #req == 0 then return {} end
@@ -33,7 +34,7 @@ local queue = redis.call('HGET', rkey, 'queue')
 if num(redis.call('HGET', rkey, 'waiting')) > 0 then
   for _, jid in ipairs(redis.call('LRANGE', rkey .. ':jobs', 0, -1)) do
     if redis.call('HGET', P .. 'job:' .. jid, 'state') == 'waiting' then
-      position = redis.call('LPOS', 'rq:queue:' .. queue, jid) or -1
+      position = redis.call('LPOS', RQQ .. queue, jid) or -1
       break
     end
   end
@@ -46,15 +47,17 @@ return {req, progress, position, stats}
 """
 
 _CANCEL_LUA = r"""
-local rid = ARGV[4]
+-- A.request: the request id
+local rid = A.request
 if redis.call('EXISTS', P .. 'req:' .. rid) == 0 then return -1 end
 if end_request(rid, 'cancelled') then return 1 end
 return 0
 """
 
 _EXPIRE_LUA = r"""
-local cutoff = tonumber(ARGV[4])
-local limit = tonumber(ARGV[5])
+-- A.cutoff: requests idle since before this time expire; A.limit: at most this many per run
+local cutoff = A.cutoff
+local limit = A.limit
 local stale = redis.call('ZRANGEBYSCORE', P .. 'activity', '-inf', cutoff, 'LIMIT', 0, limit)
 local ended = 0
 for _, rid in ipairs(stale) do
@@ -116,9 +119,7 @@ def view_request(
     redis: Redis, keys: RedisKeys, request_id: str, now: float, touch: bool = True
 ) -> RequestView | None:
     """One round trip: the request's counters, progress of running images, queue position."""
-    reply = VIEW_SCRIPT(
-        redis, [keys.prefix, RedisKeys.rq_job_key(""), repr(now), request_id, int(touch)]
-    )
+    reply = VIEW_SCRIPT(redis, keys, now, request=request_id, touch=touch)
     if not reply:
         return None
     fields = _pairs(reply[0])
@@ -153,9 +154,7 @@ def view_request(
 def cancel_request(redis: Redis, keys: RedisKeys, request_id: str, now: float) -> bool | None:
     """Cancel: waiting images leave their queues now. None when the request is unknown,
     False when it had already ended."""
-    result = int(
-        CANCEL_SCRIPT(redis, [keys.prefix, RedisKeys.rq_job_key(""), repr(now), request_id])
-    )
+    result = int(CANCEL_SCRIPT(redis, keys, now, request=request_id))
     if result < 0:
         return None
     return result == 1
@@ -164,12 +163,7 @@ def cancel_request(redis: Redis, keys: RedisKeys, request_id: str, now: float) -
 def expire_stale_requests(
     redis: Redis, keys: RedisKeys, now: float, expiry_seconds: float, limit: int = 200
 ) -> int:
-    return int(
-        EXPIRE_SCRIPT(
-            redis,
-            [keys.prefix, RedisKeys.rq_job_key(""), repr(now), repr(now - expiry_seconds), limit],
-        )
-    )
+    return int(EXPIRE_SCRIPT(redis, keys, now, cutoff=now - expiry_seconds, limit=limit))
 
 
 def generation_records(redis: Redis, keys: RedisKeys, request_id: str) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from redis import Redis
 
+from horde_api.queue.descriptors import Need
 from horde_api.queue.keys import RedisKeys
 
 
@@ -28,13 +29,26 @@ class LiveWorker:
     last_seen: float
     fulfilled: int
     maintenance: bool
+    serves: str = ""
+    bridge_agent: str = "unknown:0:unknown"
+    sdxl_controlnet: bool = False
+    info: str | None = None
+    speed: float | None = None
+    megapixelsteps: float = 0.0
 
-    def could_take(self, models: list[str], pixels: int, kind: str, nsfw: bool) -> bool:
+    def could_take(
+        self, models: list[str], pixels: int, kind: str, nsfw: bool, needs: str = ""
+    ) -> bool:
         if self.maintenance or pixels > self.max_pixels or (nsfw and not self.nsfw):
             return False
         if (kind == "i" and not self.img2img) or (kind == "p" and not self.painting):
             return False
+        if any(need not in self.serves for need in needs):
+            return False
         return not models or not self.models or any(m in self.models for m in models)
+
+    def serves_need(self, need: Need) -> bool:
+        return need.value in self.serves
 
 
 def set_maintenance(redis: Redis, keys: RedisKeys, worker_id: str, on: bool) -> None:
@@ -70,6 +84,12 @@ def _parse(worker_id: str, raw: dict, maintenance: bool) -> LiveWorker:
         last_seen=float(f.get("last_seen", 0)),
         fulfilled=int(f.get("fulfilled", 0)),
         maintenance=maintenance,
+        serves=f.get("serves", ""),
+        bridge_agent=f.get("bridge_agent", "unknown:0:unknown"),
+        sdxl_controlnet=f.get("sdxl_controlnet") == "1",
+        info=f.get("info") or None,
+        speed=float(f["mps"]) if f.get("mps") else None,
+        megapixelsteps=float(f.get("mps_total", 0)),
     )
 
 

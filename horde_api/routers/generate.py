@@ -14,14 +14,22 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from sqlalchemy import select
 
 from horde_api.context import HordeContext
+from horde_api.db.models import Worker
 from horde_api.deps import BaseUrlDep, ClientIpDep, ContextDep, PrincipalDep
-from horde_api.errors import NotFound, RateLimited, TooManyPrompts
-from horde_api.generation_checks import check_models, check_sources, kudos_cost
+from horde_api.errors import NotFound, RateLimited, TooManyPrompts, WorkerNotFound
+from horde_api.generation_checks import (
+    MAX_TARGETED_WORKERS,
+    check_features,
+    check_models,
+    check_sources,
+    kudos_cost,
+)
 from horde_api.openapi_replies import READ_BY_ID, error_replies
-from horde_api.queue.descriptors import kind_of
-from horde_api.queue.enqueue import ConcurrencyExceeded, Requester
+from horde_api.queue.descriptors import kind_of, needs_of
+from horde_api.queue.enqueue import ConcurrencyExceeded, Requester, Routing
 from horde_api.queue.progress import read_preview
 from horde_api.queue.rate_limits import RateLimitExceeded, request_counters
 from horde_api.queue.requests import RequestView, cancel_request, view_request
@@ -32,6 +40,7 @@ from horde_protocol import (
     RequestAsyncReply,
     RequestStatus,
     RequestStatusCheck,
+    RequestWarning,
 )
 from horde_protocol.ids import canonical_id
 
@@ -67,6 +76,8 @@ async def request_async(
     spec: GenerationInput, ctx: ContextDep, principal: PrincipalDep, ip: ClientIpDep
 ) -> JSONResponse:
     check_models(spec.models)
+    warnings = check_features(spec, principal.trusted)
+    routing = _routing(ctx, spec)
     if spec.source_image is not None:
         # Decoding images takes long enough to stall other requests: do it off the event loop.
         sources = await run_in_threadpool(check_sources, spec, ctx.settings)
@@ -89,9 +100,12 @@ async def request_async(
         user_key=principal.in_flight_key(ip),
         tier=principal.tier,
         concurrency=principal.concurrency,
+        user_id=principal.user_id or 0,
     )
     try:
-        request_id = ctx.writer.enqueue_request(spec, requester, sources, kudos, now, counters)
+        request_id = ctx.writer.enqueue_request(
+            spec, requester, sources, kudos, now, counters, routing
+        )
     except RateLimitExceeded as exc:
         raise RateLimited(
             f"Too many requests from this {exc.label} in the current"
@@ -102,22 +116,41 @@ async def request_async(
             f"You have {exc.in_flight} images queued or generating and may have at most"
             f" {exc.limit}; wait for some to finish (this request asked for {spec.params.n})"
         ) from None
-    warnings = []
     wanted = {
         "models": spec.models,
         "pixels": spec.params.width * spec.params.height,
         "kind": kind_of(sources.image is not None, spec.source_processing),
         "nsfw": spec.nsfw,
+        "needs": needs_of(spec.params),
     }
     if not capable_workers(ctx.live_workers.get(), wanted):
         warnings.append(
-            {
-                "code": "NoAvailableWorker",
-                "message": "No worker online can take this request now; it waits for one.",
-            }
+            RequestWarning(
+                code="NoAvailableWorker",
+                message="No worker online can take this request now; it waits for one"
+                f" (for {ctx.settings.request_expiry_seconds:.0f} s without activity).",
+            )
         )
-    reply = RequestAsyncReply(id=request_id, kudos=kudos, warnings=warnings)
+    reply = RequestAsyncReply(id=request_id, kudos=kudos, warnings=warnings or None)
     return JSONResponse(reply.model_dump(exclude_none=True), status_code=202)
+
+
+def _routing(ctx: HordeContext, spec: GenerationInput) -> Routing:
+    """Which workers may take the request's images; every named worker must exist."""
+    targeted = tuple(dict.fromkeys(spec.workers))[:MAX_TARGETED_WORKERS]
+    if targeted:
+        with ctx.sessions() as session:
+            known = set(session.scalars(select(Worker.id).where(Worker.id.in_(targeted))))
+        missing = [worker_id for worker_id in targeted if worker_id not in known]
+        if missing:
+            raise WorkerNotFound(f"workers: no worker with id {missing[0]!r}")
+    return Routing(
+        workers=targeted,
+        workers_are_blacklist=spec.worker_blacklist,
+        trusted_workers=spec.trusted_workers,
+        fast_workers_only=not spec.slow_workers,
+        extra_slow_workers=spec.extra_slow_workers,
+    )
 
 
 @router.get(
@@ -137,6 +170,8 @@ async def check(
     if wait <= 0:
         view = _view_or_404(ctx, request_id)
         return check_reply(ctx, view)
+    # Events are published under the request's canonical id; subscribe to that.
+    request_id = canonical_id(request_id) or request_id
     future = ctx.notifier.subscribe(request_id)
     try:
         view = _view_or_404(ctx, request_id)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from typing import Annotated, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path, Query
 
 from horde_api import __version__
+from horde_api.context import HordeContext
 from horde_api.deps import ContextDep
 from horde_api.openapi_replies import error_replies
 from horde_api.queue.descriptors import ANY_MODEL, MODEL_SEPARATOR
@@ -14,6 +16,8 @@ from horde_api.status_replies import DEFAULT_SECONDS_PER_MEGAPIXELSTEP
 from horde_protocol import HeartbeatReply, ModelStatus
 
 router = APIRouter(prefix="/api/v2/status", tags=["status"])
+ModelType = Literal["image", "text"]
+ModelState = Literal["known", "custom", "all"]
 
 
 @router.get("/heartbeat", response_model=HeartbeatReply, summary="Is the horde up?")
@@ -21,41 +25,83 @@ async def heartbeat() -> HeartbeatReply:
     return HeartbeatReply(message="OK", version=__version__)
 
 
-@router.get(
-    "/models",
-    response_model=list[ModelStatus],
-    responses=error_replies(503),
-    summary="Models served by live workers, with worker count, queued images and ETA",
-)
-async def models(ctx: ContextDep) -> list[ModelStatus]:
-    workers = [w for w in ctx.live_workers.get() if not w.maintenance]
-    counts: dict[str, int] = {}
-    for worker in workers:
+def _model_statuses(ctx: HordeContext) -> list[ModelStatus]:
+    """Every model a live worker serves or a waiting image asks for (with count 0)."""
+    threads: dict[str, int] = {}
+    for worker in ctx.live_workers.get():
+        if worker.maintenance:
+            continue
         for model in worker.models:
-            counts[model] = counts.get(model, 0) + 1
+            threads[model] = threads.get(model, 0) + worker.threads
+    with ctx.redis.pipeline(transaction=False) as pipe:
+        pipe.hgetall(ctx.keys.queued_per_model)
+        pipe.hgetall(ctx.keys.queued_megapixelsteps)
+        images_per_part, mps_per_part = pipe.execute()
     queued: dict[str, int] = {}
-    for part, value in ctx.redis.hgetall(ctx.keys.queued_per_model).items():
+    queued_mps: dict[str, float] = {}
+    for part, value in images_per_part.items():
         waiting = max(0, int(value))
+        mps = max(0.0, float(mps_per_part.get(part, 0)))
         names = part.decode()
-        targets = counts.keys() if names == ANY_MODEL else names.split(MODEL_SEPARATOR)
+        targets = threads.keys() if names == ANY_MODEL else names.split(MODEL_SEPARATOR)
         for name in targets:
             queued[name] = queued.get(name, 0) + waiting
+            queued_mps[name] = queued_mps.get(name, 0.0) + mps
     raw_speed = ctx.redis.hget(ctx.keys.stats, "sec_per_mps")
     sec_per_mps = float(raw_speed) if raw_speed else DEFAULT_SECONDS_PER_MEGAPIXELSTEP
-    # A typical image (512x512, 30 steps) is 7.9 megapixel-steps.
-    per_image = 512 * 512 * 30 / 1_000_000 * sec_per_mps
     reply = []
-    for name in sorted(counts):
-        count = counts[name]
+    for name in sorted(set(threads) | {n for n, w in queued.items() if w > 0}):
+        count = threads.get(name, 0)
         waiting = queued.get(name, 0)
+        mps = queued_mps.get(name, 0.0)
         reply.append(
             ModelStatus(
                 name=name,
                 count=count,
                 performance=round(1 / sec_per_mps, 3) if sec_per_mps else 0,
-                queued=waiting,
+                queued=round(mps, 2),
                 jobs=waiting,
-                eta=math.ceil(waiting * per_image / count),
+                # The public horde's figure for a model nobody serves.
+                eta=math.ceil(mps * sec_per_mps / count) if count else 10000 if waiting else 0,
             )
         )
     return reply
+
+
+@router.get(
+    "/models",
+    response_model=list[ModelStatus],
+    responses=error_replies(400, 503),
+    summary="Models served by live workers or asked for by waiting images",
+)
+async def models(
+    ctx: ContextDep,
+    type: Annotated[
+        ModelType, Query(description="image (text: an image horde has none)")
+    ] = "image",
+    min_count: Annotated[int | None, Query(ge=0)] = None,
+    max_count: Annotated[int | None, Query(ge=0)] = None,
+    model_state: Annotated[
+        ModelState, Query(description="known/custom/all: this horde has no model reference")
+    ] = "all",
+) -> list[ModelStatus]:
+    if type == "text":
+        return []
+    return [
+        model
+        for model in _model_statuses(ctx)
+        if (min_count is None or model.count >= min_count)
+        and (max_count is None or model.count <= max_count)
+    ]
+
+
+@router.get(
+    "/models/{model_name}",
+    response_model=list[ModelStatus],
+    responses=error_replies(400, 503),
+    summary="One model's status, as a list (empty when nobody serves or asks for it)",
+)
+async def model(
+    model_name: Annotated[str, Path(max_length=255)], ctx: ContextDep
+) -> list[ModelStatus]:
+    return [m for m in _model_statuses(ctx) if m.name == model_name]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hmac
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 
 from horde_api.auth.principals import Principal
 from horde_api.context import HordeContext, RegisteredWorker
@@ -20,10 +21,13 @@ from horde_api.errors import (
     DuplicateGen,
     Forbidden,
     NotFound,
+    WorkerMaintenance,
     WrongCredentials,
 )
 from horde_api.images import as_webp, check_image, decode_and_check
 from horde_api.openapi_replies import WORKER_POST, error_replies
+from horde_api.pop_replies import job_reply, no_job_reply
+from horde_api.queue.descriptors import served_needs
 from horde_api.queue.leases import (
     LeaseState,
     SubmitOutcome,
@@ -31,17 +35,15 @@ from horde_api.queue.leases import (
     read_submit_context,
     submit_lease,
 )
-from horde_api.queue.pop import Claim, NothingFits, WorkerOffer, claim_job
+from horde_api.queue.pop import NothingFits, WorkerOffer, claim_job
 from horde_api.queue.progress import report_progress, store_preview
 from horde_protocol import (
     MAX_SIDE,
     GenerationState,
-    PopPayload,
     PopReply,
     PopRequest,
     ProgressReply,
     ProgressRequest,
-    SourceProcessing,
     SubmitReply,
     SubmitRequest,
 )
@@ -90,20 +92,28 @@ def registered_worker(ctx: HordeContext, name: str, principal: Principal) -> Reg
 )
 async def pop(
     body: PopRequest, ctx: ContextDep, principal: RegisteredPrincipalDep, base_url: BaseUrlDep
-) -> PopReply:
+) -> JSONResponse:
     worker = registered_worker(ctx, body.name, principal)
-    now = ctx.clock()
-    worker_fields: dict[str, str | int] = {
+    serves = served_needs(
+        lora=body.allow_lora,
+        post_processing=body.allow_post_processing,
+        controlnet=body.allow_controlnet,
+        hires_fix=body.allow_hires_fix,
+        tiling=body.allow_tiling,
+    )
+    worker_fields = {
         "name": body.name,
         "owner": principal.display_name,
         "models": json.dumps(body.models),
-        "max_pixels": body.max_pixels,
-        "nsfw": int(body.nsfw),
-        "img2img": int(body.allow_img2img),
-        "painting": int(body.allow_painting),
-        "threads": body.threads,
+        "max_pixels": str(body.max_pixels),
+        "nsfw": _flag(body.nsfw),
+        "img2img": _flag(body.allow_img2img),
+        "painting": _flag(body.allow_painting),
+        "serves": serves,
+        "sdxl_controlnet": _flag(body.allow_sdxl_controlnet),
+        "threads": str(body.threads),
         "bridge_agent": body.bridge_agent,
-        "trusted": int(principal.trusted),
+        "trusted": _flag(principal.trusted),
     }
     offer = WorkerOffer(
         worker_id=worker.worker_id,
@@ -114,55 +124,27 @@ async def pop(
         blacklist=body.blacklist,
         allow_img2img=body.allow_img2img,
         allow_painting=body.allow_painting,
+        serves=serves,
+        trusted=principal.trusted,
+        limit_max_steps=body.limit_max_steps,
+        require_upfront_kudos=body.require_upfront_kudos,
+        extra_slow_worker=body.extra_slow_worker,
+        amount=body.amount,
     )
-    claim = claim_job(ctx.redis, ctx.keys, offer, ctx.lease_policy, now, worker_fields)
+    claim = claim_job(ctx.redis, ctx.keys, offer, ctx.lease_policy, ctx.clock(), worker_fields)
     ctx.live_workers.note_seen(worker.worker_id)
     if isinstance(claim, NothingFits):
-        skipped = dict(claim.skipped)
         if claim.maintenance:
-            skipped["maintenance"] = 1
-        return PopReply(id=None, ids=[], skipped=skipped)
-    return _job_reply(ctx, claim, base_url)
+            raise WorkerMaintenance(
+                f"Worker {body.name!r} is in maintenance mode and no request of its owner waits;"
+                " its owner can end maintenance with PUT /api/v2/workers/{id}"
+            )
+        return JSONResponse(no_job_reply(claim.skipped))
+    return JSONResponse(job_reply(claim, base_url))
 
 
-def _job_reply(ctx: HordeContext, claim: Claim, base_url: str) -> PopReply:
-    spec: dict[str, Any] = json.loads(claim.spec_json)
-    params = spec["params"]
-    has_source = claim.source_image is not None
-    denoise = params.get("denoising_strength")
-    if has_source and denoise is None:
-        denoise = 0.75
-    payload = PopPayload(
-        prompt=spec["prompt"],
-        ddim_steps=params["steps"],
-        seed=claim.seed,
-        n_iter=1,
-        sampler_name=params["sampler_name"],
-        cfg_scale=params["cfg_scale"],
-        width=params["width"],
-        height=params["height"],
-        denoising_strength=denoise,
-        karras=params.get("karras", False),
-        clip_skip=params.get("clip_skip", 1),
-        use_nsfw_censor=spec.get("censor_nsfw", False),
-        post_processing=params.get("post_processing", []),
-        hires_fix=params.get("hires_fix", False),
-        tiling=params.get("tiling", False),
-        loras=params.get("loras", []),
-    )
-    return PopReply(
-        id=claim.lease_id,
-        ids=[claim.lease_id],
-        model=claim.model,
-        ttl=int(claim.ttl) if claim.ttl >= 1 else 1,
-        payload=payload,
-        source_image=claim.source_image,
-        source_processing=SourceProcessing(spec.get("source_processing", "img2img")),
-        source_mask=claim.source_mask,
-        r2_upload=f"{base_url}/api/v2/generate/upload/{claim.lease_id}?token={claim.upload_token}",
-        skipped={},
-        progress_url=f"{base_url}/api/v2/generate/progress",
-    )
+def _flag(on: bool) -> str:
+    return "1" if on else "0"
 
 
 @router.post(

@@ -111,7 +111,7 @@ def check_run(artist: ArtistRun) -> None:
     assert sum(w.get("requests_fulfilled", 0) for w in workers) >= 3, workers
     log = worker.log_text()
     for mode in ("txt2img", "img2img", "inpainting"):
-        done = re.search(rf"job \w+ {mode} model=\S+ size=\d+x\d+ .* state=ok", log)
+        done = re.search(rf"job [\w-]+ {mode} model=\S+ size=\d+x\d+ .* state=ok", log)
         assert done, f"the worker's log does not show a finished {mode} job{where}"
     # Only a blocking call fails the test; the figure itself is a benchmark (docs/benchmarks.md).
     assert run.report["max_stall_ms"] < 1000, f"Krita's event loop stalled: {run.report}"

@@ -40,10 +40,16 @@ def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0
 class HordeClient:
     """Thin wrapper over the `/api/v2` endpoints; every method returns the raw httpx response."""
 
-    def __init__(self, api: str, apikey: str = ANONYMOUS_API_KEY, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        api: str,
+        apikey: str = ANONYMOUS_API_KEY,
+        timeout: float = 10.0,
+        verify: str | bool = True,
+    ) -> None:
         self.api = api.rstrip("/")
         self.apikey = apikey
-        self.http = httpx.Client(timeout=timeout)
+        self.http = httpx.Client(timeout=timeout, verify=verify)
 
     def close(self) -> None:
         self.http.close()
@@ -166,8 +172,9 @@ class SimWorker:
         models: list[str] | None = None,
         idle_interval: float = 0.05,
         max_backoff: float = 1.0,
+        verify: str | bool = True,
     ) -> None:
-        self.client = HordeClient(api, apikey, timeout=5.0)
+        self.client = HordeClient(api, apikey, timeout=5.0, verify=verify)
         self.name = name
         self.models = models
         self.idle_interval = idle_interval

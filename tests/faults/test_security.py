@@ -24,6 +24,7 @@ from horde_protocol import ANONYMOUS_API_KEY
 from tests.faults.conftest import horde, shared_storage
 from tests.faults.horde_client import HordeClient, SimWorker, wait_until
 from tests.faults.images import webp_b64
+from tests.helpers.tls import make_tls_files
 
 pytestmark = pytest.mark.slow
 
@@ -179,14 +180,26 @@ def test_public_user_details_need_no_key_and_show_only_public_fields(live: Any) 
     reply = httpx.get(f"{live.api}/users/{user_id}", timeout=10)  # no apikey header at all
     assert reply.status_code == 200, reply.text
     details = reply.json()
+    # The public horde's public fields (docs/protocol.md lists what is left out and why).
     assert set(details) == {
         "username",
         "id",
         "kudos",
+        "kudos_details",
+        "usage",
+        "contributions",
+        "records",
+        "concurrency",
+        "worker_invited",
+        "moderator",
+        "trusted",
+        "flagged",
+        "pseudonymous",
+        "service",
+        "education",
+        "account_age",
         "worker_ids",
         "worker_count",
-        "concurrency",
-        "trusted",
     }
     assert (details["username"], details["id"]) == (f"alice#{user_id}", user_id)
     assert key_id_of(apikey) not in reply.text and apikey not in reply.text
@@ -281,16 +294,18 @@ SENSITIVE = [b"SQLite format 3", b"root:x:0:0", b"HORDE_"]
 
 def test_result_urls_are_unguessable_and_not_traversable(tmp_path: Path) -> None:
     database_url = f"sqlite:///{tmp_path / 'results.sqlite3'}"
-    with horde(tmp_path, database_url=database_url) as live:
+    # Over TLS, as result links are only handed out over https.
+    tls = make_tls_files(tmp_path / "tls")
+    with horde(tmp_path, database_url=database_url, tls=tls) as live:
         key = live.create_user("alice")
         worker_key = live.create_user("wendy")
-        with HordeClient(live.api, key) as client:
+        with HordeClient(live.api, key, verify=live.verify) as client:
             request_id = client.request_id(r2=True)
-            with SimWorker(live.api, worker_key, "wendy-1"):
+            with SimWorker(live.api, worker_key, "wendy-1", verify=live.verify):
                 status = client.wait_done(request_id, timeout=30)
             url = status["generations"][0]["img"]
-            assert url.startswith(("http://", "https://")), "r2=true should give a URL"
-            fetched = httpx.get(url, timeout=10)
+            assert url.startswith("https://"), "r2=true over TLS should give a link"
+            fetched = httpx.get(url, timeout=10, verify=live.verify)
             assert fetched.status_code == 200
             assert fetched.content[:4] == b"RIFF" and fetched.content[8:12] == b"WEBP"
 
@@ -305,7 +320,7 @@ def test_result_urls_are_unguessable_and_not_traversable(tmp_path: Path) -> None
                     probes.append(parent + traversal * depth + "etc/passwd")
                     probes.append(parent + traversal * depth + "horde.sqlite3")
                     probes.append(parent + traversal * depth + "results.sqlite3")
-            with httpx.Client(timeout=10) as raw:
+            with httpx.Client(timeout=10, verify=live.verify) as raw:
                 for probe in probes:
                     reply = raw.get(probe)
                     assert reply.status_code in (400, 403, 404, 405), (probe, reply.status_code)

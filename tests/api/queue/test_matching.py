@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from horde_api.pop_replies import ALWAYS_SKIPPED
 from tests.api.conftest import WORKER_MODEL, Horde, image_b64
 
 
@@ -25,8 +26,9 @@ def test_only_fitting_jobs_are_handed_out(horde: Horde) -> None:
         nsfw=False,
         blacklist=["FORBIDDEN"],
     )
-    assert reply["id"] is None
-    assert reply["skipped"] == {
+    assert reply["id"] is None and reply["ids"] == []
+    counted = {reason: count for reason, count in reply["skipped"].items() if count}
+    assert counted == {
         "models": 1,
         "max_pixels": 1,
         "img2img": 1,
@@ -34,6 +36,8 @@ def test_only_fitting_jobs_are_handed_out(horde: Horde) -> None:
         "nsfw": 1,
         "blacklist": 1,
     }
+    # As on the public horde, its twelve reasons are always there, zero or not.
+    assert set(ALWAYS_SKIPPED) <= set(reply["skipped"])
 
 
 def test_each_job_reaches_a_worker_that_fits_it(horde: Horde) -> None:

@@ -81,17 +81,30 @@ def test_waiting_images_are_rq_jobs_in_rq_queues(horde: Horde) -> None:
     assert queue.count == 2
 
 
-def test_r2_results_are_urls_served_by_the_api(horde: Horde) -> None:
+def test_r2_results_are_https_urls_served_by_the_api(horde: Horde) -> None:
     worker_key = horde.user("volunteer")
     rid = horde.request()["id"]  # r2 defaults to true, like the public horde
     job = horde.pop(worker_key)
     assert horde.submit(worker_key, job["id"]).status_code == 200
+    # The horde as reached over TLS (as behind `horde-api serve --ssl-certfile ...`).
+    horde.client.base_url = horde.client.base_url.copy_with(scheme="https")
     (generation,) = horde.status(rid)["generations"]
-    assert generation["img"].startswith("http://testserver/api/v2/generate/result/")
+    assert generation["img"].startswith("https://testserver/api/v2/generate/result/")
     image = horde.client.get(generation["img"])
     assert image.status_code == 200
     assert image.headers["content-type"] == "image/webp"
     assert Image.open(io.BytesIO(image.content)).size == (64, 64)
+
+
+def test_r2_results_come_inline_when_the_horde_is_plain_http(horde: Horde) -> None:
+    """Clients of the public horde download only https links and base64-decode anything else:
+    over plain http an `r2` link would be decoded into garbage, so the image comes inline."""
+    worker_key = horde.user("volunteer")
+    rid = horde.request(r2=True)["id"]
+    job = horde.pop(worker_key)
+    assert horde.submit(worker_key, job["id"]).status_code == 200
+    (generation,) = horde.status(rid)["generations"]
+    assert _decode(generation["img"]).format == "WEBP"
 
 
 def test_upload_then_submit_r2(horde: Horde) -> None:
@@ -248,15 +261,21 @@ def test_models_workers_and_users_endpoints(horde: Horde) -> None:
     horde.request(models=[WORKER_MODEL], params={"n": 3})
     horde.pop(key, models=[WORKER_MODEL, "other-model"])
     models = {m["name"]: m for m in horde.client.get("/api/v2/status/models").json()}
-    assert models[WORKER_MODEL]["count"] == 1 and models[WORKER_MODEL]["queued"] == 2
-    assert models["other-model"]["queued"] == 0
+    tiny = models[WORKER_MODEL]
+    # count: threads of live workers; jobs: images waiting; queued: their megapixel-steps.
+    assert tiny["count"] == 1 and tiny["jobs"] == 2
+    assert tiny["queued"] == round(2 * 64 * 64 * 4 / 1_000_000, 2)
+    assert models["other-model"]["queued"] == 0 and models["other-model"]["jobs"] == 0
+    assert horde.client.get(f"/api/v2/status/models/{WORKER_MODEL}").json() == [tiny]
+    assert horde.client.get("/api/v2/status/models/nobody-serves-me").json() == []
     (worker,) = horde.client.get("/api/v2/workers").json()
     assert worker["online"] and worker["name"] == "w1" and worker["owner"] == "volunteer#1"
     me = horde.client.get("/api/v2/find_user", headers={"apikey": key}).json()
     assert me["worker_ids"] == [worker["id"]]
     assert horde.client.get(f"/api/v2/users/{me['id']}").json()["username"] == "volunteer#1"
-    anon = horde.client.get("/api/v2/find_user").json()
-    assert anon["id"] == 0
+    anon = horde.client.get("/api/v2/find_user", headers={"apikey": "0000000000"}).json()
+    assert anon["id"] == 0 and anon["records"]["request"]["image"] == 3
+    assert horde.client.get("/api/v2/find_user").status_code == 401  # as on the public horde
 
 
 def test_maintenance_stops_jobs_and_only_owner_may_set_it(horde: Horde) -> None:
@@ -266,10 +285,20 @@ def test_maintenance_stops_jobs_and_only_owner_may_set_it(horde: Horde) -> None:
     path = f"/api/v2/workers/{worker['id']}"
     other = horde.client.put(path, json={"maintenance": True}, headers={"apikey": horde.user("x")})
     assert other.status_code == 403
+    # As on the public horde, only what changed comes back.
     assert horde.client.put(path, json={"maintenance": True}, headers={"apikey": key}).json() == {
         "maintenance": True
     }
-    horde.request()
-    assert horde.pop(key)["id"] is None
+    horde.request(prompt="someone else's")
+    # In maintenance a worker gets no other user's job: the public horde's 403 WorkerMaintenance.
+    refused = horde.client.post(
+        "/api/v2/generate/pop",
+        json={"name": "w1", "models": [WORKER_MODEL]},
+        headers={"apikey": key},
+    )
+    assert refused.status_code == 403 and refused.json()["rc"] == "WorkerMaintenance"
+    # ...but its owner's own requests still reach it (to test it before going live again).
+    horde.request(apikey=key, prompt="the owner's")
+    assert horde.pop(key)["payload"]["prompt"] == "the owner's"
     horde.client.put(path, json={"maintenance": False}, headers={"apikey": key})
-    assert horde.pop(key)["id"] is not None
+    assert horde.pop(key)["payload"]["prompt"] == "someone else's"

@@ -38,7 +38,7 @@ def test_queue_position_and_wait_time_fall_as_earlier_requests_are_popped(
     # A second capable worker comes online (its blacklist makes this pop come back empty, so
     # the queue itself is unchanged): the same queue is shared, the estimates drop.
     idle = horde.pop(horde.user("helper"), name="gpu-b", blacklist=["cat"])
-    assert idle["id"] is None and idle["skipped"] == {"blacklist": 2}
+    assert idle["id"] is None and idle["skipped"]["blacklist"] == 2
     two_workers = _estimates(horde, [second, third])
     assert [position for position, _ in two_workers] == [0, 1]
     assert two_workers[0][1] < after_pop[1][1] and two_workers[1][1] < after_pop[2][1]
@@ -49,10 +49,13 @@ def test_queue_position_and_wait_time_fall_as_earlier_requests_are_popped(
 
 
 def _worker(horde: Horde, name: str) -> dict[str, Any]:
-    reply = horde.client.get("/api/v2/workers")
+    reply = horde.client.get(f"/api/v2/workers/name/{name}")
     assert reply.status_code == 200, reply.text
-    (worker,) = [w for w in reply.json() if w["name"] == name]
-    return dict(worker)
+    worker = dict(reply.json())
+    # As on the public horde, the list holds only the workers online now.
+    listed = [w["name"] for w in horde.client.get("/api/v2/workers").json()]
+    assert (name in listed) == worker["online"]
+    return worker
 
 
 def test_worker_is_offline_after_the_configured_silence(make_horde: HordeFactory) -> None:
