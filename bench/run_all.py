@@ -2,6 +2,8 @@
 
     ./run bench [--quick] [--only NAME[,NAME…]]
 
+`faults-stress` (the crash/restart fault tests under full machine load) runs only when named.
+
 Each benchmark prints its detailed table as it runs; its headline figures are collected through
 bench/_record.py and printed together at the end, ready for docs/benchmarks.md. --quick runs
 fewer and shorter repetitions (a smoke run, not figures to record). The benchmarks need Redis and
@@ -30,7 +32,10 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "worker-overhead": ("bench_worker_overhead.py", [], ["--runs", "2", "--steps", "4"]),
     "plugin-job": ("bench_plugin_job.py", [], ["--runs", "2"]),
     "krita-stall": ("bench_krita_stall.py", [], ["--runs", "1"]),
+    "faults-stress": ("bench_faults_stress.py", [], ["--iterations", "2"]),
 }
+# Run only when named with --only: they take long and load the whole machine on purpose.
+OPT_IN = {"faults-stress"}
 
 
 def format_table(rows: list[dict[str, object]]) -> str:
@@ -50,7 +55,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="a smoke run: short, few repeats")
     parser.add_argument("--only", default="", help=f"comma-separated from {', '.join(BENCHMARKS)}")
     args = parser.parse_args()
-    chosen = [name for name in args.only.split(",") if name] or list(BENCHMARKS)
+    chosen = [name for name in args.only.split(",") if name] or [
+        name for name in BENCHMARKS if name not in OPT_IN
+    ]
     unknown = sorted(set(chosen) - set(BENCHMARKS))
     if unknown:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")

@@ -38,6 +38,9 @@ class HordeSettings(BaseSettings):
     result_retention_seconds: float = 2 * 60 * 60
     lease_ttl_min_seconds: int = 150
     lease_ttl_override_seconds: float = Field(0, description=">0 replaces the ttl formula")
+    pop_pickup_seconds: float = Field(
+        10, gt=0, description="a lease whose pop reply never left is requeued after this"
+    )
     max_faults_per_request: int = 2
     pop_lookahead: int = Field(8, ge=1, le=100)
     janitor_interval_seconds: float = 1.0

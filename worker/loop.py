@@ -8,6 +8,7 @@ faults and 5xx are retried with exponential backoff and jitter, never in a hot l
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 import zlib
@@ -137,9 +138,12 @@ class WorkerLoop:
     def _slot(self) -> None:
         idle = Backoff(self.settings.idle_initial_delay, self.settings.idle_max_delay)
         while not self.shutdown.stop_popping.is_set():
+            # One request (one nonce) for all the retries of this pop: if a reply was lost on
+            # the way, the retry gets the same job back instead of a new one.
+            request = self._pop_request()
             try:
                 reply = self._retry(
-                    lambda: self.client.pop(self._pop_request()),
+                    lambda: self.client.pop(request),
                     "pop",
                     give_up=self.shutdown.stop_popping,
                 )
@@ -198,6 +202,7 @@ class WorkerLoop:
             threads=s.threads,
             amount=1,
             bridge_agent=BRIDGE_AGENT,
+            nonce=secrets.token_urlsafe(16),
         )
 
     def _log_maintenance(self, refusal: HordeRefusal) -> None:

@@ -1,5 +1,5 @@
-"""Periodic upkeep run by every API process: expired leases, forgotten requests, old results,
-uploads never submitted.
+"""Periodic upkeep run by every API process: expired leases, leases whose pop reply never left,
+forgotten requests, old results, uploads never submitted.
 
 Each step is an atomic Lua script or guarded by ZREM, so any number of processes may run it at
 the same time; each piece of work is done once.
@@ -16,6 +16,7 @@ from redis import Redis
 
 from horde_api.queue.keys import RedisKeys
 from horde_api.queue.leases import reap_expired_leases
+from horde_api.queue.pickup import requeue_unsent
 from horde_api.queue.requests import expire_stale_requests
 from horde_api.queue.retention import purge_finished_requests, purge_orphan_uploads
 from horde_api.settings import HordeSettings
@@ -47,6 +48,9 @@ class Janitor:
         now = self.clock() if now is None else now
         done = {
             "leases_requeued": reap_expired_leases(self.redis, self.keys, now),
+            "unsent_requeued": requeue_unsent(
+                self.redis, self.keys, now, self.settings.pop_pickup_seconds
+            ),
             "requests_expired": expire_stale_requests(
                 self.redis, self.keys, now, self.settings.request_expiry_seconds
             ),

@@ -73,6 +73,17 @@ class RedisKeys:
         return f"{self.prefix}leases"
 
     @property
+    def unsent_leases(self) -> str:
+        """Sorted set lease id -> time of its pop, until its pop reply was sent (or the worker
+        showed it has the job): a lease still here after the pickup window never reached its
+        worker."""
+        return f"{self.prefix}leases:unsent"
+
+    def pop_nonce(self, worker_id: str, nonce: str) -> str:
+        """The lease ids a pop with this nonce handed out (our idempotent-pop extension)."""
+        return f"{self.prefix}pop-nonce:{worker_id}:{nonce}"
+
+    @property
     def activity(self) -> str:
         """Sorted set of unfinished request ids -> time of last activity."""
         return f"{self.prefix}activity"

@@ -22,6 +22,7 @@ class LeaseState(str, Enum):
     SUBMITTED = "submitted"
     ABORTED = "aborted"
     FAULTED = "faulted"
+    UNCLAIMED = "unclaimed"  # its pop reply never left: requeued after the pickup window
 
 
 class SubmitOutcome(str, Enum):
@@ -48,6 +49,8 @@ if now > num(expires) then
   requeue_lease(lid, 'aborted', true)
   return {'aborted'}
 end
+-- The worker has the job: its pop reply did arrive.
+redis.call('ZREM', P .. 'leases:unsent', lid)
 """
 
 _SUBMIT_LUA = (

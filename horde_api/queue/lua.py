@@ -116,6 +116,7 @@ local function requeue_lease(lid, lease_state, restarted)
   if not jid then return nil end
   redis.call('HSET', lkey, 'state', lease_state)
   redis.call('ZREM', P .. 'leases', lid)
+  redis.call('ZREM', P .. 'leases:unsent', lid)
   local rkey = P .. 'req:' .. rid
   redis.call('HINCRBY', rkey, 'processing', -1)
   redis.call('HDEL', P .. 'req:' .. rid .. ':progress', jid)

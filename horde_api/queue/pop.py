@@ -45,6 +45,7 @@ _POP_LUA = r"""
 -- A.ttl_min, A.ttl_override, A.keep   lease timing: shortest ttl, fixed ttl (0 = computed),
 --                 how long a lease's record outlives it
 -- A.fields        what the worker announced, recorded on its hash (text values)
+-- A.nonce         '' or the worker's pop nonce: a pop repeated with it gets the same images
 
 -- The worker is alive: note it, with what it announced, before looking for work.
 local wid = A.worker
@@ -61,6 +62,46 @@ redis.call('HSETNX', wkey, 'first_seen', tostring(now))
 local speed = tonumber(redis.call('HGET', wkey, 'mps'))
 -- A worker in maintenance only serves its owner's own requests, as on the public horde.
 local maintenance = redis.call('SISMEMBER', P .. 'workers:maintenance', wid) == 1
+
+-- The reply for leased images ({lease id, job id, upload token} each) of request `rid`. Each
+-- lease waits in the unsent set until its reply has left (or its worker shows it has the job).
+local function job_reply(rid, model, ttl, images)
+  local rkey = P .. 'req:' .. rid
+  local image, mask = unpack(redis.call('HMGET', rkey .. ':src', 'image', 'mask'))
+  local reply = {'job', rid, model, tostring(ttl), redis.call('HGET', rkey, 'spec') or '{}',
+    image or '', mask or ''}
+  for _, leased in ipairs(images) do
+    local lid, jid, token = leased[1], leased[2], leased[3]
+    redis.call('ZADD', P .. 'leases:unsent', now, lid)
+    reply[#reply + 1] = lid
+    reply[#reply + 1] = jid
+    reply[#reply + 1] = redis.call('HGET', P .. 'job:' .. jid, 'seed') or '0'
+    reply[#reply + 1] = token
+  end
+  return reply
+end
+
+-- A pop repeated with the nonce of an earlier one (whose reply was lost) gets that pop's images
+-- back while their leases are alive, instead of new ones.
+local nonce_key = nil
+if A.nonce ~= '' then
+  nonce_key = P .. 'pop-nonce:' .. wid .. ':' .. A.nonce
+  local prior = redis.call('GET', nonce_key)
+  if prior then
+    local again, rid, model, expires = {}, nil, nil, 0
+    for _, lid in ipairs(cjson.decode(prior)) do
+      local jid, lrid, state, lexpires, lmodel, token = unpack(redis.call('HMGET',
+        P .. 'lease:' .. lid, 'job', 'req', 'state', 'expires', 'model', 'token'))
+      if state == 'active' and num(lexpires) > now then
+        again[#again + 1] = {lid, jid, token}
+        rid, model, expires = lrid, lmodel, num(lexpires)
+      end
+    end
+    if #again > 0 then
+      return job_reply(rid, model, math.max(1, math.floor(expires - now)), again)
+    end
+  end
+end
 
 local skipped = {}
 local function skip(reason, count)
@@ -191,10 +232,9 @@ else
   ttl = math.max(A.ttl_min, math.floor(30 + #taken * num(steps) * 2 * num(px) / 262144))
 end
 local expires = now + ttl
-local reply = {'job', rid, best_model, tostring(ttl)}
+local images, lids = {}, {}
 for i, jid in ipairs(taken) do
   redis.call('LREM', RQQ .. best_queue, 1, jid)
-  local jkey = P .. 'job:' .. jid
   local lid = A.leases[i]
   local lkey = P .. 'lease:' .. lid
   redis.call('HSET', lkey, 'job', jid, 'req', rid, 'worker', wid, 'owner', A.owner,
@@ -202,11 +242,13 @@ for i, jid in ipairs(taken) do
     'token', A.tokens[i], 'model', best_model)
   redis.call('EXPIRE', lkey, math.ceil(ttl + A.keep))
   redis.call('ZADD', P .. 'leases', expires, lid)
-  redis.call('HSET', jkey, 'state', 'leased', 'lease', lid)
+  redis.call('HSET', P .. 'job:' .. jid, 'state', 'leased', 'lease', lid)
   redis.call('HSET', RQJ .. jid, 'status', 'started')
-  reply[#reply + 1] = lid
-  reply[#reply + 1] = jid
-  reply[#reply + 1] = redis.call('HGET', jkey, 'seed') or '0'
+  images[i] = {lid, jid, A.tokens[i]}
+  lids[i] = lid
+end
+if nonce_key then
+  redis.call('SET', nonce_key, cjson.encode(lids), 'EX', math.ceil(ttl))
 end
 count_waiting(mpart, -#taken, mps)
 redis.call('HINCRBY', rkey, 'waiting', -#taken)
@@ -216,11 +258,7 @@ if redis.call('ZSCORE', P .. 'activity', rid) then
 end
 publish(rid, 'popped')
 -- Everything the pop reply needs, so the pop costs one round trip.
-local image, mask = unpack(redis.call('HMGET', rkey .. ':src', 'image', 'mask'))
-table.insert(reply, 5, redis.call('HGET', rkey, 'spec') or '{}')
-table.insert(reply, 6, image or '')
-table.insert(reply, 7, mask or '')
-return reply
+return job_reply(rid, best_model, ttl, images)
 """
 
 POP_SCRIPT = LuaScript(_POP_LUA)
@@ -248,6 +286,7 @@ class WorkerOffer:
     require_upfront_kudos: bool = False
     extra_slow_worker: bool = False
     amount: int = 1
+    nonce: str = ""
 
 
 @dataclass(frozen=True)
@@ -298,7 +337,7 @@ def claim_job(
     worker_fields: dict[str, str] | None = None,
 ) -> Claim | NothingFits:
     """Note the worker as alive (with `worker_fields`) and claim the best images that fit."""
-    tokens = {new_id(): secrets.token_urlsafe(24) for _ in range(offer.amount)}
+    leases = [new_id() for _ in range(offer.amount)]
     reply = POP_SCRIPT(
         redis,
         keys,
@@ -318,8 +357,9 @@ def claim_job(
         xslow=offer.extra_slow_worker,
         min_speed=MIN_FAST_WORKER_SPEED,
         look=policy.lookahead,
-        leases=list(tokens),
-        tokens=list(tokens.values()),
+        leases=leases,
+        tokens=[secrets.token_urlsafe(24) for _ in leases],
+        nonce=offer.nonce,
         ttl_min=policy.ttl_min_seconds,
         ttl_override=float(policy.ttl_override_seconds),
         keep=int(policy.keep_seconds),
@@ -333,9 +373,9 @@ def claim_job(
                 lease_id=_text(rest[i]),
                 job_id=_text(rest[i + 1]),
                 seed=_text(rest[i + 2]),
-                upload_token=tokens[_text(rest[i])],
+                upload_token=_text(rest[i + 3]),
             )
-            for i in range(0, len(rest), 3)
+            for i in range(0, len(rest), 4)
         ]
         return Claim(
             request_id=_text(reply[1]),

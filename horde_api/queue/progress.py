@@ -15,6 +15,8 @@ local jid, rid, lease_owner, state =
   unpack(redis.call('HMGET', lkey, 'job', 'req', 'owner', 'state'))
 if not jid then return {'notfound'} end
 if lease_owner ~= owner then return {'forbidden'} end
+-- The worker has the job: its pop reply did arrive.
+redis.call('ZREM', P .. 'leases:unsent', lid)
 local rstate = redis.call('HGET', P .. 'req:' .. rid, 'state')
 if state ~= 'active' or rstate ~= 'active' then return {'cancelled', rid} end
 redis.call('HSET', P .. 'req:' .. rid .. ':progress', jid, step .. '/' .. total)

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from starlette.background import BackgroundTask
 
 from horde_api.auth.principals import Principal
 from horde_api.context import HordeContext, RegisteredWorker
@@ -24,6 +25,7 @@ from horde_api.errors import (
     WorkerMaintenance,
     WrongCredentials,
 )
+from horde_api.fault_injection import crash_after_pop_commit
 from horde_api.images import as_webp, check_image, decode_and_check
 from horde_api.openapi_replies import WORKER_POST, error_replies
 from horde_api.pop_replies import job_reply, no_job_reply
@@ -35,6 +37,7 @@ from horde_api.queue.leases import (
     read_submit_context,
     submit_lease,
 )
+from horde_api.queue.pickup import mark_sent
 from horde_api.queue.pop import NothingFits, WorkerOffer, claim_job
 from horde_api.queue.progress import report_progress, store_preview
 from horde_protocol import (
@@ -130,6 +133,7 @@ async def pop(
         require_upfront_kudos=body.require_upfront_kudos,
         extra_slow_worker=body.extra_slow_worker,
         amount=body.amount,
+        nonce=body.nonce or "",
     )
     claim = claim_job(ctx.redis, ctx.keys, offer, ctx.lease_policy, ctx.clock(), worker_fields)
     ctx.live_workers.note_seen(worker.worker_id)
@@ -140,7 +144,10 @@ async def pop(
                 " its owner can end maintenance with PUT /api/v2/workers/{id}"
             )
         return JSONResponse(no_job_reply(claim.skipped))
-    return JSONResponse(job_reply(claim, base_url))
+    crash_after_pop_commit(body.name)
+    # Once the reply has left, its leases no longer count as unsent (horde_api/queue/pickup.py).
+    sent = BackgroundTask(mark_sent, ctx.redis, ctx.keys, claim.lease_ids)
+    return JSONResponse(job_reply(claim, base_url), background=sent)
 
 
 def _flag(on: bool) -> str:
@@ -254,6 +261,7 @@ async def upload(
         raise Forbidden("The upload token does not match this job")
     if lease.state != LeaseState.ACTIVE:
         raise AbortedGen(f"Job {lease_id} is no longer running")
+    mark_sent(ctx.redis, ctx.keys, [lease_id])  # the worker has the job
     body = bytearray()
     async for chunk in request.stream():
         body.extend(chunk)

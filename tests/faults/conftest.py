@@ -10,8 +10,22 @@ from typing import Any
 
 import pytest
 
-# The janitor requeues expired leases; it must look often for the ttl tests to stay short.
-FAST_ENV: dict[str, str] = {"HORDE_JANITOR_INTERVAL_SECONDS": "0.2"}
+# The janitor requeues expired leases and unsent ones; it must look often for the ttl and
+# pickup tests to stay short. Deadlines of the fault tests derive from these figures.
+JANITOR_SECONDS = 0.2
+PICKUP_SECONDS = 2.0
+FAST_ENV: dict[str, str] = {
+    "HORDE_JANITOR_INTERVAL_SECONDS": str(JANITOR_SECONDS),
+    "HORDE_POP_PICKUP_SECONDS": str(PICKUP_SECONDS),
+}
+# What an API process needs to start again (migrations, first heartbeat), on a loaded machine.
+RESTART_SLACK_SECONDS = 30.0
+
+
+def pickup_deadline(images: int = 1, seconds_per_image: float = 10.0) -> float:
+    """Seconds within which an image whose pop reply died must be done again: the pickup
+    window, a janitor pass, a restart, and the generation itself."""
+    return PICKUP_SECONDS + 2 * JANITOR_SECONDS + RESTART_SLACK_SECONDS + images * seconds_per_image
 
 
 def horde(

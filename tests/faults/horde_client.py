@@ -98,8 +98,11 @@ class HordeClient:
     def cancel(self, request_id: str) -> httpx.Response:
         return self.call("DELETE", f"/generate/status/{request_id}")
 
-    def wait_done(self, request_id: str, timeout: float) -> dict[str, Any]:
-        """Poll check until the request is done (or faulted); return the full status."""
+    def wait_done(
+        self, request_id: str, timeout: float, explain: Callable[[], str] | None = None
+    ) -> dict[str, Any]:
+        """Poll check until the request is done (or faulted); return the full status. At the
+        deadline, the failure says what `explain` finds (which image is stuck, and how)."""
 
         def final() -> bool:
             try:
@@ -111,7 +114,13 @@ class HordeClient:
             body = reply.json()
             return bool(body.get("done") or body.get("faulted"))
 
-        wait_until(final, timeout, interval=0.1)
+        try:
+            wait_until(final, timeout, interval=0.1)
+        except AssertionError as missed:
+            detail = explain() if explain is not None else ""
+            raise AssertionError(f"request {request_id} not done in {timeout} s\n{detail}") from (
+                missed
+            )
         reply = self.status(request_id)
         assert reply.status_code == 200, reply.text
         return reply.json()

@@ -245,3 +245,17 @@ def test_stop_while_the_link_hangs_in_a_pop_exits_promptly(start_loop: StartLoop
         running.stop(timeout=30)
         assert time.monotonic() - started < 10, "waited for the pop's read timeout"
         connection.close()
+
+
+def test_a_retried_pop_carries_the_same_nonce_and_a_new_pop_a_new_one(
+    stub: StubHorde, start_loop: StartLoop
+) -> None:
+    """The horde hands the same job back to a pop repeated with the nonce of one whose reply was
+    lost (docs/protocol.md): the worker must keep the nonce across the retries of one pop."""
+    stub.fail_next("/generate/pop", "drop")  # taken by the horde, reply lost on the way
+    running = start_loop(stub.url)
+    stub.wait_for(lambda: len(stub.pops) >= 3)
+    running.stop()
+    first, retry, later = stub.pops[:3]
+    assert first.nonce and first.nonce == retry.nonce, "the retry must repeat the nonce"
+    assert later.nonce and later.nonce != first.nonce, "a new pop gets a new nonce"
