@@ -61,9 +61,9 @@ def build_context(settings: HordeSettings, clock: Callable[[], float] = time.tim
     after_janitor = None
     server = connection.embedded_server
     if server is not None:
-        load_snapshot(server, snapshot)
+        load_snapshot(redis, snapshot)
         after_janitor = _every(
-            settings.embedded_snapshot_seconds, lambda: save_snapshot(server, snapshot)
+            settings.embedded_snapshot_seconds, lambda: save_snapshot(redis, snapshot)
         )
     return HordeContext(
         settings=settings,
@@ -117,7 +117,7 @@ def create_app(
             ctx.janitor.stop()
             ctx.notifier.stop()
             if ctx.embedded_server is not None:
-                save_snapshot(ctx.embedded_server, settings.data_dir / EMBEDDED_SNAPSHOT_NAME)
+                save_snapshot(ctx.redis, settings.data_dir / EMBEDDED_SNAPSHOT_NAME)
             ctx.engine.dispose()
 
     app = FastAPI(

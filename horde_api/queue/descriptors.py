@@ -8,16 +8,21 @@ exclusive lower pixel bound of the size class (a worker with `max_pixels` above 
 images it can take there), `kind` is t (txt2img), i (img2img) or p (inpainting/outpainting),
 `flags` is the NSFW digit (0/1) followed by the letters of what the images need of a worker
 (`Need`, sorted; none for a plain request, so queues made before needs existed keep their
-names), and `models` is `*` (any) or the request's model names joined by commas.
+names), and `models` is `*` (any model), the one model the request names when a worker has
+announced it, or `+` — one shared queue for requests naming several models or a model no worker
+has announced, whose images the pop matches one by one. So the number of queues is bounded by
+the models workers serve, never by what clients invent.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from enum import Enum, IntEnum
 
 from horde_protocol import GenerationParams, SourceProcessing
 
 ANY_MODEL = "*"
+SEVERAL_MODELS = "+"
 MODEL_SEPARATOR = ","
 
 # Upper pixel bounds of the size classes, chosen at the max_pixels workers commonly announce.
@@ -121,17 +126,29 @@ def kind_of(has_source: bool, processing: SourceProcessing) -> str:
     return Kind.PAINTING
 
 
-def models_part(models: list[str]) -> str:
+def models_part(models: list[str], known: Collection[str]) -> str:
+    """The queue descriptor's models part (see the module's docstring)."""
+    names = sorted(set(models))
+    if not names:
+        return ANY_MODEL
+    if len(names) == 1 and names[0] in known:
+        return names[0]
+    return SEVERAL_MODELS
+
+
+def counted_models(models: list[str]) -> str:
+    """The key under which an image counts in the `queued` hashes (/status/models): its models
+    joined by commas, `*` for any model. A key leaves the hashes when its count is back to zero,
+    so they hold only what waits; /status/models lists only names workers announced."""
     if not models:
         return ANY_MODEL
     return MODEL_SEPARATOR.join(sorted(set(models)))
 
 
-def descriptor(
-    tier: Tier, pixels: int, kind: str, nsfw: bool, models: list[str], needs: str = ""
-) -> str:
+def descriptor(tier: Tier, pixels: int, kind: str, nsfw: bool, models: str, needs: str = "") -> str:
+    """`models` is the models part (`models_part`)."""
     flags = f"{int(nsfw)}{needs}"
-    return f"{int(tier)}|{size_class_floor(pixels)}|{kind}|{flags}|{models_part(models)}"
+    return f"{int(tier)}|{size_class_floor(pixels)}|{kind}|{flags}|{models}"
 
 
 # Samplers that take two model evaluations per step (the public horde counts their steps twice).

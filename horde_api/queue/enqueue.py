@@ -12,8 +12,11 @@ from rq.queue import Queue
 from rq.serializers import JSONSerializer
 
 from horde_api.queue.descriptors import (
+    MODEL_SEPARATOR,
+    SEVERAL_MODELS,
     Tier,
     accurate_steps,
+    counted_models,
     descriptor,
     kind_of,
     models_part,
@@ -112,7 +115,13 @@ class QueueWriter:
                 pipe.expire(counter.key, counter.keep_seconds)
             pipe.incrby(in_flight_key, n)
             pipe.incrby(keys.sequence, n)
-            *counts, in_flight, last_seq = pipe.execute()
+            named = sorted(set(spec.models))
+            if named:
+                pipe.smismember(keys.known_models, named)
+            results = pipe.execute()
+        announced = results.pop() if named else []
+        *counts, in_flight, last_seq = results
+        known = {name for name, is_known in zip(named, announced, strict=True) if is_known}
         for index, counter in enumerate(rate_counters):
             if counts[2 * index] > counter.limit:
                 self.redis.decrby(in_flight_key, n)
@@ -125,13 +134,18 @@ class QueueWriter:
         pixels = spec.params.width * spec.params.height
         kind = kind_of(sources.image is not None, spec.source_processing)
         needs = needs_of(spec.params)
+        part = models_part(spec.models, known)
         queue_name = keys.rq_queue_name(
-            descriptor(requester.tier, pixels, kind, spec.nsfw, spec.models, needs)
+            descriptor(requester.tier, pixels, kind, spec.nsfw, part, needs)
         )
         steps_of_work = accurate_steps(spec.params, kind)
         megapixelsteps = pixels * spec.params.steps / 1_000_000
         route = routing.as_json()
-        part = models_part(spec.models)
+        counted = counted_models(spec.models)
+        # The shared queue's images are matched to workers by their model names.
+        shared_queue_fields = (
+            {"models": MODEL_SEPARATOR.join(named)} if part == SEVERAL_MODELS else {}
+        )
         stored_spec = {
             "prompt": spec.prompt,
             "params": spec.params.model_dump(mode="json"),
@@ -189,13 +203,14 @@ class QueueWriter:
                         "steps": spec.params.steps,
                         "seed": seeds[index],
                         "queue": queue_name,
-                        "model": part,
+                        "model": counted,
                         "prompt": prompt_lower,
                         "owner": requester.user_key,
                         "asteps": steps_of_work,
                         "mps": megapixelsteps,
                         "state": "waiting",
                         **({"route": route} if route else {}),
+                        **shared_queue_fields,
                     },
                 )
                 job = Job.create(
@@ -210,8 +225,8 @@ class QueueWriter:
                 )
                 queue.enqueue_job(job, pipeline=pipe)
             pipe.sadd(keys.active_queues, queue_name)
-            pipe.hincrby(keys.queued_per_model, part, n)
-            pipe.hincrbyfloat(keys.queued_megapixelsteps, part, n * megapixelsteps)
+            pipe.hincrby(keys.queued_per_model, counted, n)
+            pipe.hincrbyfloat(keys.queued_megapixelsteps, counted, n * megapixelsteps)
             pipe.zadd(keys.activity, {request_id: now})
             pipe.hincrby(keys.user_records(requester.user_id), "request_image", n)
             pipe.execute()

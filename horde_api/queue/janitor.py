@@ -18,7 +18,11 @@ from horde_api.queue.keys import RedisKeys
 from horde_api.queue.leases import reap_expired_leases
 from horde_api.queue.pickup import requeue_unsent
 from horde_api.queue.requests import expire_stale_requests
-from horde_api.queue.retention import purge_finished_requests, purge_orphan_uploads
+from horde_api.queue.retention import (
+    forget_empty_queues,
+    purge_finished_requests,
+    purge_orphan_uploads,
+)
 from horde_api.settings import HordeSettings
 from horde_api.store.results import ResultStore
 
@@ -58,6 +62,7 @@ class Janitor:
                 self.redis, self.keys, self.store, now, self.settings.result_retention_seconds
             ),
             "uploads_purged": purge_orphan_uploads(self.redis, self.keys, self.store, now),
+            "queues_forgotten": forget_empty_queues(self.redis, self.keys, now),
         }
         if self._after_run is not None:
             self._after_run()

@@ -108,6 +108,11 @@ class RedisKeys:
         return f"{self.prefix}queued-mps"
 
     @property
+    def known_models(self) -> str:
+        """Set of the model names workers have announced in their pops."""
+        return f"{self.prefix}models:known"
+
+    @property
     def stats(self) -> str:
         return f"{self.prefix}stats"
 

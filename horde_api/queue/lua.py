@@ -5,9 +5,10 @@ processes (and their janitors) can act on the same request without locks: Redis 
 script at a time. Scripts address keys they compute from the prefixes they are given; this
 needs a single Redis server (not Redis Cluster), which is what the horde supports.
 
-Every script gets the same five arguments, named in COMMON_LUA's header; its own arguments
+Every script gets the same four arguments, named in COMMON_LUA's header; its own arguments
 travel as one JSON object (`A` in the script), whose fields each script's header names. No
-script reads a positional argument of its own or spells a key prefix.
+script reads a positional argument of its own or spells a key prefix: rq's prefixes come from
+rq's own classes (`RQ_PREFIXES`).
 """
 
 from __future__ import annotations
@@ -17,23 +18,73 @@ from typing import Any
 
 from redis import Redis
 from redis.commands.core import Script
+from rq.registry import (
+    CanceledJobRegistry,
+    FailedJobRegistry,
+    FinishedJobRegistry,
+    StartedJobRegistry,
+)
 
 from horde_api.queue.keys import RedisKeys
 
+RQ_PREFIXES = json.dumps(
+    {
+        "job": RedisKeys.rq_job_key(""),
+        "queue": RedisKeys.rq_queue_key(""),
+        "started": StartedJobRegistry.key_template.format(""),
+        "finished": FinishedJobRegistry.key_template.format(""),
+        "failed": FailedJobRegistry.key_template.format(""),
+        "canceled": CanceledJobRegistry.key_template.format(""),
+    }
+)
+
 COMMON_LUA = r"""
 -- ARGV[1] P    our key prefix: every key of ours starts with it
--- ARGV[2] RQJ  rq's job-key prefix (rq:job:)
--- ARGV[3] RQQ  rq's queue-key prefix (rq:queue:)
--- ARGV[4] now  the caller's clock in seconds (passed in, so tests can move time)
--- ARGV[5] A    the script's own arguments: one JSON object, named in the script's header
-local P, RQJ, RQQ = ARGV[1], ARGV[2], ARGV[3]
-local now = tonumber(ARGV[4])
-local A = cjson.decode(ARGV[5])
+-- ARGV[2] RQ   rq's key prefixes, JSON: job, queue, and its registries started, finished,
+--              failed, canceled (each followed by a queue name)
+-- ARGV[3] now  the caller's clock in seconds (passed in, so tests can move time)
+-- ARGV[4] A    the script's own arguments: one JSON object, named in the script's header
+local P = ARGV[1]
+local RQ = cjson.decode(ARGV[2])
+local RQJ, RQQ = RQ.job, RQ.queue
+local now = tonumber(ARGV[3])
+local A = cjson.decode(ARGV[4])
 
 local function num(v) return tonumber(v) or 0 end
 
 local function publish(rid, what)
   redis.call('PUBLISH', P .. 'ev:' .. rid, what)
+end
+
+-- rq's own view of an image (its job hash's status and rq's registries), so that `rq info`
+-- and rq-dashboard count waiting, running, finished, failed and cancelled images truly.
+-- A running image is in the started registry as "<job id>:<lease id>" (rq's job:execution);
+-- its score is +inf so that rq's own cleanup never fails it: leases end through our scripts.
+local function rq_started(queue, jid, lid)
+  redis.call('HSET', RQJ .. jid, 'status', 'started')
+  redis.call('ZADD', RQ.started .. queue, '+inf', jid .. ':' .. lid)
+end
+
+local function rq_not_started(queue, jid, lid)
+  redis.call('ZREM', RQ.started .. queue, jid .. ':' .. lid)
+end
+
+-- `final`: finished, failed or canceled; kept in that registry until `keep_until`.
+local function rq_ended(queue, jid, final, keep_until)
+  redis.call('HSET', RQJ .. jid, 'status', final)
+  redis.call('ZADD', RQ[final] .. queue, keep_until, jid)
+end
+
+-- What waits per model part: images (`queued`) and megapixel-steps (`queued-mps`); a part
+-- whose count reaches zero leaves both hashes, so they hold only what waits.
+local function count_waiting(model, images, mps)
+  local left = redis.call('HINCRBY', P .. 'queued', model, images)
+  if left <= 0 then
+    redis.call('HDEL', P .. 'queued', model)
+    redis.call('HDEL', P .. 'queued-mps', model)
+  else
+    redis.call('HINCRBYFLOAT', P .. 'queued-mps', model, images * num(mps))
+  end
 end
 
 -- A request leaves the active set once nothing of it waits or runs; exactly once.
@@ -59,12 +110,6 @@ local function release_in_flight(rid, count)
   end
 end
 
--- What waits per model part: images (`queued`) and megapixel-steps (`queued-mps`).
-local function count_waiting(model, images, mps)
-  redis.call('HINCRBY', P .. 'queued', model, images)
-  redis.call('HINCRBYFLOAT', P .. 'queued-mps', model, images * num(mps))
-end
-
 local function push_waiting(jid, at_front)
   local jkey = P .. 'job:' .. jid
   local queue, model, mps = unpack(redis.call('HMGET', jkey, 'queue', 'model', 'mps'))
@@ -79,15 +124,22 @@ local function push_waiting(jid, at_front)
   redis.call('HSET', RQJ .. jid, 'status', 'queued')
 end
 
+-- How an image that will not be generated ends in rq: cancelled by its requester, or failed
+-- with its request (too many faults, expired).
+local function rq_final_of(request_state)
+  if request_state == 'cancelled' then return 'canceled' end
+  return 'failed'
+end
+
 -- Take a waiting image out of its queue for good (cancel, expiry, request faulted).
-local function drop_waiting(jid, rid)
+local function drop_waiting(jid, rid, final)
   local jkey = P .. 'job:' .. jid
   local queue, model, mps = unpack(redis.call('HMGET', jkey, 'queue', 'model', 'mps'))
   if redis.call('LREM', RQQ .. queue, 1, jid) > 0 then
     count_waiting(model, -1, mps)
   end
   redis.call('HSET', jkey, 'state', 'cancelled')
-  redis.call('HSET', RQJ .. jid, 'status', 'canceled')
+  rq_ended(queue, jid, final, '+inf')
   redis.call('HINCRBY', P .. 'req:' .. rid, 'waiting', -1)
   release_in_flight(rid, 1)
 end
@@ -100,7 +152,7 @@ local function end_request(rid, reason)
   redis.call('HSET', rkey, 'state', reason)
   for _, jid in ipairs(redis.call('LRANGE', rkey .. ':jobs', 0, -1)) do
     if redis.call('HGET', P .. 'job:' .. jid, 'state') == 'waiting' then
-      drop_waiting(jid, rid)
+      drop_waiting(jid, rid, rq_final_of(reason))
     end
   end
   finalize_if_idle(rid)
@@ -117,16 +169,19 @@ local function requeue_lease(lid, lease_state, restarted)
   redis.call('HSET', lkey, 'state', lease_state)
   redis.call('ZREM', P .. 'leases', lid)
   redis.call('ZREM', P .. 'leases:unsent', lid)
+  local queue = redis.call('HGET', P .. 'job:' .. jid, 'queue')
+  rq_not_started(queue, jid, lid)
   local rkey = P .. 'req:' .. rid
   redis.call('HINCRBY', rkey, 'processing', -1)
   redis.call('HDEL', P .. 'req:' .. rid .. ':progress', jid)
-  if redis.call('HGET', rkey, 'state') == 'active' then
+  local request_state = redis.call('HGET', rkey, 'state')
+  if request_state == 'active' then
     redis.call('HINCRBY', rkey, 'waiting', 1)
     if restarted then redis.call('HINCRBY', rkey, 'restarted', 1) end
     push_waiting(jid, true)
   else
     redis.call('HSET', P .. 'job:' .. jid, 'state', 'cancelled', 'lease', '')
-    redis.call('HSET', RQJ .. jid, 'status', 'canceled')
+    rq_ended(queue, jid, rq_final_of(request_state), '+inf')
     release_in_flight(rid, 1)
     finalize_if_idle(rid)
   end
@@ -149,5 +204,5 @@ class LuaScript:
         if script is None:
             script = redis.register_script(self.source)
             self._scripts[id(redis)] = script
-        common = [keys.prefix, RedisKeys.rq_job_key(""), RedisKeys.rq_queue_key(""), repr(now)]
+        common = [keys.prefix, RQ_PREFIXES, repr(now)]
         return script(keys=[], args=[*common, json.dumps(args, separators=(",", ":"))])

@@ -111,14 +111,23 @@ end
 local wmodels = {}
 for _, m in ipairs(A.models) do wmodels[m] = true end
 
--- The model this worker would run for a queue's models part, or nil when it serves none.
-local function pick_model(part)
-  if part == '*' then return A.models[1] or '' end
-  if #A.models == 0 then return string.match(part, '^([^,]*)') end
-  for m in string.gmatch(part, '([^,]+)') do
+-- Workers announce models; only announced names get queues of their own (descriptors.py).
+if #A.models > 0 then redis.call('SADD', P .. 'models:known', unpack(A.models)) end
+
+-- The model this worker would run for a list of names (comma-joined), or nil if it serves none.
+local function pick_model(names)
+  if #A.models == 0 then return string.match(names, '^([^,]*)') end
+  for m in string.gmatch(names, '([^,]+)') do
     if wmodels[m] then return m end
   end
   return nil
+end
+
+-- The model for a queue's models part: '*' any, '+' decided image by image, else its one name.
+local function queue_model(part)
+  if part == '*' then return A.models[1] or '' end
+  if part == '+' then return '+' end
+  return pick_model(part)
 end
 
 -- Why the worker cannot take any image of a queue, or nil.
@@ -143,10 +152,15 @@ local function listed(list, value)
   return false
 end
 
--- Why the worker cannot take this image, or nil. `tier` is its queue's tier.
-local function image_misfit(jid, tier)
-  local px, prompt, asteps, owner, route =
-    unpack(redis.call('HMGET', P .. 'job:' .. jid, 'px', 'prompt', 'asteps', 'owner', 'route'))
+-- Why the worker cannot take this image (nil if it can), and the model it would run: `model`
+-- is its queue's, or '+' for the shared queue, whose images carry their model names.
+local function image_misfit(jid, tier, model)
+  local px, prompt, asteps, owner, route, names = unpack(redis.call('HMGET', P .. 'job:' .. jid,
+    'px', 'prompt', 'asteps', 'owner', 'route', 'models'))
+  if model == '+' then
+    model = pick_model(names or '')
+    if not model then return 'models' end
+  end
   local own = owner == A.owner
   if maintenance and not own then return 'maintenance' end
   if num(px) > A.maxpx then return 'max_pixels' end
@@ -163,7 +177,7 @@ local function image_misfit(jid, tier)
   if r.tw and not A.trusted then return 'untrusted' end
   if r.fast and speed and speed < A.min_speed then return 'performance' end
   if A.xslow and not r.xslow then return 'performance' end
-  return nil
+  return nil, model
 end
 
 local active_key = P .. 'active-queues'
@@ -174,7 +188,7 @@ for _, queue in ipairs(redis.call('SMEMBERS', active_key)) do
   tier = tonumber(tier)
   local qkey = RQQ .. queue
   if tier and not (best_tier and tier > best_tier) then
-    local model = pick_model(part)
+    local model = queue_model(part)
     local reason = queue_misfit(kind, flags, floor, model)
     if reason then
       local waiting = redis.call('LLEN', qkey)
@@ -184,14 +198,15 @@ for _, queue in ipairs(redis.call('SMEMBERS', active_key)) do
       local heads = redis.call('LRANGE', qkey, 0, A.look - 1)
       if #heads == 0 then redis.call('SREM', active_key, queue) end
       for _, jid in ipairs(heads) do
-        local misfit = image_misfit(jid, tier)
+        local misfit, image_model = image_misfit(jid, tier, model)
         if misfit then
           -- Maintenance hides other users' work from the worker; it is not a reason to report.
           if misfit ~= 'maintenance' then skip(misfit, 1) end
         else
           local seq = num(redis.call('HGET', P .. 'job:' .. jid, 'seq'))
           if not best_tier or tier < best_tier or (tier == best_tier and seq < best_seq) then
-            best_tier, best_seq, best_queue, best_jid, best_model = tier, seq, queue, jid, model
+            best_tier, best_seq, best_queue, best_jid = tier, seq, queue, jid
+            best_model = image_model
           end
           break
         end
@@ -243,7 +258,7 @@ for i, jid in ipairs(taken) do
   redis.call('EXPIRE', lkey, math.ceil(ttl + A.keep))
   redis.call('ZADD', P .. 'leases', expires, lid)
   redis.call('HSET', P .. 'job:' .. jid, 'state', 'leased', 'lease', lid)
-  redis.call('HSET', RQJ .. jid, 'status', 'started')
+  rq_started(best_queue, jid, lid)
   images[i] = {lid, jid, A.tokens[i]}
   lids[i] = lid
 end

@@ -7,11 +7,15 @@ import json
 import logging
 
 from redis import Redis
+from rq.queue import Queue
+from rq.registry import CanceledJobRegistry, FailedJobRegistry, FinishedJobRegistry
 
 from horde_api.queue.keys import RedisKeys
+from horde_api.queue.lua import LuaScript
 from horde_api.store.results import ResultStore
 
 log = logging.getLogger(__name__)
+RQ_END_REGISTRIES = (FinishedJobRegistry, FailedJobRegistry, CanceledJobRegistry)
 
 
 def purge_finished_requests(
@@ -31,6 +35,10 @@ def purge_finished_requests(
         if not redis.zrem(keys.finished, request_id):
             continue
         job_ids = [j.decode() for j in redis.lrange(keys.request_jobs(request_id), 0, -1)]
+        with redis.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.hget(keys.job(job_id), "queue")
+            queues = [q.decode() if q else "" for q in pipe.execute()]
         for record in redis.hvals(keys.request_generations(request_id)):
             ref = json.loads(record).get("ref")
             if ref:
@@ -44,8 +52,12 @@ def purge_finished_requests(
                 keys.request_progress(request_id),
                 keys.request_preview(request_id),
             )
-            for job_id in job_ids:
+            for job_id, queue in zip(job_ids, queues, strict=True):
                 pipe.delete(keys.job(job_id), RedisKeys.rq_job_key(job_id))
+                if queue:
+                    # rq's registries of finished, failed and cancelled images forget it too.
+                    for registry in RQ_END_REGISTRIES:
+                        pipe.zrem(registry.key_template.format(queue), job_id)
             pipe.execute()
         purged += 1
     if purged:
@@ -83,3 +95,37 @@ def purge_orphan_uploads(
     if purged:
         log.info("deleted %d uploads that were never submitted", purged)
     return purged
+
+
+_FORGET_EMPTY_QUEUES_LUA = r"""
+-- A.names: rq queue names of ours to look at. A queue with no waiting, running, finished,
+-- failed or cancelled image leaves rq's set of queues (`rq:queues`), so `rq info` lists only
+-- queues with something in them and the set does not grow with every kind of request ever made.
+local forgotten = 0
+for _, name in ipairs(A.names) do
+  local empty = redis.call('LLEN', RQQ .. name) == 0
+  for _, registry in ipairs({RQ.started, RQ.finished, RQ.failed, RQ.canceled}) do
+    empty = empty and redis.call('ZCARD', registry .. name) == 0
+  end
+  if empty then
+    redis.call('SREM', A.all_queues, RQQ .. name)
+    redis.call('SREM', P .. 'active-queues', name)
+    forgotten = forgotten + 1
+  end
+end
+return forgotten
+"""
+
+FORGET_EMPTY_QUEUES_SCRIPT = LuaScript(_FORGET_EMPTY_QUEUES_LUA)
+
+
+def forget_empty_queues(redis: Redis, keys: RedisKeys, now: float) -> int:
+    """Drop our queues that hold nothing from rq's queue set (they come back with their next
+    image: rq's enqueue adds the queue again)."""
+    all_queues = Queue.redis_queues_keys
+    ours = RedisKeys.rq_queue_key(keys.rq_queue_name("")).encode()
+    cut = len(RedisKeys.rq_queue_key(""))
+    names = [key[cut:].decode() for key in redis.smembers(all_queues) if key.startswith(ours)]
+    if not names:
+        return 0
+    return int(FORGET_EMPTY_QUEUES_SCRIPT(redis, keys, now, names=names, all_queues=all_queues))

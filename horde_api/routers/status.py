@@ -36,14 +36,20 @@ def _model_statuses(ctx: HordeContext) -> list[ModelStatus]:
     with ctx.redis.pipeline(transaction=False) as pipe:
         pipe.hgetall(ctx.keys.queued_per_model)
         pipe.hgetall(ctx.keys.queued_megapixelsteps)
-        images_per_part, mps_per_part = pipe.execute()
+        pipe.smembers(ctx.keys.known_models)
+        images_per_part, mps_per_part, announced = pipe.execute()
     queued: dict[str, int] = {}
     queued_mps: dict[str, float] = {}
     for part, value in images_per_part.items():
         waiting = max(0, int(value))
         mps = max(0.0, float(mps_per_part.get(part, 0)))
         names = part.decode()
-        targets = threads.keys() if names == ANY_MODEL else names.split(MODEL_SEPARATOR)
+        # Only names workers announced: a client could invent any other.
+        targets = (
+            threads.keys()
+            if names == ANY_MODEL
+            else [name for name in names.split(MODEL_SEPARATOR) if name.encode() in announced]
+        )
         for name in targets:
             queued[name] = queued.get(name, 0) + waiting
             queued_mps[name] = queued_mps.get(name, 0.0) + mps

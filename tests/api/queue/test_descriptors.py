@@ -6,8 +6,10 @@ from horde_api.queue.descriptors import (
     SIZE_CLASS_BOUNDS,
     Kind,
     Tier,
+    counted_models,
     descriptor,
     kind_of,
+    models_part,
     size_class_floor,
     worker_kinds,
 )
@@ -23,9 +25,19 @@ def test_size_class_floor_is_the_previous_bound() -> None:
 
 
 def test_descriptor_names_tier_size_kind_nsfw_and_models() -> None:
-    text = descriptor(Tier.REGISTERED, 512 * 512, Kind.IMG2IMG, True, ["b", "a", "a"])
-    assert text == "1|65536|i|1|a,b"
-    assert descriptor(Tier.ANONYMOUS, 64 * 64, Kind.TXT2IMG, False, []) == "2|0|t|0|*"
+    text = descriptor(Tier.REGISTERED, 512 * 512, Kind.IMG2IMG, True, "a", "lp")
+    assert text == "1|65536|i|1lp|a"
+    assert descriptor(Tier.ANONYMOUS, 64 * 64, Kind.TXT2IMG, False, "*") == "2|0|t|0|*"
+
+
+def test_only_models_workers_announced_get_queues_of_their_own() -> None:
+    known = {"a", "b"}
+    assert models_part([], known) == "*"
+    assert models_part(["a", "a"], known) == "a"
+    # Several models, or one no worker announced: the one shared queue, matched image by image.
+    assert models_part(["a", "b"], known) == "+"
+    assert models_part(["invented-by-a-client"], known) == "+"
+    assert counted_models(["b", "a", "x", "a"]) == "a,b,x" and counted_models([]) == "*"
 
 
 def test_kinds() -> None:

@@ -69,6 +69,7 @@ def test_a_given_seed_without_variation_is_every_images_seed(horde: Horde) -> No
 
 
 def test_waiting_images_are_rq_jobs_in_rq_queues(horde: Horde) -> None:
+    horde.pop(horde.user("volunteer"))  # a worker announces the model: it gets its own queue
     rid = horde.request(models=[WORKER_MODEL], params={"n": 3})["id"]
     queues = [
         q for q in Queue.all(connection=horde.ctx.redis) if q.name.startswith(horde.ctx.keys.prefix)
