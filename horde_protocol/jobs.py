@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 
@@ -43,6 +43,17 @@ class PopRequest(RequestBody):
     # that does not send them (any worker written for the public horde) is taken to have both.
     allow_hires_fix: bool = True
     allow_tiling: bool = True
+    # Our extensions: exactly which of a kind the worker has. Absent (null) = any, as the public
+    # horde assumes of a worker that allows the kind (its workers fetch LoRAs on demand).
+    post_processors: list[str] | None = Field(None, max_length=50)
+    controlnet_types: list[str] | None = Field(None, max_length=50)
+    control_map_types: list[str] | None = Field(
+        None, max_length=50, description="control types whose map it computes from an image"
+    )
+    loras: list[Annotated[str, Field(max_length=255)]] | None = Field(None, max_length=5000)
+    textual_inversions: list[Annotated[str, Field(max_length=255)]] | None = Field(
+        None, max_length=5000
+    )
 
 
 class PopPayload(ReplyBody):

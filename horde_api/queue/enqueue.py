@@ -22,6 +22,7 @@ from horde_api.queue.descriptors import (
 from horde_api.queue.keys import RedisKeys
 from horde_api.queue.rate_limits import RateCounter, RateLimitExceeded
 from horde_api.queue.rq_jobs import generated_by_horde_worker
+from horde_api.queue.wants import wants_json, wants_of
 from horde_protocol import GenerationInput
 from horde_protocol.ids import new_id
 from horde_protocol.seeds import image_seeds
@@ -131,6 +132,8 @@ class QueueWriter:
         steps_of_work = accurate_steps(spec.params, kind)
         megapixelsteps = pixels * spec.params.steps / 1_000_000
         route = routing.as_json()
+        wants = wants_of(spec.params)
+        wants_field = wants_json(wants)
         part = models_part(spec.models)
         stored_spec = {
             "prompt": spec.prompt,
@@ -139,6 +142,7 @@ class QueueWriter:
             "source_processing": spec.source_processing.value,
             "kind": kind,
             "needs": needs,
+            "wants": wants,
             "pixels": pixels,
             "nsfw": spec.nsfw,
             "censor_nsfw": spec.censor_nsfw,
@@ -196,6 +200,7 @@ class QueueWriter:
                         "mps": megapixelsteps,
                         "state": "waiting",
                         **({"route": route} if route else {}),
+                        **({"wants": wants_field} if wants_field else {}),
                     },
                 )
                 job = Job.create(
