@@ -154,7 +154,8 @@ def applied(
             if path is None:
                 raise AdapterError(f"LoRA {lora.name!r} is not in this worker's LoRA folder")
             adapter = f"horde_lora_{index}"
-            pipeline.load_lora_weights(_read_state(path), adapter_name=adapter)
+            with _unaliased_text_encoder(pipeline):
+                pipeline.load_lora_weights(_read_state(path), adapter_name=adapter)
             adapter_names.append(adapter)
             weights.append({"unet": lora.model, "text_encoder": lora.clip})
             trigger = (lora.inject_trigger or "").strip()
@@ -180,6 +181,23 @@ def applied(
             pipeline.unload_lora_weights()
         if added_tokens:
             pipeline.unload_textual_inversion(tokens=added_tokens)
+
+
+@contextmanager
+def _unaliased_text_encoder(pipeline: Any) -> Iterator[None]:
+    """Without models.py's `text_model` alias (kept for clip_skip) while a LoRA loads: diffusers
+    strips the `text_model.` prefix of a LoRA's keys only for an encoder that has no such
+    attribute (transformers 5 flattened CLIPTextModel)."""
+    encoder = getattr(pipeline, "text_encoder", None)
+    alias = vars(encoder).get("text_model") if encoder is not None else None
+    if alias is not encoder:
+        yield
+        return
+    del vars(encoder)["text_model"]
+    try:
+        yield
+    finally:
+        object.__setattr__(encoder, "text_model", encoder)
 
 
 def _load_embedding(pipeline: Any, path: Path, token: str, strength: float) -> list[str]:

@@ -38,7 +38,7 @@ def run_tiled(
             # The tile with its margin, clipped to the image.
             y0, x0 = max(0, top - margin), max(0, left - margin)
             y1, x1 = min(height, bottom + margin), min(width, right + margin)
-            patch = torch.from_numpy(np.ascontiguousarray(rgb[y0:y1, x0:x1]))
+            patch = torch.from_numpy(np.array(rgb[y0:y1, x0:x1]))  # a writable copy
             batch = patch.permute(2, 0, 1).unsqueeze(0).to(device=device, dtype=dtype) / 255.0
             with torch.inference_mode():
                 result = network(batch)
