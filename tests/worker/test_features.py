@@ -313,3 +313,29 @@ def test_seamless_padding_makes_the_decoder_wrap_and_is_undone(tiny_model: Loade
     assert all(
         layer.padding_mode == "zeros" for layer in vae.modules() if hasattr(layer, "padding_mode")
     )
+
+
+# ---- what the worker announces ----
+
+
+def test_the_pop_announces_exactly_what_is_loaded(
+    tiny_model: LoadedModel,
+    adapter_folder: Path,
+    controlnets: tuple[Features, Capabilities],
+) -> None:
+    from horde_worker.horde_client import HordeClient
+    from horde_worker.loop import WorkerLoop
+
+    settings = load_settings(models={MODEL: "tiny"}, cache_dir=cache_dir(), api_key="k" * 22)
+    registry = ModelRegistry(settings, CPU)
+    registry.add(tiny_model)
+    registry.features = Features(
+        controlnets=controlnets[0].controlnets, adapters=AdapterLibrary(adapter_folder)
+    )
+    loop = WorkerLoop(settings, registry, HordeClient(settings.horde_url, "k" * 22))
+    pop = loop._pop_request()
+    assert (pop.allow_lora, pop.allow_controlnet, pop.allow_post_processing) == (True, True, False)
+    assert (pop.allow_hires_fix, pop.allow_tiling) == (True, True)
+    assert pop.loras == ["58390", "bad-hands", "detail-tweaker"]
+    assert (pop.controlnet_types, pop.control_map_types) == (["canny", "depth"], ["canny"])
+    assert (pop.post_processors, pop.textual_inversions) == ([], [])
