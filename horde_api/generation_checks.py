@@ -9,7 +9,9 @@ from horde_api.queue.enqueue import SourceImages
 from horde_api.settings import HordeSettings
 from horde_protocol import (
     MAX_LORAS,
+    MAX_RESULT_PIXELS,
     MAX_TEXTUAL_INVERSIONS,
+    UPSCALER_FACTORS,
     UPSCALERS,
     ErrorCode,
     GenerationInput,
@@ -96,6 +98,13 @@ def check_features(spec: GenerationInput, trusted: bool) -> list[RequestWarning]
             f"params.post_processing: at most one upscaler ({', '.join(UPSCALERS)})",
         ),
         (
+            _upscaled_pixels(spec) > MAX_RESULT_PIXELS,
+            ErrorCode.BAD_REQUEST,
+            f"params.post_processing: upscaling {params.width}x{params.height} would give"
+            f" {_upscaled_pixels(spec)} pixels; at most {MAX_RESULT_PIXELS} are allowed (a 4x"
+            " upscale of 1536x1024): ask for a smaller size or a 2x upscaler",
+        ),
+        (
             params.control_type is not None and spec.source_image is None,
             ErrorCode.CONTROLNET_SOURCE_MISSING,
             "params.control_type needs a source_image (the control map or the image to derive"
@@ -133,6 +142,13 @@ def check_features(spec: GenerationInput, trusted: bool) -> list[RequestWarning]
             )
         )
     return warnings
+
+
+def _upscaled_pixels(spec: GenerationInput) -> int:
+    factor = 1
+    for name in spec.params.post_processing:
+        factor *= UPSCALER_FACTORS.get(name, 1)
+    return spec.params.width * spec.params.height * factor * factor
 
 
 def check_models(models: list[str]) -> None:

@@ -21,7 +21,8 @@ def capable_workers(workers: list[LiveWorker], spec: dict[str, Any]) -> list[Liv
     kind = spec.get("kind", "t")
     nsfw = spec.get("nsfw", False)
     needs = spec.get("needs", "")
-    return [w for w in workers if w.could_take(models, pixels, kind, nsfw, needs)]
+    wants = spec.get("wants")
+    return [w for w in workers if w.could_take(models, pixels, kind, nsfw, needs, wants)]
 
 
 def wait_seconds(view: RequestView, capable_workers: int) -> int:

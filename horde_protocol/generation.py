@@ -56,6 +56,8 @@ UPSCALERS: tuple[str, ...] = (
     "4x_AnimeSharp",
 )
 FACE_FIXERS: tuple[str, ...] = ("GFPGAN", "CodeFormers")
+# How much each upscaler enlarges the image (the result's size follows it).
+UPSCALER_FACTORS: dict[str, int] = {name: 2 if "_x2" in name else 4 for name in UPSCALERS}
 POST_PROCESSORS: tuple[str, ...] = (*UPSCALERS, *FACE_FIXERS, "strip_background")
 MAX_LORAS = 5
 MAX_TEXTUAL_INVERSIONS = 20

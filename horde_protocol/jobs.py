@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 
@@ -46,6 +46,17 @@ class PopRequest(RequestBody):
     # Our extension: a pop repeated with the same nonce (its reply was lost) gets the same
     # images back while their leases live, instead of new ones.
     nonce: str | None = Field(None, min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    # Our extensions: exactly which of a kind the worker has. Absent (null) = any, as the public
+    # horde assumes of a worker that allows the kind (its workers fetch LoRAs on demand).
+    post_processors: list[str] | None = Field(None, max_length=50)
+    controlnet_types: list[str] | None = Field(None, max_length=50)
+    control_map_types: list[str] | None = Field(
+        None, max_length=50, description="control types whose map it computes from an image"
+    )
+    loras: list[Annotated[str, Field(max_length=255)]] | None = Field(None, max_length=5000)
+    textual_inversions: list[Annotated[str, Field(max_length=255)]] | None = Field(
+        None, max_length=5000
+    )
 
 
 class PopPayload(ReplyBody):

@@ -19,6 +19,18 @@ class ModelStatus(ReplyBody):
     jobs: float = Field(0, description="images waiting")
     eta: int = 0
     type: str = "image"
+    # Our extensions: what the live workers serving this model offer with it (the Krita docker
+    # offers a field only when some worker serves it). A worker that lists no names of a kind
+    # takes any (the public horde's workers fetch LoRAs on demand): `lora` is then true, and
+    # its names are not in `loras`.
+    post_processors: list[str] | None = None
+    controlnet_types: list[str] | None = None
+    control_map_types: list[str] | None = None
+    lora: bool | None = None
+    loras: list[str] | None = None
+    textual_inversions: list[str] | None = None
+    hires_fix: bool | None = None
+    tiling: bool | None = None
 
 
 class WorkerKudosDetails(ReplyBody):
@@ -63,6 +75,12 @@ class WorkerDetails(ReplyBody):
     # Our extensions: what the worker announced beyond the public horde's flags.
     hires_fix: bool | None = None
     tiling: bool | None = None
+    # null = it listed none of that kind: it takes any (the public horde's assumption).
+    post_processors: list[str] | None = None
+    controlnet_types: list[str] | None = None
+    control_map_types: list[str] | None = None
+    loras: list[str] | None = None
+    textual_inversions: list[str] | None = None
 
 
 class ModifyWorkerInput(RequestBody):

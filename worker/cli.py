@@ -41,10 +41,11 @@ def _add_setting_options(parser: argparse.ArgumentParser) -> None:
         env = f"{ENV_PREFIX}{name.upper()}"
         description = field.description or name
         annotation = field.annotation
-        if name == "models":
+        if get_origin(annotation) is dict:
+            # --model NAME=SOURCE, --post-processor NAME=FILE, --controlnet TYPE=SOURCE
             parser.add_argument(
-                "--model",
-                dest="models",
+                _flag(name.removesuffix("s")),
+                dest=name,
                 action="append",
                 metavar="NAME=SOURCE",
                 help=f"{description}; repeatable (env {env} as JSON)",
@@ -84,19 +85,19 @@ def _overrides(arguments: argparse.Namespace) -> dict[str, Any]:
         value = getattr(arguments, name, None)
         if value is None:
             continue
-        if name == "models":
-            value = _parse_models(value)
+        if get_origin(WorkerSettings.model_fields[name].annotation) is dict:
+            value = _parse_models(value, _flag(name.removesuffix("s")))
         overrides[name] = value
     return overrides
 
 
-def _parse_models(items: list[str]) -> dict[str, str]:
+def _parse_models(items: list[str], flag: str = "--model") -> dict[str, str]:
     models: dict[str, str] = {}
     for item in items:
         name, separator, source = item.partition("=")
         if not separator or not name.strip() or not source.strip():
             raise ConfigError(
-                f"--model {item!r}: expected NAME=SOURCE, e.g. krita-horde-tiny=tiny or"
+                f"{flag} {item!r}: expected NAME=SOURCE, e.g. krita-horde-tiny=tiny or"
                 " my-model=/path/to/diffusers-folder"
             )
         models[name.strip()] = source.strip()

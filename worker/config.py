@@ -21,7 +21,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from horde_protocol import ANONYMOUS_API_KEY, MAX_SIDE, MIN_SIDE
+from horde_protocol import ANONYMOUS_API_KEY, MAX_SIDE, MIN_SIDE, UPSCALERS, ControlType
 from horde_worker.tiny_model import TINY_SOURCE, default_cache_dir
 
 ENV_PREFIX = "HORDE_WORKER_"
@@ -75,6 +75,30 @@ class WorkerSettings(BaseSettings):
             "models to serve, NAME=SOURCE; SOURCE is `tiny` (built-in random-weight test model),"
             " a diffusers folder, a .safetensors/.ckpt file or a hub id already in the local cache"
         ),
+    )
+    # --- features beyond the model (docs/worker.md, "Adding model files") ---
+    post_processors: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "upscalers to serve, HORDE_NAME=FILE: one of " + ", ".join(UPSCALERS) + ", each an"
+            " ESRGAN-family .pth/.safetensors file"
+        ),
+    )
+    controlnets: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "ControlNets to serve, TYPE=SOURCE: TYPE is a horde control type (canny, depth, ...),"
+            " SOURCE a diffusers ControlNet folder or a .safetensors file"
+        ),
+    )
+    lora_folder: Path | None = Field(
+        None, description="folder of LoRA files, served by file name (and horde-names.json)"
+    )
+    textual_inversion_folder: Path | None = Field(
+        None, description="folder of textual inversion files, served by file name"
+    )
+    upscale_tile: int = Field(
+        256, ge=32, le=4096, description="side of the tiles post-processors work on (pixels)"
     )
     max_pixels: int = Field(
         512 * 512,
@@ -171,6 +195,45 @@ class WorkerSettings(BaseSettings):
                 problems.append(f"{name}={source}: {problem}")
         if problems:
             raise ValueError("; ".join(problems))
+        return value
+
+    @field_validator("post_processors")
+    @classmethod
+    def _post_processor_files(cls, value: dict[str, str]) -> dict[str, str]:
+        problems = []
+        for name, source in value.items():
+            if name not in UPSCALERS:
+                problems.append(
+                    f"{name}: not an upscaler this worker serves; allowed: {', '.join(UPSCALERS)}"
+                    " (face fixers and strip_background are not supported)"
+                )
+            elif not Path(source).expanduser().is_file():
+                problems.append(f"{name}={source}: no such file")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
+
+    @field_validator("controlnets")
+    @classmethod
+    def _controlnet_sources(cls, value: dict[str, str]) -> dict[str, str]:
+        known = [member.value for member in ControlType]
+        problems = []
+        for control_type, source in value.items():
+            if control_type not in known:
+                problems.append(
+                    f"{control_type}: unknown control type; allowed: {', '.join(known)}"
+                )
+            elif not Path(source).expanduser().exists():
+                problems.append(f"{control_type}={source}: no such folder or file")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
+
+    @field_validator("lora_folder", "textual_inversion_folder")
+    @classmethod
+    def _existing_folder(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.expanduser().is_dir():
+            raise ValueError(f"{value}: no such folder")
         return value
 
     @field_validator("device")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from PIL import Image
 
-from horde_protocol import PopReply, SourceProcessing, split_prompt
+from horde_protocol import PopPayload, PopReply, SourceProcessing, split_prompt
 from horde_protocol.seeds import fold, seed_to_int
+from horde_worker.adapters import LoraRequest, TiRequest, name_key
 from horde_worker.images import (
     ImageInputError,
     decode_image,
@@ -63,6 +65,22 @@ class Job:
     r2_uploads: list[str | None] = field(default_factory=list)
     progress_url: str | None = None
     ttl: int | None = None
+    # The public horde's features (each checked against Capabilities before generation).
+    post_processing: list[str] = field(default_factory=list)
+    post_processing_order: str | None = None
+    hires_fix: bool = False
+    hires_fix_strength: float | None = None
+    tiling: bool = False
+    control_type: str | None = None
+    image_is_control: bool = False
+    return_control_map: bool = False
+    loras: list[LoraRequest] = field(default_factory=list)
+    tis: list[TiRequest] = field(default_factory=list)
+
+    @property
+    def changes_model(self) -> bool:
+        """Whether the job patches the shared modules (it then needs the model alone)."""
+        return bool(self.loras or self.tis or self.tiling)
 
     @property
     def id(self) -> str:
@@ -81,6 +99,13 @@ class Capabilities:
     max_pixels: int
     allow_img2img: bool
     allow_painting: bool
+    post_processors: tuple[str, ...] = ()
+    controlnet_types: tuple[str, ...] = ()
+    control_map_types: tuple[str, ...] = ()
+    loras: tuple[str, ...] = ()  # lower-case names (worker/adapters.py name_key)
+    tis: tuple[str, ...] = ()
+    hires_fix: bool = True
+    tiling: bool = True
 
 
 def job_from_pop(
@@ -118,18 +143,16 @@ def job_from_pop(
     if payload.prompt is None:
         raise JobRejected("the job has no prompt")
     # What this worker cannot do is refused, never silently left out of the image.
-    unsupported = {
-        f"post-processing {payload.post_processing}": bool(payload.post_processing),
-        "LoRAs": bool(payload.loras),
-        "textual inversions": bool(payload.tis),
-        "hires fix": payload.hires_fix,
-        "tiling": payload.tiling,
-        f"ControlNet {payload.control_type}": payload.control_type is not None,
-        "transparency": payload.transparent,
-    }
-    for feature, asked in unsupported.items():
-        if asked:
-            raise JobRejected(f"{feature} is not supported by this worker")
+    _check_features(payload, capabilities)
+    loras = [_lora(entry) for entry in payload.loras or []]
+    tis = [_ti(entry) for entry in payload.tis or []]
+    for kind, names, served in (
+        ("LoRA", [lora.name for lora in loras], capabilities.loras),
+        ("textual inversion", [ti.name for ti in tis], capabilities.tis),
+    ):
+        missing = [name for name in names if name_key(name) not in served]
+        if missing:
+            raise JobRejected(f"{kind} {missing[0]!r} is not available on this worker")
 
     mode = Mode.TXT2IMG
     source: Image.Image | None = None
@@ -160,6 +183,11 @@ def job_from_pop(
                     "parse_failed",
                 )
         source = opaque_rgb(source)
+    if payload.control_type is not None and mode is not Mode.IMG2IMG:
+        raise JobRejected(
+            "ControlNet needs a source_image (the control map, or the image to derive it"
+            " from) and cannot be combined with inpainting"
+        )
 
     positive, negative = split_prompt(payload.prompt)
     base_seed = fallback_seed if payload.seed in (None, "") else seed_to_int(payload.seed)
@@ -191,7 +219,78 @@ def job_from_pop(
         r2_uploads=r2_uploads,
         progress_url=reply.progress_url,
         ttl=reply.ttl,
+        post_processing=list(payload.post_processing),
+        post_processing_order=payload.post_processing_order,
+        # The public horde does not hires-fix inpainting (the size is the source's).
+        hires_fix=payload.hires_fix and mode is not Mode.INPAINTING,
+        hires_fix_strength=payload.hires_fix_denoising_strength,
+        tiling=payload.tiling,
+        control_type=payload.control_type,
+        image_is_control=payload.image_is_control,
+        return_control_map=payload.return_control_map and payload.control_type is not None,
+        loras=loras,
+        tis=tis,
     )
+
+
+def _check_features(payload: PopPayload, capabilities: Capabilities) -> None:
+    for name in payload.post_processing:
+        if name not in capabilities.post_processors:
+            served = ", ".join(capabilities.post_processors) or "none"
+            raise JobRejected(f"post-processor {name} is not served here (serving: {served})")
+    control = payload.control_type
+    if control is not None:
+        if control not in capabilities.controlnet_types:
+            served = ", ".join(capabilities.controlnet_types) or "none"
+            raise JobRejected(f"ControlNet {control} is not served here (serving: {served})")
+        if not payload.image_is_control and control not in capabilities.control_map_types:
+            raise JobRejected(
+                f"this worker cannot compute a {control} map from an image; send the map with"
+                " image_is_control"
+            )
+    refused = {
+        "hires fix": payload.hires_fix and not capabilities.hires_fix,
+        "tiling": payload.tiling and not capabilities.tiling,
+        "transparency": payload.transparent,
+    }
+    for feature, asked in refused.items():
+        if asked:
+            raise JobRejected(f"{feature} is not supported by this worker")
+
+
+def _number(entry: dict[str, Any], key: str, default: float) -> float:
+    value = entry.get(key, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise JobRejected(f"{key} {value!r} of {entry.get('name')!r} is not a number")
+    return float(value)
+
+
+def _named(entry: Any, kind: str) -> str:
+    name = entry.get("name") if isinstance(entry, dict) else None
+    if name is None or str(name).strip() == "":
+        raise JobRejected(f"a {kind} entry has no name")
+    return str(name)
+
+
+def _lora(entry: Any) -> LoraRequest:
+    name = _named(entry, "LoRA")
+    trigger = entry.get("inject_trigger")
+    return LoraRequest(
+        name=name,
+        model=_number(entry, "model", 1.0),
+        clip=_number(entry, "clip", 1.0),
+        inject_trigger=str(trigger) if trigger else None,
+    )
+
+
+def _ti(entry: Any) -> TiRequest:
+    name = _named(entry, "textual inversion")
+    inject = entry.get("inject_ti")
+    if inject not in (None, "prompt", "negprompt"):
+        raise JobRejected(f"inject_ti {inject!r} of {name!r}: allowed are prompt and negprompt")
+    return TiRequest(name=name, strength=_number(entry, "strength", 1.0), inject_ti=inject)
 
 
 def _decode(data: str | bytes, field_name: str) -> Image.Image:

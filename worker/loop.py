@@ -7,6 +7,7 @@ faults and 5xx are retried with exponential backoff and jitter, never in a hot l
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import threading
@@ -73,11 +74,17 @@ class WorkerLoop:
         self.shutdown = shutdown or Shutdown()
         self.stats = WorkerStats()
         self.progress_support = ProgressSupport()
+        features = registry.features
         self.capabilities = Capabilities(
             models=tuple(registry.names),
             max_pixels=settings.max_pixels,
             allow_img2img=settings.allow_img2img,
             allow_painting=settings.allow_painting,
+            post_processors=tuple(features.post_processor_names),
+            controlnet_types=tuple(features.controlnet_types),
+            control_map_types=tuple(features.control_map_types),
+            loras=tuple(features.adapters.loras.names),
+            tis=tuple(features.adapters.tis.names),
         )
         self._last_skipped_log = 0.0
         self._skipped_lock = threading.Lock()
@@ -143,7 +150,7 @@ class WorkerLoop:
             request = self._pop_request()
             try:
                 reply = self._retry(
-                    lambda: self.client.pop(request),
+                    functools.partial(self.client.pop, request),
                     "pop",
                     give_up=self.shutdown.stop_popping,
                 )
@@ -185,6 +192,7 @@ class WorkerLoop:
 
     def _pop_request(self) -> PopRequest:
         s = self.settings
+        c = self.capabilities
         return PopRequest(
             name=s.name,
             models=list(self.capabilities.models),
@@ -193,12 +201,17 @@ class WorkerLoop:
             blacklist=s.blacklist,
             allow_img2img=s.allow_img2img,
             allow_painting=s.allow_painting,
-            # Until this worker has them, it says so: the horde then never sends such jobs.
-            allow_post_processing=False,
-            allow_lora=False,
-            allow_controlnet=False,
-            allow_hires_fix=False,
-            allow_tiling=False,
+            # Exactly what it has: the horde then never sends a job it would have to refuse.
+            allow_post_processing=bool(c.post_processors),
+            allow_lora=bool(c.loras or c.tis),
+            allow_controlnet=bool(c.controlnet_types),
+            allow_hires_fix=c.hires_fix,
+            allow_tiling=c.tiling,
+            post_processors=list(c.post_processors),
+            controlnet_types=list(c.controlnet_types),
+            control_map_types=list(c.control_map_types),
+            loras=list(c.loras),
+            textual_inversions=list(c.tis),
             threads=s.threads,
             amount=1,
             bridge_agent=BRIDGE_AGENT,
@@ -260,7 +273,7 @@ class WorkerLoop:
         )
         try:
             with reporter:
-                outcome = generate(job, model, reporter)
+                outcome = generate(job, model, reporter, self.registry.features)
         except JobInterrupted:
             if reporter.stop_reason == "cancelled":
                 self.stats.add(jobs_cancelled=1)

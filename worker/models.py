@@ -15,6 +15,8 @@ from typing import Any
 
 from horde_worker.config import CHECKPOINT_SUFFIXES, WorkerSettings
 from horde_worker.device import Placement, apply_speed_settings
+from horde_worker.features import Features
+from horde_worker.model_use import ModelUse
 from horde_worker.samplers import SchedulerCache
 from horde_worker.tiny_model import TINY_SOURCE, ensure_tiny_pipeline
 
@@ -31,6 +33,7 @@ class LoadedModel:
     source: str
     pipeline: Any  # the text-to-image pipeline holding the weights
     schedulers: SchedulerCache = field(default_factory=SchedulerCache, repr=False)
+    use: ModelUse = field(default_factory=ModelUse, repr=False)
 
 
 def _offline() -> None:
@@ -89,8 +92,15 @@ class ModelRegistry:
         self.settings = settings
         self.placement = placement
         self._models: dict[str, LoadedModel] = {}
+        self.features = Features()
 
     def load_all(self) -> None:
+        # Post-processors, ControlNets and the LoRA/TI folders first: a wrong file there fails
+        # the start before minutes go into loading checkpoints.
+        try:
+            self.features = Features.load(self.settings, self.placement)
+        except ValueError as error:
+            raise ModelLoadError(str(error)) from error
         for name, source in self.settings.require_models().items():
             log.info(
                 "loading model %s from %s on %s (%s)",

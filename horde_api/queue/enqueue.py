@@ -25,6 +25,7 @@ from horde_api.queue.descriptors import (
 from horde_api.queue.keys import RedisKeys
 from horde_api.queue.rate_limits import RateCounter, RateLimitExceeded
 from horde_api.queue.rq_jobs import generated_by_horde_worker
+from horde_api.queue.wants import wants_json, wants_of
 from horde_protocol import GenerationInput
 from horde_protocol.ids import new_id
 from horde_protocol.seeds import image_seeds
@@ -146,6 +147,8 @@ class QueueWriter:
         shared_queue_fields = (
             {"models": MODEL_SEPARATOR.join(named)} if part == SEVERAL_MODELS else {}
         )
+        wants = wants_of(spec.params)
+        wants_field = wants_json(wants)
         stored_spec = {
             "prompt": spec.prompt,
             "params": spec.params.model_dump(mode="json"),
@@ -153,6 +156,7 @@ class QueueWriter:
             "source_processing": spec.source_processing.value,
             "kind": kind,
             "needs": needs,
+            "wants": wants,
             "pixels": pixels,
             "nsfw": spec.nsfw,
             "censor_nsfw": spec.censor_nsfw,
@@ -211,6 +215,7 @@ class QueueWriter:
                         "state": "waiting",
                         **({"route": route} if route else {}),
                         **shared_queue_fields,
+                        **({"wants": wants_field} if wants_field else {}),
                     },
                 )
                 job = Job.create(

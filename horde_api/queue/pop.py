@@ -22,6 +22,7 @@ from redis import Redis
 from horde_api.queue.descriptors import SKIP_REASON_OF_LETTER, worker_kinds
 from horde_api.queue.keys import RedisKeys
 from horde_api.queue.lua import LuaScript
+from horde_api.queue.wants import offered
 from horde_protocol.ids import new_id
 
 _POP_LUA = r"""
@@ -46,6 +47,10 @@ _POP_LUA = r"""
 --                 how long a lease's record outlives it
 -- A.fields        what the worker announced, recorded on its hash (text values)
 -- A.nonce         '' or the worker's pop nonce: a pop repeated with it gets the same images
+-- A.pp, A.cn, A.cm, A.lo, A.ti  the post-processors, ControlNet types, control types whose map
+--                 it computes, LoRA and textual inversion names (lower case) it has: arrays,
+--                 or '*' when it listed none (= any); checked against an image's `wants`
+--                 (see queue/wants.py)
 
 -- The worker is alive: note it, with what it announced, before looking for work.
 local wid = A.worker
@@ -111,6 +116,33 @@ end
 local wmodels = {}
 for _, m in ipairs(A.models) do wmodels[m] = true end
 
+local function set_of(list)
+  if list == '*' then return '*' end
+  local set = {}
+  for _, item in ipairs(list) do set[item] = true end
+  return set
+end
+local have = {pp = set_of(A.pp), cn = set_of(A.cn), cm = set_of(A.cm), lo = set_of(A.lo),
+  ti = set_of(A.ti)}
+local function lacks(set, names)
+  if set == '*' then return false end
+  for _, name in ipairs(names) do
+    if not set[name] then return true end
+  end
+  return false
+end
+
+-- Why the worker lacks something this image's `wants` names, or nil.
+local function wants_misfit(wants)
+  local w = cjson.decode(wants)
+  if w.pp and lacks(have.pp, w.pp) then return 'post-processing' end
+  if w.cn and lacks(have.cn, {w.cn}) then return 'controlnet' end
+  if w.cm and lacks(have.cm, {w.cn}) then return 'controlnet' end
+  if w.lo and lacks(have.lo, w.lo) then return 'lora' end
+  if w.ti and lacks(have.ti, w.ti) then return 'lora' end
+  return nil
+end
+
 -- Workers announce models; only announced names get queues of their own (descriptors.py).
 if #A.models > 0 then redis.call('SADD', P .. 'models:known', unpack(A.models)) end
 
@@ -155,8 +187,8 @@ end
 -- Why the worker cannot take this image (nil if it can), and the model it would run: `model`
 -- is its queue's, or '+' for the shared queue, whose images carry their model names.
 local function image_misfit(jid, tier, model)
-  local px, prompt, asteps, owner, route, names = unpack(redis.call('HMGET', P .. 'job:' .. jid,
-    'px', 'prompt', 'asteps', 'owner', 'route', 'models'))
+  local px, prompt, asteps, owner, route, names, wants = unpack(redis.call('HMGET',
+    P .. 'job:' .. jid, 'px', 'prompt', 'asteps', 'owner', 'route', 'models', 'wants'))
   if model == '+' then
     model = pick_model(names or '')
     if not model then return 'models' end
@@ -177,6 +209,10 @@ local function image_misfit(jid, tier, model)
   if r.tw and not A.trusted then return 'untrusted' end
   if r.fast and speed and speed < A.min_speed then return 'performance' end
   if A.xslow and not r.xslow then return 'performance' end
+  if wants then
+    local lacking = wants_misfit(wants)
+    if lacking then return lacking end
+  end
   return nil, model
 end
 
@@ -302,6 +338,12 @@ class WorkerOffer:
     extra_slow_worker: bool = False
     amount: int = 1
     nonce: str = ""
+    # Exactly which it has (None = any, as the public horde assumes): queue/wants.py.
+    post_processors: list[str] | None = None
+    controlnet_types: list[str] | None = None
+    control_map_types: list[str] | None = None
+    loras: list[str] | None = None
+    textual_inversions: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -379,6 +421,11 @@ def claim_job(
         ttl_override=float(policy.ttl_override_seconds),
         keep=int(policy.keep_seconds),
         fields=worker_fields or {},
+        pp=offered(offer.post_processors),
+        cn=offered(offer.controlnet_types),
+        cm=offered(offer.control_map_types),
+        lo=offered(offer.loras, lower=True),
+        ti=offered(offer.textual_inversions, lower=True),
     )
     tag = _text(reply[0])
     if tag == "job":

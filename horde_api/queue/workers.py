@@ -6,12 +6,14 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from redis import Redis
 
 from horde_api.queue.descriptors import Need
 from horde_api.queue.keys import RedisKeys
+from horde_api.queue.wants import ANY, worker_can_do
 
 
 @dataclass(frozen=True)
@@ -35,15 +37,37 @@ class LiveWorker:
     info: str | None = None
     speed: float | None = None
     megapixelsteps: float = 0.0
+    # What exactly it has, by kind (pp, cn, cm, lo, ti: see queue/wants.py); "*" = any.
+    lists: dict[str, list[str] | str] = field(default_factory=dict)
+
+    def listed(self, kind: str) -> list[str] | None:
+        """The names of `kind` it listed, or None when it takes any."""
+        value = self.lists.get(kind, ANY)
+        return None if value == ANY else list(value)
 
     def could_take(
-        self, models: list[str], pixels: int, kind: str, nsfw: bool, needs: str = ""
+        self,
+        models: list[str],
+        pixels: int,
+        kind: str,
+        nsfw: bool,
+        needs: str = "",
+        wants: dict[str, Any] | None = None,
     ) -> bool:
         if self.maintenance or pixels > self.max_pixels or (nsfw and not self.nsfw):
             return False
         if (kind == "i" and not self.img2img) or (kind == "p" and not self.painting):
             return False
         if any(need not in self.serves for need in needs):
+            return False
+        if wants and not worker_can_do(
+            wants,
+            post_processors=self.lists.get("pp"),
+            controlnet_types=self.lists.get("cn"),
+            control_map_types=self.lists.get("cm"),
+            loras=self.lists.get("lo"),
+            textual_inversions=self.lists.get("ti"),
+        ):
             return False
         return not models or not self.models or any(m in self.models for m in models)
 
@@ -90,6 +114,7 @@ def _parse(worker_id: str, raw: dict, maintenance: bool) -> LiveWorker:
         info=f.get("info") or None,
         speed=float(f["mps"]) if f.get("mps") else None,
         megapixelsteps=float(f.get("mps_total", 0)),
+        lists=json.loads(f.get("lists", "{}")),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
@@ -11,9 +12,10 @@ from horde_api import __version__
 from horde_api.context import HordeContext
 from horde_api.deps import ContextDep
 from horde_api.openapi_replies import error_replies
-from horde_api.queue.descriptors import ANY_MODEL, MODEL_SEPARATOR
+from horde_api.queue.descriptors import ANY_MODEL, MODEL_SEPARATOR, Need
+from horde_api.queue.workers import LiveWorker
 from horde_api.status_replies import DEFAULT_SECONDS_PER_MEGAPIXELSTEP
-from horde_protocol import HeartbeatReply, ModelStatus
+from horde_protocol import POST_PROCESSORS, ControlType, HeartbeatReply, ModelStatus
 
 router = APIRouter(prefix="/api/v2/status", tags=["status"])
 ModelType = Literal["image", "text"]
@@ -28,11 +30,13 @@ async def heartbeat() -> HeartbeatReply:
 def _model_statuses(ctx: HordeContext) -> list[ModelStatus]:
     """Every model a live worker serves or a waiting image asks for (with count 0)."""
     threads: dict[str, int] = {}
+    offers: dict[str, _Offer] = {}
     for worker in ctx.live_workers.get():
         if worker.maintenance:
             continue
         for model in worker.models:
             threads[model] = threads.get(model, 0) + worker.threads
+            offers.setdefault(model, _Offer()).add(worker)
     with ctx.redis.pipeline(transaction=False) as pipe:
         pipe.hgetall(ctx.keys.queued_per_model)
         pipe.hgetall(ctx.keys.queued_megapixelsteps)
@@ -69,9 +73,56 @@ def _model_statuses(ctx: HordeContext) -> list[ModelStatus]:
                 jobs=waiting,
                 # The public horde's figure for a model nobody serves.
                 eta=math.ceil(mps * sec_per_mps / count) if count else 10000 if waiting else 0,
+                **offers.get(name, _Offer()).fields(),
             )
         )
     return reply
+
+
+# Each list kind: the need a worker must serve for it, and every name there is when it lists
+# none (the public horde's workers take any post-processor and control type they allow).
+_KINDS: dict[str, tuple[Need, tuple[str, ...]]] = {
+    "post_processors": (Need.POST_PROCESSING, POST_PROCESSORS),
+    "controlnet_types": (Need.CONTROLNET, tuple(member.value for member in ControlType)),
+    "control_map_types": (Need.CONTROLNET, tuple(member.value for member in ControlType)),
+    "loras": (Need.LORA, ()),
+    "textual_inversions": (Need.LORA, ()),
+}
+_LIST_KEYS = {
+    "post_processors": "pp",
+    "controlnet_types": "cn",
+    "control_map_types": "cm",
+    "loras": "lo",
+    "textual_inversions": "ti",
+}
+
+
+@dataclass
+class _Offer:
+    """The union of what the live workers serving one model offer with it."""
+
+    names: dict[str, set[str]] = field(default_factory=lambda: {kind: set() for kind in _KINDS})
+    lora: bool = False
+    hires_fix: bool = False
+    tiling: bool = False
+
+    def add(self, worker: LiveWorker) -> None:
+        for kind, (need, every) in _KINDS.items():
+            if worker.serves_need(need):
+                listed = worker.listed(_LIST_KEYS[kind])
+                self.names[kind].update(every if listed is None else listed)
+        self.lora = self.lora or worker.serves_need(Need.LORA)
+        self.hires_fix = self.hires_fix or worker.serves_need(Need.HIRES_FIX)
+        self.tiling = self.tiling or worker.serves_need(Need.TILING)
+
+    def fields(self) -> dict[str, object]:
+        sorted_names = {kind: sorted(names) for kind, names in self.names.items()}
+        return {
+            **sorted_names,
+            "lora": self.lora,
+            "hires_fix": self.hires_fix,
+            "tiling": self.tiling,
+        }
 
 
 @router.get(

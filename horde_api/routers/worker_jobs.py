@@ -40,8 +40,9 @@ from horde_api.queue.leases import (
 from horde_api.queue.pickup import mark_sent
 from horde_api.queue.pop import NothingFits, WorkerOffer, claim_job
 from horde_api.queue.progress import report_progress, store_preview
+from horde_api.queue.wants import offered
 from horde_protocol import (
-    MAX_SIDE,
+    MAX_RESULT_PIXELS,
     GenerationState,
     PopReply,
     PopRequest,
@@ -117,6 +118,16 @@ async def pop(
         "threads": str(body.threads),
         "bridge_agent": body.bridge_agent,
         "trusted": _flag(principal.trusted),
+        # What exactly it has ("*" = it listed none: any), shown by /workers and /status/models.
+        "lists": json.dumps(
+            {
+                "pp": offered(body.post_processors),
+                "cn": offered(body.controlnet_types),
+                "cm": offered(body.control_map_types),
+                "lo": offered(body.loras, lower=True),
+                "ti": offered(body.textual_inversions, lower=True),
+            }
+        ),
     }
     offer = WorkerOffer(
         worker_id=worker.worker_id,
@@ -134,6 +145,11 @@ async def pop(
         extra_slow_worker=body.extra_slow_worker,
         amount=body.amount,
         nonce=body.nonce or "",
+        post_processors=body.post_processors,
+        controlnet_types=body.controlnet_types,
+        control_map_types=body.control_map_types,
+        loras=body.loras,
+        textual_inversions=body.textual_inversions,
     )
     claim = claim_job(ctx.redis, ctx.keys, offer, ctx.lease_policy, ctx.clock(), worker_fields)
     ctx.live_workers.note_seen(worker.worker_id)
@@ -236,7 +252,7 @@ def _store_result(ctx: HordeContext, lease_id: str, body: SubmitRequest, now: fl
             'generation is empty; send the image as base64 WebP/PNG, or "R2" after an upload'
         )
     image = decode_and_check(
-        body.generation, "generation", ctx.settings.max_result_bytes, MAX_SIDE * MAX_SIDE
+        body.generation, "generation", ctx.settings.max_result_bytes, MAX_RESULT_PIXELS
     )
     return ctx.store.put(lease_id, as_webp(image), now)
 
@@ -277,7 +293,7 @@ async def upload(
 
 
 def _store_upload(ctx: HordeContext, lease_id: str, raw: bytes) -> None:
-    image = check_image(raw, "uploaded image", MAX_SIDE * MAX_SIDE)
+    image = check_image(raw, "uploaded image", MAX_RESULT_PIXELS)
     ctx.store.put_upload(lease_id, as_webp(image))
 
 

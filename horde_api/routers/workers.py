@@ -61,7 +61,19 @@ def _details(
         sdxl_controlnet=live.sdxl_controlnet if live else False,
         hires_fix=live.serves_need(Need.HIRES_FIX) if live else None,
         tiling=live.serves_need(Need.TILING) if live else None,
+        post_processors=_names(live, "pp", Need.POST_PROCESSING),
+        controlnet_types=_names(live, "cn", Need.CONTROLNET),
+        control_map_types=_names(live, "cm", Need.CONTROLNET),
+        loras=_names(live, "lo", Need.LORA),
+        textual_inversions=_names(live, "ti", Need.LORA),
     )
+
+
+def _names(live: LiveWorker | None, kind: str, need: Need) -> list[str] | None:
+    """What it has of a kind: [] when it does not serve the kind, None when it takes any."""
+    if live is None or not live.serves_need(need):
+        return []
+    return live.listed(kind)
 
 
 def _with_owner(session: SessionDep, *conditions: object) -> tuple[Worker, User] | None:

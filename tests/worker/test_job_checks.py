@@ -43,7 +43,7 @@ def test_txt2img_fields_are_read() -> None:
         ({"payload": {"sampler_name": "k_magic"}}, CAPS, "unknown sampler 'k_magic'"),
         ({"payload": {"width": 256, "height": 256}}, CAPS, "exceeds this worker's max_pixels"),
         ({"model": "other-model"}, CAPS, "model 'other-model' is not served here"),
-        ({"payload": {"post_processing": ["GFPGAN"]}}, CAPS, "post-processing"),
+        ({"payload": {"post_processing": ["GFPGAN"]}}, CAPS, "post-processor GFPGAN is not served"),
         (
             {"source_image": encode(striped(64, 64))},
             Capabilities(("krita-horde-tiny",), 128 * 128, False, True),

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import get_origin
 
 import pytest
 
@@ -68,8 +69,10 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 def test_help_documents_every_option() -> None:
     result = _cli("--help")
     assert result.returncode == 0
-    for name in WorkerSettings.model_fields:
-        flag = "--model" if name == "models" else "--" + name.replace("_", "-")
+    for name, field in WorkerSettings.model_fields.items():
+        # A table (models, post_processors, controlnets) is one repeatable NAME=SOURCE flag.
+        singular = name.removesuffix("s") if get_origin(field.annotation) is dict else name
+        flag = "--" + singular.replace("_", "-")
         assert flag in result.stdout, f"{flag} missing from --help"
         assert f"HORDE_WORKER_{name.upper()}" in result.stdout
 
