@@ -48,7 +48,8 @@ def _check_fields(ctx: HordeContext, view: RequestView) -> dict[str, Any]:
         "processing": view.processing,
         "restarted": view.restarted,
         "waiting": view.waiting,
-        "done": view.done and not faulted,
+        # As on the public horde, a faulted request is done: clients stop waiting on `done`.
+        "done": view.done or faulted,
         "faulted": faulted,
         "wait_time": wait_seconds(view, len(capable)),
         "queue_position": max(0, view.queue_position),
