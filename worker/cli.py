@@ -1,133 +1,139 @@
 """`horde-worker`: run a worker, check a setup, or build the tiny test model.
 
-The option list is generated from WorkerSettings, so every setting has a flag, an env var and
-a line of help, and none can be forgotten.
+The command line is pydantic-settings' CLI over WorkerSettings (horde_worker/config.py): every
+setting is a flag, an environment variable (HORDE_WORKER_<NAME>) and a config-file key, with its
+description as help, and none can be forgotten. Precedence: flags, environment, config file.
 """
 
 from __future__ import annotations
 
-import argparse
+import itertools
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import Any
 
-from horde_worker.config import ENV_PREFIX, ConfigError, WorkerSettings, load_settings
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    CliApp,
+    CliPositionalArg,
+    CliSubCommand,
+    SettingsError,
+    get_subcommand,
+)
+
+from horde_worker.config import (
+    ENV_PREFIX,
+    ConfigError,
+    WorkerSettings,
+    format_errors,
+    reading_config_file,
+)
 
 log = logging.getLogger("horde_worker")
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+CONFIG_HELP = f"TOML or YAML config file (env {ENV_PREFIX}CONFIG); flags and env vars override it"
 
 
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
+class RunCommand(WorkerSettings):
+    """Serve jobs until SIGINT/SIGTERM (a second signal aborts the running job). Every option
+    is also the environment variable HORDE_WORKER_<OPTION> (upper case, underscores; tables and
+    lists as JSON) and a key of the config file."""
+
+    config: Path | None = Field(None, description=CONFIG_HELP)
 
 
-def _is_bool(annotation: Any) -> bool:
-    return annotation is bool
+class CheckCommand(WorkerSettings):
+    """Load the models and run one tiny generation per mode; with a key, reach the horde. Every
+    option is also the environment variable HORDE_WORKER_<OPTION> and a key of the config file."""
+
+    config: Path | None = Field(None, description=CONFIG_HELP)
 
 
-def _add_setting_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config",
-        type=Path,
-        metavar="FILE",
-        help=f"TOML or YAML config file (env {ENV_PREFIX}CONFIG); flags and env vars override it",
+class BuildTinyModelCommand(BaseModel):
+    """Write the tiny random-weight SD pipeline into DIR (deterministic: same weights each time)."""
+
+    directory: CliPositionalArg[Path] = Field(description="the folder to write")
+
+
+class HordeWorkerCli(
+    BaseSettings,
+    cli_prog_name="horde-worker",
+    cli_kebab_case=True,
+    cli_implicit_flags=True,
+    cli_hide_none_type=True,
+    cli_avoid_json=True,
+    cli_use_class_docs_for_groups=True,
+    # The tables read best one entry per flag: --model NAME=SOURCE, repeatable.
+    cli_shortcuts={
+        "models": "model",
+        "post-processors": "post-processor",
+        "controlnets": "controlnet",
+    },
+):
+    """A krita-horde / AI Horde image worker: pops jobs from a horde, generates them with
+    diffusers on this machine's GPU (or CPU), submits WebP results. Every option of `run` and
+    `check` can also be set as the environment variable HORDE_WORKER_<OPTION> (upper case,
+    underscores: HORDE_WORKER_IDLE_MAX_DELAY; tables and lists as JSON) or in the config file."""
+
+    run: CliSubCommand[RunCommand] = Field(description="serve jobs until SIGINT/SIGTERM")
+    check: CliSubCommand[CheckCommand] = Field(
+        description="load the models and run one tiny generation per mode"
     )
-    for name, field in WorkerSettings.model_fields.items():
-        env = f"{ENV_PREFIX}{name.upper()}"
-        description = field.description or name
-        annotation = field.annotation
-        if get_origin(annotation) is dict:
-            # --model NAME=SOURCE, --post-processor NAME=FILE, --controlnet TYPE=SOURCE
-            parser.add_argument(
-                _flag(name.removesuffix("s")),
-                dest=name,
-                action="append",
-                metavar="NAME=SOURCE",
-                help=f"{description}; repeatable (env {env} as JSON)",
-            )
-        elif _is_bool(annotation):
-            parser.add_argument(
-                _flag(name),
-                dest=name,
-                action=argparse.BooleanOptionalAction,
-                default=None,
-                help=f"{description} (default {field.default}; env {env})",
-            )
-        elif get_origin(annotation) is list:
-            parser.add_argument(
-                _flag(name),
-                dest=name,
-                action="append",
-                metavar="WORD",
-                help=f"{description}; repeatable (env {env}, comma-separated)",
-            )
-        else:
-            default = "" if field.default_factory or field.default is None else field.default
-            choices = get_args(annotation) if get_origin(annotation) is not None else ()
-            shown = f"default {default}; " if default != "" else ""
-            parser.add_argument(
-                _flag(name),
-                dest=name,
-                metavar=name.upper(),
-                choices=choices if all(isinstance(c, str) for c in choices) and choices else None,
-                help=f"{description} ({shown}env {env})",
-            )
+    build_tiny_model: CliSubCommand[BuildTinyModelCommand] = Field(
+        description="write the tiny random-weight SD pipeline into DIR"
+    )
 
 
-def _overrides(arguments: argparse.Namespace) -> dict[str, Any]:
-    overrides: dict[str, Any] = {}
-    for name in WorkerSettings.model_fields:
-        value = getattr(arguments, name, None)
-        if value is None:
+def _config_file_of(argv: Sequence[str]) -> Path | None:
+    """The config file named on the command line (or in the environment), read before the rest:
+    the settings load it below the flags and the environment."""
+    for index, argument in enumerate(argv):
+        if argument == "--config" and index + 1 < len(argv):
+            return Path(argv[index + 1])
+        if argument.startswith("--config="):
+            return Path(argument.partition("=")[2])
+    configured = os.environ.get(f"{ENV_PREFIX}CONFIG")
+    return Path(configured) if configured else None
+
+
+TABLE_FLAGS = ("--model", "--models", "--post-processor", "--post-processors", "--controlnet")
+
+
+def _check_table_entries(argv: Sequence[str]) -> None:
+    """A table flag takes NAME=SOURCE; say so plainly (the parser's own message is cryptic)."""
+    for flag, value in itertools.pairwise(argv):
+        if flag not in TABLE_FLAGS:
             continue
-        if get_origin(WorkerSettings.model_fields[name].annotation) is dict:
-            value = _parse_models(value, _flag(name.removesuffix("s")))
-        overrides[name] = value
-    return overrides
+        for entry in value.split(","):
+            name, separator, source = entry.partition("=")
+            if not (separator and name.strip() and source.strip()):
+                raise ConfigError(
+                    f"{flag} {value!r}: expected NAME=SOURCE, e.g. krita-horde-tiny=tiny or"
+                    " my-model=/path/to/diffusers-folder"
+                )
 
 
-def _parse_models(items: list[str], flag: str = "--model") -> dict[str, str]:
-    models: dict[str, str] = {}
-    for item in items:
-        name, separator, source = item.partition("=")
-        if not separator or not name.strip() or not source.strip():
-            raise ConfigError(
-                f"{flag} {item!r}: expected NAME=SOURCE, e.g. krita-horde-tiny=tiny or"
-                " my-model=/path/to/diffusers-folder"
-            )
-        models[name.strip()] = source.strip()
-    return models
-
-
-def build_parser() -> argparse.ArgumentParser:
-    options = argparse.ArgumentParser(add_help=False)
-    _add_setting_options(options)
-    # The option list without argparse's usage line, for the top-level help.
-    option_help = options.format_help().partition("\noptions:\n")[2]
-    parser = argparse.ArgumentParser(
-        prog="horde-worker",
-        description="A krita-horde / AI Horde image worker: pops jobs from a horde, generates"
-        " them with diffusers on this machine's GPU (or CPU), submits WebP results.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="options of `run` and `check`:\n" + option_help,
-    )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    commands.add_parser(
-        "run", parents=[options], help="serve jobs until SIGINT/SIGTERM (twice aborts the job)"
-    )
-    commands.add_parser(
-        "check", parents=[options], help="load the models and run one tiny generation per mode"
-    )
-    build = commands.add_parser(
-        "build-tiny-model", help="write the tiny random-weight SD pipeline into DIR"
-    )
-    build.add_argument("directory", type=Path, metavar="DIR")
-    return parser
+def parse_command(argv: Sequence[str]) -> BaseModel:
+    """The chosen subcommand with its settings. Raises ConfigError (exit 2) on bad settings;
+    argparse exits 2 on an unknown flag."""
+    _check_table_entries(argv)
+    with reading_config_file(_config_file_of(argv)):
+        try:
+            root = CliApp.run(HordeWorkerCli, cli_args=list(argv))
+        except ValidationError as error:
+            raise ConfigError(format_errors(error)) from None
+        except SettingsError as error:
+            raise ConfigError(f"invalid worker configuration: {error}") from None
+    command = get_subcommand(root)
+    assert command is not None  # subcommands are required
+    return command
 
 
 def _setup_logging(level: str) -> None:
@@ -152,15 +158,6 @@ def _setup_logging(level: str) -> None:
         pass
 
 
-def _load(arguments: argparse.Namespace) -> WorkerSettings:
-    import os
-
-    config_file = arguments.config
-    if config_file is None and os.environ.get(f"{ENV_PREFIX}CONFIG"):
-        config_file = Path(os.environ[f"{ENV_PREFIX}CONFIG"])
-    return load_settings(config_file, **_overrides(arguments))
-
-
 def _load_models(settings: WorkerSettings) -> Any:
     from horde_worker.device import resolve_placement
     from horde_worker.models import ModelRegistry
@@ -171,8 +168,7 @@ def _load_models(settings: WorkerSettings) -> Any:
     return registry
 
 
-def command_run(arguments: argparse.Namespace) -> int:
-    settings = _load(arguments)
+def command_run(settings: WorkerSettings) -> int:
     _setup_logging(settings.log_level)
     api_key = settings.require_api_key()
     settings.require_models()
@@ -197,8 +193,7 @@ def command_run(arguments: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def command_check(arguments: argparse.Namespace) -> int:
-    settings = _load(arguments)
+def command_check(settings: WorkerSettings) -> int:
     _setup_logging(settings.log_level)
     settings.require_models()
     from PIL import Image
@@ -271,31 +266,28 @@ def _png(image: Any) -> bytes:
     return buffer.getvalue()
 
 
-def command_build_tiny_model(arguments: argparse.Namespace) -> int:
+def command_build_tiny_model(command: BuildTinyModelCommand) -> int:
     from horde_worker.tiny_model import build_tiny_pipeline
 
     _setup_logging("WARNING")
-    path = build_tiny_pipeline(arguments.directory)
+    path = build_tiny_pipeline(command.directory)
     print(path)
     return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import os
-
     # Before diffusers/transformers are imported: they read it once. Nothing is downloaded.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     # transformers' import-time notices (optional image backends) are noise in a worker log.
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    parser = build_parser()
-    arguments = parser.parse_args(argv)
-    handlers = {
-        "run": command_run,
-        "check": command_check,
-        "build-tiny-model": command_build_tiny_model,
-    }
     try:
-        return handlers[arguments.command](arguments)
+        command = parse_command(sys.argv[1:] if argv is None else argv)
+        if isinstance(command, RunCommand):
+            return command_run(command)
+        if isinstance(command, CheckCommand):
+            return command_check(command)
+        assert isinstance(command, BuildTinyModelCommand)
+        return command_build_tiny_model(command)
     except ConfigError as error:
         print(f"horde-worker: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -1,15 +1,18 @@
 """The worker's settings: a TOML/YAML file, `HORDE_WORKER_*` env vars and CLI flags.
 
 Precedence, highest first: CLI flags, environment, config file, defaults. Every field carries a
-description: `horde-worker --help` is generated from them, so the help can never miss an option.
+description: the command line (pydantic-settings' CLI, horde_worker/cli.py) and its help are
+made from them, so neither can miss an option.
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json
 import re
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -327,7 +330,7 @@ def _file_source(settings_cls: type[BaseSettings], path: Path) -> PydanticBaseSe
     raise ConfigError(f"config file {path}: unknown format; use a .toml, .yaml or .yml file")
 
 
-def _format_errors(error: ValidationError) -> str:
+def format_errors(error: ValidationError) -> str:
     lines = []
     for item in error.errors():
         where = ".".join(str(part) for part in item["loc"]) or "config"
@@ -338,26 +341,37 @@ def _format_errors(error: ValidationError) -> str:
     return "invalid worker configuration:\n" + "\n".join(lines)
 
 
+@contextlib.contextmanager
+def reading_config_file(config_file: Path | None) -> Iterator[None]:
+    """Within it, WorkerSettings (and its subclasses) read `config_file` below the environment.
+    Raises ConfigError when the file is missing or not a TOML/YAML file."""
+    if config_file is not None:
+        config_file = Path(config_file).expanduser()
+        if not config_file.is_file():
+            raise ConfigError(f"config file {config_file}: no such file")
+        try:
+            _file_source(WorkerSettings, config_file)  # an unknown format or bad syntax: early
+        except ConfigError:
+            raise
+        except ValueError as error:
+            raise ConfigError(f"invalid worker configuration: {error}") from None
+    token = _config_file.set(config_file)
+    try:
+        yield
+    finally:
+        _config_file.reset(token)
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> WorkerSettings:
     """Settings from `config_file` (if any), the environment and `overrides` (CLI flags).
 
     Raises ConfigError with one line per problem.
     """
-    if config_file is not None:
-        config_file = Path(config_file).expanduser()
-        if not config_file.is_file():
-            raise ConfigError(f"config file {config_file}: no such file")
-    token = _config_file.set(config_file)
-    try:
-        if config_file is not None:
-            _file_source(WorkerSettings, config_file)  # an unknown format or bad syntax: early
-        return WorkerSettings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValidationError as error:
-        raise ConfigError(_format_errors(error)) from None
-    except ConfigError:
-        raise
-    except ValueError as error:
-        # Malformed TOML/YAML or JSON in an env var.
-        raise ConfigError(f"invalid worker configuration: {error}") from None
-    finally:
-        _config_file.reset(token)
+    with reading_config_file(config_file):
+        try:
+            return WorkerSettings(**{k: v for k, v in overrides.items() if v is not None})
+        except ValidationError as error:
+            raise ConfigError(format_errors(error)) from None
+        except ValueError as error:
+            # Malformed JSON in an env var.
+            raise ConfigError(f"invalid worker configuration: {error}") from None
