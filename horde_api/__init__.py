@@ -1,3 +1,5 @@
-"""krita-horde's central horde API. `horde_api.protocol` is importable with pydantic alone."""
+"""krita-horde's central horde API (the wire protocol is the package `horde_protocol`)."""
 
-__version__ = "0.1.0"
+from horde_protocol.version import __version__
+
+__all__ = ["__version__"]

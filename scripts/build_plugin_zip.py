@@ -7,7 +7,6 @@ Usage: python scripts/build_plugin_zip.py [--out DIR]
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import zipfile
 from pathlib import Path
@@ -19,12 +18,12 @@ EXCLUDED_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", "
 EXCLUDED_SUFFIXES = {".pyc", ".pyo"}
 
 
+VERSION_FILE = ROOT / "VERSION"
+
+
 def plugin_version() -> str:
-    text = (PLUGIN_DIR / PACKAGE / "version.py").read_text(encoding="utf-8")
-    match = re.search(r'^__version__ = "([^"]+)"', text, re.MULTILINE)
-    if not match:
-        raise SystemExit(f"no __version__ in {PLUGIN_DIR / PACKAGE / 'version.py'}")
-    return match.group(1)
+    """The project's version (the repository's VERSION file, its one definition)."""
+    return VERSION_FILE.read_text(encoding="utf-8").strip()
 
 
 def plugin_files() -> list[Path]:
@@ -50,6 +49,11 @@ def build(out_dir: Path) -> Path:
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             archive.writestr(info, (PLUGIN_DIR / relative).read_bytes())
+        # The plug-in reads its version from this copy once installed in Krita.
+        info = zipfile.ZipInfo(f"{PACKAGE}/VERSION", date_time=(2024, 1, 1, 0, 0, 0))
+        info.compress_type = zipfile.ZIP_DEFLATED
+        info.external_attr = 0o644 << 16
+        archive.writestr(info, VERSION_FILE.read_bytes())
     return target
 
 

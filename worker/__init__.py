@@ -1,3 +1,5 @@
 """krita-horde's worker daemon: serves horde jobs with Hugging Face diffusers."""
 
-__version__ = "0.1.0"
+from horde_protocol.version import __version__
+
+__all__ = ["__version__"]

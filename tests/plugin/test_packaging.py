@@ -67,6 +67,32 @@ def test_zip_holds_the_desktop_file_and_the_package_only(tmp_path: Path) -> None
     assert build(tmp_path / "again").read_bytes() == target.read_bytes()
 
 
+def test_the_version_is_defined_once_and_travels_in_the_zip(tmp_path: Path) -> None:
+    """One VERSION file: the Python packages, the plug-in and its zip all report it."""
+    import horde_api
+    import horde_protocol.version
+    import horde_worker
+
+    version = (ROOT / "VERSION").read_text().strip()
+    assert plugin_version() == version
+    assert horde_api.__version__ == horde_worker.__version__ == version
+    assert horde_protocol.version.__version__ == version
+    with zipfile.ZipFile(build(tmp_path)) as archive:
+        archive.extractall(tmp_path / "pykrita")
+    installed = tmp_path / "pykrita" / "krita_horde" / "version.py"
+    namespace: dict[str, object] = {"__file__": str(installed)}
+    exec(compile(installed.read_text(), str(installed), "exec"), namespace)
+    assert namespace["__version__"] == version
+    # No other file of the project spells it out.
+    spelled = [
+        path
+        for folder in ("horde_api", "horde_protocol", "worker", "krita_plugin", "scripts")
+        for path in (ROOT / folder).rglob("*.py")
+        if f'"{version}"' in path.read_text(encoding="utf-8")
+    ]
+    assert spelled == []
+
+
 def test_package_imports_without_krita() -> None:
     import krita_horde
 
