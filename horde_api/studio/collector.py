@@ -92,10 +92,9 @@ def collect(ctx: HordeContext, session: Session, row: LibraryRequest) -> bool:
             image_id = str(uuid.uuid4())
             ref = ctx.store.put(image_id, data, ctx.clock())
             written.append(ref)
-            session.add(
+            row.images.append(
                 LibraryImage(
                     id=image_id,
-                    request_row=row.id,
                     owner=row.owner,
                     generation_id=record["id"],
                     index=int(record.get("index", 0)),
