@@ -67,18 +67,25 @@ export class SourceEditor {
     };
   }
 
-  dab({ x, y, scale }) {
-    const radius = (this.brush / 2) * scale;
-    const overlay = this.overlay.getContext("2d");
-    overlay.fillStyle = "rgba(255, 40, 80, 0.45)";
-    overlay.beginPath();
-    overlay.arc(x, y, radius, 0, Math.PI * 2);
-    overlay.fill();
-    const mask = this.mask.getContext("2d");
-    mask.fillStyle = "#fff";
-    mask.beginPath();
-    mask.arc(x, y, radius, 0, Math.PI * 2);
-    mask.fill();
+  // A stroke from the last point to this one, on the overlay and on the mask alike.
+  stroke(to) {
+    const from = this.last || to;
+    const width = this.brush * to.scale;
+    for (const [canvas, colour] of [
+      [this.overlay, "rgba(255, 40, 80, 0.45)"],
+      [this.mask, "#fff"],
+    ]) {
+      const context = canvas.getContext("2d");
+      context.strokeStyle = colour;
+      context.lineWidth = width;
+      context.lineCap = "round";
+      context.lineJoin = "round";
+      context.beginPath();
+      context.moveTo(from.x, from.y);
+      context.lineTo(to.x + 0.01, to.y);
+      context.stroke();
+    }
+    this.last = to;
     this.painted = true;
   }
 
@@ -87,11 +94,12 @@ export class SourceEditor {
     event.preventDefault();
     this.overlay.setPointerCapture(event.pointerId);
     this.painting = true;
-    this.dab(this.point(event));
+    this.last = null;
+    this.stroke(this.point(event));
   }
 
   move(event) {
-    if (this.painting) this.dab(this.point(event));
+    if (this.painting) this.stroke(this.point(event));
   }
 
   // base64 PNGs (without the data: prefix) for source_image and source_mask.
