@@ -126,9 +126,11 @@ def card(page: Page, request_id: str) -> str:
 def wait_done(page: Page, request_id: str, images: int) -> None:
     css = card(page, request_id)
     page.wait(
-        lambda: page.find(css).get_attribute("data-state") == "done"
-        and len(page.all(f"{css} .tile-image")) == images
-        and all(page.image_loaded(img) for img in page.all(f"{css} .tile-image")),
+        lambda: (
+            page.find(css).get_attribute("data-state") == "done"
+            and len(page.all(f"{css} .tile-image")) == images
+            and all(page.image_loaded(img) for img in page.all(f"{css} .tile-image"))
+        ),
         f"{images} images of {request_id}",
         timeout=120,
     )
@@ -155,9 +157,11 @@ def create_page(page: Page, studio: LiveStudio) -> tuple[str, str]:
     long_request = submit(page)
     css = card(page, long_request)
     page.wait(
-        lambda: page.find(css).get_attribute("data-state") == "running"
-        and int(page.find(f"{css} progress").get_attribute("value")) > 0
-        and page.image_loaded(page.find(f"{css} .job-preview")),
+        lambda: (
+            page.find(css).get_attribute("data-state") == "running"
+            and int(page.find(f"{css} progress").get_attribute("value")) > 0
+            and page.image_loaded(page.find(f"{css} .job-preview"))
+        ),
         "progress and the worker's preview",
     )
     assert page.text(f"{css} .job-status").startswith("Generating:")
@@ -170,8 +174,10 @@ def create_page(page: Page, studio: LiveStudio) -> tuple[str, str]:
     queued = card(page, long_request)
     page.wait(lambda: page.text(f"{queued} .job-status").startswith("Generating"), "queue row")
     page.wait(
-        lambda: page.text("#models-table tbody th") == MODEL
-        and page.text("#models-table tbody td") == "1",
+        lambda: (
+            page.text("#models-table tbody th") == MODEL
+            and page.text("#models-table tbody td") == "1"
+        ),
         "the horde's queue per model",
     )
     page.screenshot(studio.screenshots, "queue.png")
@@ -204,8 +210,10 @@ def library_and_advanced(page: Page, studio: LiveStudio, long_request: str, quic
     page.open("/library")
     kept = f'article.kept[data-request-id="{quick}"]'
     page.wait(
-        lambda: len(page.all(f"{kept} .tile-image")) == 2
-        and all(page.image_loaded(i) for i in page.all(f"{kept} .tile-image")),
+        lambda: (
+            len(page.all(f"{kept} .tile-image")) == 2
+            and all(page.image_loaded(i) for i in page.all(f"{kept} .tile-image"))
+        ),
         "the quick request's two images in the library",
     )
     assert page.text(f'article.kept[data-request-id="{long_request}"] .kept-title') == XSS_PROMPT
