@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import math
 import threading
 import time
 import uuid
@@ -28,6 +29,9 @@ from horde_api.studio.settings import StudioSettings
 from horde_protocol import GenerationState
 
 log = logging.getLogger(__name__)
+FULL_PASS_SECONDS = 60.0
+FULL_PASS_LIMIT = 500
+FINISHED_OVERLAP_SECONDS = 30.0
 
 _FINAL_STATES = {
     RequestState.DONE: LibraryState.DONE,
@@ -125,29 +129,56 @@ def collect(ctx: HordeContext, session: Session, row: LibraryRequest) -> bool:
     return True
 
 
-def collect_pending(ctx: HordeContext, session: Session, owner: str | None = None) -> int:
-    """Collect every pending request of `owner` (of everyone when None); how many finished."""
-    return sum(collect(ctx, session, row) for row in library.pending_rows(session, owner))
+def collect_pending(
+    ctx: HordeContext, session: Session, owner: str | None = None, limit: int = 50
+) -> int:
+    """Collect the pending requests of `owner` (of everyone when None), oldest first; returns
+    how many finished."""
+    rows = library.pending_rows(session, owner, limit)
+    return sum(collect(ctx, session, row) for row in rows)
 
 
 class LibrarySweeper:
-    """Background thread of every API process: collects pending requests, applies retention."""
+    """Background thread of every API process: copies finished requests into their libraries and
+    applies the retention.
+
+    Each run asks the horde's index of finished requests (`RedisKeys.finished`) which requests
+    finished since the last run, so a run costs one Redis call and one query however many
+    requests are pending; once a minute a full pass looks at every pending request (those the
+    horde forgot, runs that failed) and deletes what is past retention.
+    """
 
     def __init__(self, ctx: HordeContext, settings: StudioSettings) -> None:
         self.ctx = ctx
         self.settings = settings
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._last_purge = 0.0
+        self._finished_since: float | None = None
+        self._last_full_pass = -math.inf
+
+    def _recently_finished(self, now: float) -> list[str]:
+        since = self._finished_since
+        # The next run reads an overlap back: a request finishing while we read (or on a
+        # process whose clock is a little behind) is not missed.
+        self._finished_since = now - FINISHED_OVERLAP_SECONDS
+        if since is None:
+            return []
+        raw = self.ctx.redis.zrangebyscore(self.ctx.keys.finished, since, "+inf")
+        return [_text(request_id) for request_id in raw]
 
     def run_once(self) -> int:
+        """One sweep; returns how many requests were copied (or found lost)."""
+        finished = self._recently_finished(self.ctx.clock())
         with self.ctx.sessions() as session:
-            finished = collect_pending(self.ctx, session)
-            now = time.monotonic()
-            if now - self._last_purge > 60:
-                self._last_purge = now
+            done = sum(
+                collect(self.ctx, session, row)
+                for row in library.pending_rows_of(session, finished)
+            )
+            if time.monotonic() - self._last_full_pass >= FULL_PASS_SECONDS:
+                self._last_full_pass = time.monotonic()
+                done += collect_pending(self.ctx, session, limit=FULL_PASS_LIMIT)
                 library.purge_expired(session, self.ctx.store, self.settings)
-        return finished
+        return done
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="library-sweeper", daemon=True)

@@ -131,6 +131,20 @@ def pending_rows(
     return list(session.scalars(query.order_by(LibraryRequest.queued_at).limit(limit)))
 
 
+def pending_rows_of(session: Session, request_ids: list[str]) -> list[LibraryRequest]:
+    """The pending entries of these horde requests (any owner)."""
+    rows: list[LibraryRequest] = []
+    for start in range(0, len(request_ids), 500):
+        chunk = request_ids[start : start + 500]
+        rows += session.scalars(
+            select(LibraryRequest).where(
+                LibraryRequest.state == LibraryState.PENDING.value,
+                LibraryRequest.request_id.in_(chunk),
+            )
+        )
+    return rows
+
+
 def find_image(session: Session, owner: str, image_id: str) -> LibraryImage | None:
     image = session.get(LibraryImage, image_id)
     return image if image is not None and image.owner == owner else None

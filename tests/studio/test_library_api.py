@@ -70,13 +70,31 @@ def test_images_outlive_the_hordes_retention_of_results(studio: StudioHorde) -> 
 
 
 def test_the_sweeper_keeps_results_nobody_is_looking_at(studio: StudioHorde) -> None:
-    request_id = studio.make("alice", params={**SETTINGS, "n": 1})
+    sweeper = studio.client.app.state.studio.sweeper
+    first = studio.make("alice", params={**SETTINGS, "n": 1})
     studio.work(1)
-    # No library call in between: the background sweep alone copies the images.
-    assert studio.client.app.state.studio.sweeper.run_once() == 1
+    # No library call in between: the background sweep alone copies the images. Its first run
+    # looks at every pending request...
+    assert sweeper.run_once() == 1
+    # ...later runs at those the horde's index says finished since (no full pass for a minute).
+    second = studio.make("alice", params={**SETTINGS, "n": 1})
+    waiting = studio.make("bob", params={**SETTINGS, "n": 1})
+    studio.clock.advance(5)
+    assert sweeper.run_once() == 0
+    studio.work(1)
+    assert sweeper.run_once() == 1
+    ids = {
+        name: studio.client.get("/api/v2/find_user", headers=studio.headers(name)).json()["id"]
+        for name in ("alice", "bob")
+    }
     with studio.ctx.sessions() as session:
-        row = library.find_request(session, "user:1", request_id)
-        assert row is not None and row.state == "done" and len(row.images) == 1
+        for name, request_id, state, images in (
+            ("alice", first, "done", 1),
+            ("alice", second, "done", 1),
+            ("bob", waiting, "pending", 0),
+        ):
+            row = library.find_request(session, f"user:{ids[name]}", request_id)
+            assert row is not None and (row.state, len(row.images)) == (state, images)
 
 
 def test_users_never_see_each_others_libraries(studio: StudioHorde) -> None:

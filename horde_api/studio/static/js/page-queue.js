@@ -66,7 +66,14 @@ async function refresh() {
       json("/status/models"),
     ]);
     const rows = await Promise.all(page.requests.map(requestRow));
+    // Re-rendering must not take the keyboard focus away from a Cancel button.
+    const focused = document.activeElement && document.activeElement.closest("article.job");
+    const focusedId = focused ? focused.dataset.requestId : null;
     byId("queue-list").replaceChildren(...rows);
+    if (focusedId) {
+      const again = byId("queue-list").querySelector(`article[data-request-id="${focusedId}"] button`);
+      if (again) again.focus();
+    }
     byId("queue-empty").hidden = rows.length > 0;
     byId("models-table").tBodies[0].replaceChildren(...models.map(modelRow));
   } catch (failure) {
