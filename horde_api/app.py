@@ -28,6 +28,7 @@ from horde_api.queue.workers import LiveWorkersCache, live_workers
 from horde_api.routers import generate, status, users, worker_jobs, workers
 from horde_api.settings import HordeSettings
 from horde_api.store.results import FilesystemResultStore
+from horde_api.studio import install_studio
 
 log = logging.getLogger(__name__)
 EMBEDDED_SNAPSHOT_NAME = "embedded-redis.snapshot"
@@ -106,6 +107,7 @@ def create_app(
         ctx.notifier.start()
         if run_janitor:
             ctx.janitor.start()
+            studio.sweeper.start()
         log.info(
             "horde API ready (%s Redis, database %s)",
             "embedded" if settings.embedded else "shared",
@@ -114,6 +116,7 @@ def create_app(
         try:
             yield
         finally:
+            studio.sweeper.stop()
             ctx.janitor.stop()
             ctx.notifier.stop()
             if ctx.embedded_server is not None:
@@ -131,5 +134,7 @@ def create_app(
     install_honest_openapi(app)
     for module in (generate, worker_jobs, status, workers, users):
         app.include_router(module.router)
+    # The web studio (pages at /, the library at /api/v2/library): docs/web.md.
+    studio = install_studio(app, ctx)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -188,7 +188,8 @@ def main() -> None:
         if args.no_serve:
             return
         print(
-            "\nThe horde keeps serving. In Krita's krita-horde docker set\n"
+            f"\nThe web studio is at {url}/ (sign in with the key below, or anonymously).\n"
+            "The horde keeps serving. In Krita's krita-horde docker set\n"
             f"  Horde URL: {url}\n"
             f"  API key:   the one in {output}/apikey.txt\n"
             f"  Model:     {MODEL}\n"

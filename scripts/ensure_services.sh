@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes the real components of the slow test layers available: Redis and PostgreSQL on 127.0.0.1
-# (started with this machine kind's own commands when down) and Krita + Xvfb (installed with apt
-# when missing). Run by `./run test` under CI=true, where a missing component must never turn
+# (started with this machine kind's own commands when down), Krita + Xvfb and Chromium (installed
+# with apt when missing). Run by `./run test` under CI=true, where a missing component must never turn
 # into a skipped layer.
 set -euo pipefail
 
@@ -40,15 +40,16 @@ if ! port_open 5432; then
 fi
 
 # Debian's Krita reads WebP (the horde's result format) only with Qt's image-format plug-ins;
-# Krita's own AppImage/Windows/macOS builds bundle them.
+# Krita's own AppImage/Windows/macOS builds bundle them. Debian's Chromium and its chromedriver
+# run the web studio's browser test (tests/studio).
 missing=""
-for package in krita xvfb xauth qt5-image-formats-plugins; do
+for package in krita xvfb xauth qt5-image-formats-plugins chromium chromium-driver; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
     || missing="$missing $package"
 done
 if [ -n "$missing" ]; then
-  echo "==> installing$missing (about a minute)"
+  echo "==> installing$missing (a few minutes)"
   as_root apt-get update -q
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q $missing
 fi
-echo "==> Redis, PostgreSQL and Krita are available"
+echo "==> Redis, PostgreSQL, Krita and Chromium are available"
