@@ -41,7 +41,12 @@ class HordeSettings(BaseSettings):
     pop_pickup_seconds: float = Field(
         10, gt=0, description="a lease whose pop reply never left is requeued after this"
     )
-    max_faults_per_request: int = 2
+    max_faults_per_request: int = Field(
+        2, ge=0, description="restarts (expired leases, faulted submits) a request survives"
+    )
+    in_flight_repair_seconds: float = Field(
+        60, gt=0, description="how often the in-flight counts are recomputed from the requests"
+    )
     pop_lookahead: int = Field(8, ge=1, le=100)
     janitor_interval_seconds: float = 1.0
     worker_offline_seconds: float = 300

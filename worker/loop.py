@@ -276,6 +276,8 @@ class WorkerLoop:
                 outcome = generate(job, model, reporter, self.registry.features)
         except JobInterrupted:
             if reporter.stop_reason == "cancelled":
+                # Answering frees the requester's slot at once on our horde (docs/protocol.md).
+                self._submit_faulted(job.ids, Fault("cancelled by its requester"), job.seeds[0])
                 self.stats.add(jobs_cancelled=1)
                 self._log_job(reply, job, started, "cancelled", steps_run=0)
                 return "cancelled"

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from redis import Redis
+from redis.client import Pipeline
+from redis.exceptions import WatchError
 from rq.job import Job
 from rq.queue import Queue
 from rq.serializers import JSONSerializer
@@ -82,6 +84,20 @@ class ConcurrencyExceeded(Exception):
         self.limit = limit
 
 
+@dataclass(frozen=True)
+class PlannedRequest:
+    """Everything a request writes, computed before the transaction that writes it."""
+
+    request_id: str
+    n: int
+    queue_name: str
+    request_fields: dict[str, object]
+    job_ids: list[str]
+    job_fields: list[dict[str, object]]
+    counted_models: str
+    megapixelsteps: float
+
+
 class QueueWriter:
     """Creates requests and their rq jobs; rq Queue objects are cached per name."""
 
@@ -107,48 +123,91 @@ class QueueWriter:
         rate_counters: Sequence[RateCounter] = (),
         routing: Routing = Routing(),
     ) -> str:
+        """Queue the request, or raise RateLimitExceeded / ConcurrencyExceeded having changed
+        nothing but the rate counters."""
         n = spec.params.n
         keys = self.keys
-        in_flight_key = keys.user_in_flight(requester.user_key)
         with self.redis.pipeline(transaction=False) as pipe:
             for counter in rate_counters:
                 pipe.incr(counter.key)
                 pipe.expire(counter.key, counter.keep_seconds)
-            pipe.incrby(in_flight_key, n)
+            # Sequence numbers order images by age; one lost to a refused request is a gap.
             pipe.incrby(keys.sequence, n)
             named = sorted(set(spec.models))
             if named:
                 pipe.smismember(keys.known_models, named)
             results = pipe.execute()
         announced = results.pop() if named else []
-        *counts, in_flight, last_seq = results
-        known = {name for name, is_known in zip(named, announced, strict=True) if is_known}
+        *counts, last_seq = results
         for index, counter in enumerate(rate_counters):
             if counts[2 * index] > counter.limit:
-                self.redis.decrby(in_flight_key, n)
                 raise RateLimitExceeded(counter.label)
-        if in_flight > requester.concurrency:
-            self.redis.decrby(in_flight_key, n)
-            raise ConcurrencyExceeded(in_flight - n, requester.concurrency)
+        known = {name for name, is_known in zip(named, announced, strict=True) if is_known}
+        plan = self._plan(spec, requester, sources, kudos, now, routing, known, last_seq - n + 1)
+        in_flight_key = keys.user_in_flight(requester.user_key)
+        with self.redis.pipeline(transaction=True) as pipe:
+            # The user's in-flight count rises in the same transaction that creates the request
+            # (WATCH: retried if another request of this user got in between), so no failure
+            # or process death can leave it raised for a request that does not exist.
+            while True:
+                try:
+                    pipe.watch(in_flight_key)
+                    in_flight = int(pipe.get(in_flight_key) or 0)
+                    if in_flight + n > requester.concurrency:
+                        raise ConcurrencyExceeded(in_flight, requester.concurrency)
+                    pipe.multi()  # rq's enqueue_job expects a caller's pipeline in MULTI mode
+                    pipe.incrby(in_flight_key, n)
+                    pipe.sadd(keys.in_flight_owners, requester.user_key)
+                    self._write(pipe, plan, sources, requester, now)
+                    pipe.execute()
+                    return plan.request_id
+                except WatchError:
+                    continue
 
+    def _plan(
+        self,
+        spec: GenerationInput,
+        requester: Requester,
+        sources: SourceImages,
+        kudos: float,
+        now: float,
+        routing: Routing,
+        known: set[str],
+        first_seq: int,
+    ) -> PlannedRequest:
+        n = spec.params.n
         request_id = new_id()
         pixels = spec.params.width * spec.params.height
         kind = kind_of(sources.image is not None, spec.source_processing)
         needs = needs_of(spec.params)
         part = models_part(spec.models, known)
-        queue_name = keys.rq_queue_name(
+        queue_name = self.keys.rq_queue_name(
             descriptor(requester.tier, pixels, kind, spec.nsfw, part, needs)
         )
-        steps_of_work = accurate_steps(spec.params, kind)
         megapixelsteps = pixels * spec.params.steps / 1_000_000
-        route = routing.as_json()
         counted = counted_models(spec.models)
-        # The shared queue's images are matched to workers by their model names.
-        shared_queue_fields = (
-            {"models": MODEL_SEPARATOR.join(named)} if part == SEVERAL_MODELS else {}
-        )
         wants = wants_of(spec.params)
+        per_job: dict[str, object] = {
+            "req": request_id,
+            "px": pixels,
+            "steps": spec.params.steps,
+            "queue": queue_name,
+            "model": counted,
+            "prompt": spec.prompt.lower(),
+            "owner": requester.user_key,
+            "asteps": accurate_steps(spec.params, kind),
+            "mps": megapixelsteps,
+            "state": "waiting",
+        }
+        route = routing.as_json()
+        if route:
+            per_job["route"] = route
+        if part == SEVERAL_MODELS:
+            # The shared queue's images are matched to workers by their model names.
+            per_job["models"] = MODEL_SEPARATOR.join(sorted(set(spec.models)))
         wants_field = wants_json(wants)
+        if wants_field:
+            per_job["wants"] = wants_field
         stored_spec = {
             "prompt": spec.prompt,
             "params": spec.params.model_dump(mode="json"),
@@ -163,76 +222,71 @@ class QueueWriter:
             "r2": spec.r2,
             "shared": spec.shared,
         }
-        first_seq = last_seq - n + 1
         seeds = image_seeds(spec.params.seed, n, spec.params.seed_variation)
-        job_ids = [new_id() for _ in range(n)]
-        queue = self._queue(queue_name)
-        prompt_lower = spec.prompt.lower()
-        with self.redis.pipeline(transaction=True) as pipe:
-            pipe.multi()  # rq's enqueue_job expects a caller's pipeline in MULTI mode
-            pipe.hset(
-                keys.request(request_id),
-                mapping={
-                    "state": "active",
-                    "owner": requester.user_key,
-                    "tier": int(requester.tier),
-                    "n": n,
-                    "waiting": n,
-                    "processing": 0,
-                    "finished": 0,
-                    "restarted": 0,
-                    "faults": 0,
-                    "created": now,
-                    "kudos": kudos,
-                    "spec": json.dumps(stored_spec),
-                    "queue": queue_name,
-                    "uid": requester.user_id,
-                    "nobatch": int(spec.disable_batching),
-                },
+        return PlannedRequest(
+            request_id=request_id,
+            n=n,
+            queue_name=queue_name,
+            request_fields={
+                "state": "active",
+                "owner": requester.user_key,
+                "tier": int(requester.tier),
+                "n": n,
+                "waiting": n,
+                "processing": 0,
+                "finished": 0,
+                "restarted": 0,
+                "faults": 0,
+                "created": now,
+                "kudos": kudos,
+                "spec": json.dumps(stored_spec),
+                "queue": queue_name,
+                "uid": requester.user_id,
+                "nobatch": int(spec.disable_batching),
+            },
+            job_ids=[new_id() for _ in range(n)],
+            job_fields=[
+                {**per_job, "idx": index, "seq": first_seq + index, "seed": seeds[index]}
+                for index in range(n)
+            ],
+            counted_models=counted,
+            megapixelsteps=megapixelsteps,
+        )
+
+    def _write(
+        self,
+        pipe: Pipeline,
+        plan: PlannedRequest,
+        sources: SourceImages,
+        requester: Requester,
+        now: float,
+    ) -> None:
+        keys = self.keys
+        pipe.hset(keys.request(plan.request_id), mapping=plan.request_fields)
+        if sources.image is not None:
+            source_fields = {"image": sources.image}
+            if sources.mask is not None:
+                source_fields["mask"] = sources.mask
+            pipe.hset(keys.request_source(plan.request_id), mapping=source_fields)
+        pipe.rpush(keys.request_jobs(plan.request_id), *plan.job_ids)
+        queue = self._queue(plan.queue_name)
+        for index, (job_id, fields) in enumerate(zip(plan.job_ids, plan.job_fields, strict=True)):
+            pipe.hset(keys.job(job_id), mapping=fields)
+            job = Job.create(
+                generated_by_horde_worker,
+                args=(plan.request_id, index),
+                id=job_id,
+                connection=self.redis,
+                serializer=JSONSerializer,
+                description=f"image {index + 1}/{plan.n} of horde request {plan.request_id}",
+                timeout=-1,
+                result_ttl=-1,
             )
-            if sources.image is not None:
-                source_fields = {"image": sources.image}
-                if sources.mask is not None:
-                    source_fields["mask"] = sources.mask
-                pipe.hset(keys.request_source(request_id), mapping=source_fields)
-            pipe.rpush(keys.request_jobs(request_id), *job_ids)
-            for index, job_id in enumerate(job_ids):
-                pipe.hset(
-                    keys.job(job_id),
-                    mapping={
-                        "req": request_id,
-                        "idx": index,
-                        "seq": first_seq + index,
-                        "px": pixels,
-                        "steps": spec.params.steps,
-                        "seed": seeds[index],
-                        "queue": queue_name,
-                        "model": counted,
-                        "prompt": prompt_lower,
-                        "owner": requester.user_key,
-                        "asteps": steps_of_work,
-                        "mps": megapixelsteps,
-                        "state": "waiting",
-                        **({"route": route} if route else {}),
-                        **shared_queue_fields,
-                        **({"wants": wants_field} if wants_field else {}),
-                    },
-                )
-                job = Job.create(
-                    generated_by_horde_worker,
-                    args=(request_id, index),
-                    id=job_id,
-                    connection=self.redis,
-                    serializer=JSONSerializer,
-                    description=f"image {index + 1}/{n} of horde request {request_id}",
-                    timeout=-1,
-                    result_ttl=-1,
-                )
-                queue.enqueue_job(job, pipeline=pipe)
-            pipe.sadd(keys.active_queues, queue_name)
-            pipe.hincrby(keys.queued_per_model, counted, n)
-            pipe.hincrbyfloat(keys.queued_megapixelsteps, counted, n * megapixelsteps)
-            pipe.zadd(keys.activity, {request_id: now})
-            pipe.hincrby(keys.user_records(requester.user_id), "request_image", n)
-            pipe.execute()
-        return request_id
+            queue.enqueue_job(job, pipeline=pipe)
+        pipe.sadd(keys.active_queues, plan.queue_name)
+        pipe.hincrby(keys.queued_per_model, plan.counted_models, plan.n)
+        pipe.hincrbyfloat(
+            keys.queued_megapixelsteps, plan.counted_models, plan.n * plan.megapixelsteps
+        )
+        pipe.zadd(keys.activity, {plan.request_id: now})
+        pipe.hincrby(keys.user_records(requester.user_id), "request_image", plan.n)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from redis import Redis
 
+from horde_api.queue.in_flight import repair_in_flight_counts
 from horde_api.queue.keys import RedisKeys
 from horde_api.queue.leases import reap_expired_leases
 from horde_api.queue.pickup import requeue_unsent
@@ -46,12 +47,15 @@ class Janitor:
         self.clock = clock
         self._after_run = after_run
         self._stop = threading.Event()
+        self._next_repair = float("-inf")
         self._thread: threading.Thread | None = None
 
     def run_once(self, now: float | None = None) -> dict[str, int]:
         now = self.clock() if now is None else now
         done = {
-            "leases_requeued": reap_expired_leases(self.redis, self.keys, now),
+            "leases_requeued": reap_expired_leases(
+                self.redis, self.keys, now, self.settings.max_faults_per_request
+            ),
             "unsent_requeued": requeue_unsent(
                 self.redis, self.keys, now, self.settings.pop_pickup_seconds
             ),
@@ -63,10 +67,17 @@ class Janitor:
             ),
             "uploads_purged": purge_orphan_uploads(self.redis, self.keys, self.store, now),
             "queues_forgotten": forget_empty_queues(self.redis, self.keys, now),
+            "in_flight_repaired": self._repair_in_flight(now),
         }
         if self._after_run is not None:
             self._after_run()
         return done
+
+    def _repair_in_flight(self, now: float) -> int:
+        if now < self._next_repair:
+            return 0
+        self._next_repair = now + self.settings.in_flight_repair_seconds
+        return repair_in_flight_counts(self.redis, self.keys, now)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="horde-janitor", daemon=True)

@@ -116,6 +116,11 @@ class RedisKeys:
     def stats(self) -> str:
         return f"{self.prefix}stats"
 
+    @property
+    def in_flight_owners(self) -> str:
+        """Set of the requesters that have an in-flight counter (for its repair pass)."""
+        return f"{self.prefix}inflight-owners"
+
     def user_in_flight(self, user_key: str) -> str:
         """Images of one requester not yet finished (user id, or `anon:<ip>`)."""
         return f"{self.prefix}user:{user_key}:inflight"

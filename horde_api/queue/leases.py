@@ -23,10 +23,14 @@ class LeaseState(str, Enum):
     ABORTED = "aborted"
     FAULTED = "faulted"
     UNCLAIMED = "unclaimed"  # its pop reply never left: requeued after the pickup window
+    CANCELLED = "cancelled"  # its request was cancelled; the worker's submit answers it
+    ANSWERED = "answered"  # a cancelled lease its worker answered (or whose time ran out)
 
 
 class SubmitOutcome(str, Enum):
     OK = "ok"
+    WITHHELD = "withheld"  # a censored or CSAM image: done, not delivered, no reward
+    CANCELLED = "cancelled"  # the answer to a cancelled image (kept if it was one, no reward)
     FAULTED = "faulted"
     NOT_FOUND = "notfound"
     FORBIDDEN = "forbidden"
@@ -35,7 +39,8 @@ class SubmitOutcome(str, Enum):
 
 
 _CHECK_LEASE_LUA = r"""
--- A.lease: the lease id; A.owner: the submitting worker's user id (text)
+-- A.lease: the lease id; A.owner: the submitting worker's user id (text); A.max_faults: the
+-- restarts (expired leases, faulted submits) a request survives
 -- Validates the lease, and expires it on the spot when its time is up.
 local lid, owner = A.lease, A.owner
 local lkey = P .. 'lease:' .. lid
@@ -43,9 +48,11 @@ local jid, rid, lease_owner, state, expires =
   unpack(redis.call('HMGET', lkey, 'job', 'req', 'owner', 'state', 'expires'))
 if not jid then return {'notfound'} end
 if lease_owner ~= owner then return {'forbidden'} end
-if state == 'submitted' or state == 'faulted' then return {'duplicate'} end
-if state ~= 'active' then return {'aborted'} end
-if now > num(expires) then
+if state == 'submitted' or state == 'faulted' or state == 'answered' then return {'duplicate'} end
+-- A cancelled image's lease ended with the cancel; its worker's submit answers it.
+local cancelled = state == 'cancelled'
+if state ~= 'active' and not cancelled then return {'aborted'} end
+if not cancelled and now > num(expires) then
   requeue_lease(lid, 'aborted', true)
   return {'aborted'}
 end
@@ -56,34 +63,50 @@ redis.call('ZREM', P .. 'leases:unsent', lid)
 _SUBMIT_LUA = (
     _CHECK_LEASE_LUA
     + r"""
--- A.state: the generation state submitted; A.record: the generation record (JSON text);
--- A.max_faults: faults a request survives; A.ref: the stored result's reference
-local gen_state, record, max_faults, ref = A.state, A.record, A.max_faults, A.ref
+-- A.state: the generation state submitted (ok, censored, csam, faulted); A.record: the
+-- generation record (JSON text); A.ref: the stored result's reference ('' when none is kept)
+local gen_state, record, ref = A.state, A.record, A.ref
 local rkey = P .. 'req:' .. rid
+local jkey = P .. 'job:' .. jid
+local queue = redis.call('HGET', jkey, 'queue')
+if cancelled then
+  -- The worker answered a cancelled image: its requester's slot is free again. An image it
+  -- still delivers is kept (the request was done already; its `finished` count grows).
+  redis.call('ZREM', P .. 'leases', lid)
+  release_in_flight(rid, 1)
+  if gen_state == 'faulted' then
+    redis.call('HSET', lkey, 'state', 'answered')
+    return {'cancelled', rid}
+  end
+  redis.call('HSET', lkey, 'state', 'submitted')
+  redis.call('HSET', jkey, 'state', 'done', 'ref', ref)
+  redis.call('ZREM', RQ.canceled .. queue, jid)
+  rq_ended(queue, jid, 'finished', '+inf')
+  redis.call('HSET', rkey .. ':gens', jid, record)
+  redis.call('HINCRBY', rkey, 'finished', 1)
+  publish(rid, 'submitted')
+  return {'cancelled', rid}
+end
 if gen_state == 'faulted' then
-  local faults = redis.call('HINCRBY', rkey, 'faults', 1)
   requeue_lease(lid, 'faulted', true)
-  if faults > max_faults then end_request(rid, 'faulted') end
   return {'faulted', rid}
 end
 redis.call('ZREM', P .. 'leases', lid)
 redis.call('HSET', lkey, 'state', 'submitted')
-redis.call('HSET', P .. 'job:' .. jid, 'state', 'done', 'ref', ref)
-local queue = redis.call('HGET', P .. 'job:' .. jid, 'queue')
+redis.call('HSET', jkey, 'state', 'done', 'ref', ref)
 rq_not_started(queue, jid, lid)
 rq_ended(queue, jid, 'finished', '+inf')
 redis.call('HSET', rkey .. ':gens', jid, record)
-local wkey = P .. 'worker:' .. redis.call('HGET', lkey, 'worker')
-redis.call('HINCRBY', wkey, 'fulfilled', 1)
 redis.call('HDEL', rkey .. ':progress', jid)
 redis.call('HINCRBY', rkey, 'processing', -1)
 redis.call('HINCRBY', rkey, 'finished', 1)
 release_in_flight(rid, 1)
 if redis.call('ZSCORE', P .. 'activity', rid) then redis.call('ZADD', P .. 'activity', now, rid) end
+local wkey = P .. 'worker:' .. redis.call('HGET', lkey, 'worker')
 -- Speeds (moving averages): the horde's seconds per megapixel-step for wait estimates, the
 -- worker's megapixel-steps per second for requests that want fast workers.
 local started = redis.call('HGET', lkey, 'started')
-local px, steps = unpack(redis.call('HMGET', P .. 'job:' .. jid, 'px', 'steps'))
+local px, steps = unpack(redis.call('HMGET', jkey, 'px', 'steps'))
 local work = num(px) * num(steps) / 1000000
 local elapsed = now - num(started)
 if work > 0 then
@@ -97,6 +120,16 @@ if work > 0 then
     if old_speed then speed = old_speed * 0.8 + speed * 0.2 end
     redis.call('HSET', wkey, 'mps', tostring(speed))
   end
+end
+finalize_if_idle(rid)
+publish(rid, 'submitted')
+if gen_state ~= 'ok' then
+  -- Censored or CSAM: the image slot is done, but it is no delivered image — the worker and
+  -- its owner are not credited and no reward is paid.
+  return {'withheld', rid}
+end
+redis.call('HINCRBY', wkey, 'fulfilled', 1)
+if work > 0 then
   redis.call('HINCRBYFLOAT', wkey, 'mps_total', work)
   -- The users' records: what the requester used, what the worker's owner contributed.
   local requester = redis.call('HGET', rkey, 'uid') or '0'
@@ -105,8 +138,6 @@ if work > 0 then
   redis.call('HINCRBY', contributor, 'fulfillment_image', 1)
   redis.call('HINCRBYFLOAT', contributor, 'contribution_mps', work)
 end
-finalize_if_idle(rid)
-publish(rid, 'submitted')
 local kudos, n = unpack(redis.call('HMGET', rkey, 'kudos', 'n'))
 return {'ok', rid, kudos or '0', n or '1'}
 """
@@ -124,11 +155,19 @@ return {l[1], l[2], l[3], l[4], l[5], l[6], l[7], l[8], l[9], j[1] or '0', j[2] 
 """
 
 _REAP_LUA = r"""
--- A.limit: at most this many expired leases per run
-local limit = A.limit
-local expired = redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', now, 'LIMIT', 0, limit)
+-- A.limit: at most this many expired leases per run; A.max_faults: the restarts a request
+-- survives
+local expired = redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', now, 'LIMIT', 0, A.limit)
 for _, lid in ipairs(expired) do
-  requeue_lease(lid, 'aborted', true)
+  local lkey = P .. 'lease:' .. lid
+  if redis.call('HGET', lkey, 'state') == 'cancelled' then
+    -- Its worker never answered the cancel: the slot comes back when its time is up.
+    redis.call('ZREM', P .. 'leases', lid)
+    redis.call('HSET', lkey, 'state', 'answered')
+    release_in_flight(redis.call('HGET', lkey, 'req'), 1)
+  else
+    requeue_lease(lid, 'aborted', true)
+  end
 end
 return #expired
 """
@@ -237,6 +276,9 @@ def submit_lease(
     return SubmitResult(outcome)
 
 
-def reap_expired_leases(redis: Redis, keys: RedisKeys, now: float, limit: int = 200) -> int:
-    """Put the images of expired leases back at the front of their queues; safe to run anywhere."""
-    return int(REAP_SCRIPT(redis, keys, now, limit=limit))
+def reap_expired_leases(
+    redis: Redis, keys: RedisKeys, now: float, max_faults: int, limit: int = 200
+) -> int:
+    """Put the images of expired leases back at the front of their queues (a restart: a request
+    with more than `max_faults` fails); safe to run anywhere."""
+    return int(REAP_SCRIPT(redis, keys, now, limit=limit, max_faults=max_faults))

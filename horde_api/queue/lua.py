@@ -160,8 +160,9 @@ local function end_request(rid, reason)
   return true
 end
 
--- A lease ends without a result (expired, faulted): the image goes back to the FRONT of its
--- queue if its request still wants it, else it is dropped.
+-- A lease ends without a result (expired, faulted, unsent): the image goes back to the FRONT of
+-- its queue if its request still wants it, else it is dropped. `restarted`: it counts as a
+-- restart of the image (the calling script passes A.max_faults).
 local function requeue_lease(lid, lease_state, restarted)
   local lkey = P .. 'lease:' .. lid
   local jid, rid = unpack(redis.call('HMGET', lkey, 'job', 'req'))
@@ -177,8 +178,15 @@ local function requeue_lease(lid, lease_state, restarted)
   local request_state = redis.call('HGET', rkey, 'state')
   if request_state == 'active' then
     redis.call('HINCRBY', rkey, 'waiting', 1)
-    if restarted then redis.call('HINCRBY', rkey, 'restarted', 1) end
     push_waiting(jid, true)
+    if restarted then
+      -- An expired lease or a faulted submit: after the public horde's limit the request
+      -- fails instead of returning to the queue for ever (A.max_faults of the calling script).
+      redis.call('HINCRBY', rkey, 'restarted', 1)
+      if redis.call('HINCRBY', rkey, 'faults', 1) > A.max_faults then
+        end_request(rid, 'faulted')
+      end
+    end
   else
     redis.call('HSET', P .. 'job:' .. jid, 'state', 'cancelled', 'lease', '')
     rq_ended(queue, jid, rq_final_of(request_state), '+inf')

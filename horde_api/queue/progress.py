@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import Enum
+
 from redis import Redis
 
 from horde_api.queue.keys import RedisKeys
@@ -30,6 +32,13 @@ return {'running', rid}
 PROGRESS_SCRIPT = LuaScript(_PROGRESS_LUA)
 
 
+class ProgressOutcome(str, Enum):
+    RUNNING = "running"
+    CANCELLED = "cancelled"  # the request ended or the lease did: the worker may stop
+    NOT_FOUND = "notfound"
+    FORBIDDEN = "forbidden"
+
+
 def report_progress(
     redis: Redis,
     keys: RedisKeys,
@@ -38,8 +47,8 @@ def report_progress(
     step: int,
     total: int,
     now: float,
-) -> tuple[str, str | None]:
-    """Record step/total; returns (`running`|`cancelled`|`notfound`|`forbidden`, request id)."""
+) -> tuple[ProgressOutcome, str | None]:
+    """Record step/total; returns the outcome and the request id."""
     reply = PROGRESS_SCRIPT(
         redis, keys, now, lease=lease_id, owner=str(owner_id), step=min(step, total), total=total
     )
@@ -47,7 +56,7 @@ def report_progress(
     request_id = None
     if len(reply) > 1:
         request_id = reply[1].decode() if isinstance(reply[1], bytes) else reply[1]
-    return tag, request_id
+    return ProgressOutcome(tag), request_id
 
 
 def store_preview(

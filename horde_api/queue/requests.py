@@ -49,9 +49,27 @@ return {req, progress, position, stats}
 _CANCEL_LUA = r"""
 -- A.request: the request id
 local rid = A.request
-if redis.call('EXISTS', P .. 'req:' .. rid) == 0 then return -1 end
-if end_request(rid, 'cancelled') then return 1 end
-return 0
+local rkey = P .. 'req:' .. rid
+if redis.call('EXISTS', rkey) == 0 then return -1 end
+if not end_request(rid, 'cancelled') then return 0 end
+-- Images being generated: their leases end now, so the request is done at once and nobody
+-- else gets them; their requester's slots stay taken until each worker answers (its progress
+-- report is told `cancelled`) or the lease's time runs out.
+for _, jid in ipairs(redis.call('LRANGE', rkey .. ':jobs', 0, -1)) do
+  local jkey = P .. 'job:' .. jid
+  local state, lid, queue = unpack(redis.call('HMGET', jkey, 'state', 'lease', 'queue'))
+  if state == 'leased' and lid then
+    redis.call('HSET', P .. 'lease:' .. lid, 'state', 'cancelled')
+    redis.call('ZREM', P .. 'leases:unsent', lid)
+    redis.call('HSET', jkey, 'state', 'cancelled')
+    rq_not_started(queue, jid, lid)
+    rq_ended(queue, jid, 'canceled', '+inf')
+    redis.call('HINCRBY', rkey, 'processing', -1)
+    redis.call('HDEL', rkey .. ':progress', jid)
+  end
+end
+finalize_if_idle(rid)
+return 1
 """
 
 _EXPIRE_LUA = r"""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -21,6 +21,7 @@ from horde_api.errors import (
     BodyTooLarge,
     DuplicateGen,
     Forbidden,
+    HordeError,
     NotFound,
     WorkerMaintenance,
     WrongCredentials,
@@ -39,7 +40,7 @@ from horde_api.queue.leases import (
 )
 from horde_api.queue.pickup import mark_sent
 from horde_api.queue.pop import NothingFits, WorkerOffer, claim_job
-from horde_api.queue.progress import report_progress, store_preview
+from horde_api.queue.progress import ProgressOutcome, report_progress, store_preview
 from horde_api.queue.wants import offered
 from horde_protocol import (
     MAX_RESULT_PIXELS,
@@ -185,15 +186,18 @@ async def submit(
     if found is None or lease_id is None:
         raise NotFound(f"No job with id {body.id!r} was handed out (or it expired long ago)")
     lease = found.lease
+    if lease.state not in (LeaseState.ACTIVE, LeaseState.CANCELLED):
+        _raise_for(SUBMIT_REFUSALS.get(lease.state, SubmitOutcome.ABORTED), body.id)
     if lease.owner_id != principal.user_id:
-        raise WrongCredentials("This job was handed to a worker of another user")
-    if lease.state in (LeaseState.SUBMITTED, LeaseState.FAULTED):
-        raise DuplicateGen(f"Job {body.id} was already submitted")
-    if lease.state != LeaseState.ACTIVE:
-        raise AbortedGen(f"Job {body.id} ran past its ttl and was given to another worker")
+        _raise_for(SubmitOutcome.FORBIDDEN, body.id)
+    # The obsolete `censored` flag (horde-sdk still sets it) means the censored state.
+    state = body.state
+    if body.censored and state == GenerationState.OK:
+        state = GenerationState.CENSORED
     now = ctx.clock()
     ref = ""
-    if body.state in (GenerationState.OK, GenerationState.CENSORED):
+    # A CSAM verdict keeps nothing; a censored image keeps the worker's placeholder.
+    if state in (GenerationState.OK, GenerationState.CENSORED):
         if len(body.generation) > INLINE_DECODE_LIMIT:
             ref = await run_in_threadpool(_store_result, ctx, lease_id, body, now)
         else:
@@ -207,7 +211,7 @@ async def submit(
         "worker_id": lease.worker_id,
         "worker_name": found.worker_name,
         "model": lease.model,
-        "state": body.state.value,
+        "state": state.value,
         "gen_metadata": [m.model_dump(exclude_none=True) for m in body.gen_metadata],
         "ref": ref,
     }
@@ -216,26 +220,53 @@ async def submit(
         ctx.keys,
         lease_id,
         principal.user_id,
-        body.state.value,
+        state.value,
         json.dumps(record),
         ref,
         ctx.settings.max_faults_per_request,
         now,
     )
-    outcome = result.outcome
-    if outcome not in (SubmitOutcome.OK, SubmitOutcome.DUPLICATE) and ref:
+    if result.outcome not in KEEPS_THE_IMAGE and ref:
         ctx.store.delete(ref)
-    if outcome == SubmitOutcome.OK:
+    if result.outcome in ANSWERED:
         return SubmitReply(reward=result.reward)
-    if outcome == SubmitOutcome.FAULTED:
-        return SubmitReply(reward=0)
-    if outcome == SubmitOutcome.DUPLICATE:
-        raise DuplicateGen(f"Job {body.id} was already submitted")
-    if outcome == SubmitOutcome.ABORTED:
-        raise AbortedGen(f"Job {body.id} ran past its ttl and was given to another worker")
-    if outcome == SubmitOutcome.FORBIDDEN:
-        raise WrongCredentials("This job was handed to a worker of another user")
-    raise NotFound(f"No job with id {body.id!r}")
+    _raise_for(result.outcome, body.id)
+
+
+# What each submit outcome answers: a reply (the reward; 0 but for a delivered image) or an
+# error of the public horde's.
+ANSWERED = {
+    SubmitOutcome.OK,
+    SubmitOutcome.WITHHELD,
+    SubmitOutcome.CANCELLED,
+    SubmitOutcome.FAULTED,
+}
+KEEPS_THE_IMAGE = {
+    SubmitOutcome.OK,
+    SubmitOutcome.WITHHELD,
+    SubmitOutcome.CANCELLED,
+    SubmitOutcome.DUPLICATE,
+}
+SUBMIT_REFUSALS = {
+    LeaseState.SUBMITTED: SubmitOutcome.DUPLICATE,
+    LeaseState.FAULTED: SubmitOutcome.DUPLICATE,
+    LeaseState.ANSWERED: SubmitOutcome.DUPLICATE,
+}
+_ERRORS: dict[SubmitOutcome, tuple[type[HordeError], str]] = {
+    SubmitOutcome.DUPLICATE: (DuplicateGen, "Job {id} was already submitted"),
+    SubmitOutcome.ABORTED: (
+        AbortedGen,
+        "Job {id} ran past its ttl (or its reply never reached a worker) and went back to the"
+        " queue",
+    ),
+    SubmitOutcome.FORBIDDEN: (WrongCredentials, "This job was handed to a worker of another user"),
+    SubmitOutcome.NOT_FOUND: (NotFound, "No job with id {id!r}"),
+}
+
+
+def _raise_for(outcome: SubmitOutcome, job_id: str) -> NoReturn:
+    error, message = _ERRORS[outcome]
+    raise error(message.format(id=job_id))
 
 
 def _store_result(ctx: HordeContext, lease_id: str, body: SubmitRequest, now: float) -> str:
@@ -313,15 +344,19 @@ async def progress(
     lease_id = canonical_id(body.id)
     if lease_id is None:
         raise NotFound(f"No job with id {body.id!r}")
-    tag, request_id = report_progress(
+    outcome, request_id = report_progress(
         ctx.redis, ctx.keys, lease_id, principal.user_id, body.step, body.total, ctx.clock()
     )
-    if tag == "notfound":
-        raise NotFound(f"No job with id {body.id!r}")
-    if tag == "forbidden":
-        raise WrongCredentials("This job was handed to a worker of another user")
-    if tag == "running" and preview is not None and request_id is not None:
+    if outcome in PROGRESS_ERRORS:
+        _raise_for(PROGRESS_ERRORS[outcome], body.id)
+    if outcome == ProgressOutcome.RUNNING and preview is not None and request_id is not None:
         store_preview(
             ctx.redis, ctx.keys, request_id, preview, ctx.settings.result_retention_seconds
         )
-    return ProgressReply(cancelled=tag == "cancelled")
+    return ProgressReply(cancelled=outcome == ProgressOutcome.CANCELLED)
+
+
+PROGRESS_ERRORS = {
+    ProgressOutcome.NOT_FOUND: SubmitOutcome.NOT_FOUND,
+    ProgressOutcome.FORBIDDEN: SubmitOutcome.FORBIDDEN,
+}

@@ -95,13 +95,18 @@ def test_progress_reports_with_previews(stub: StubHorde, start_loop: StartLoop) 
     assert decode(previews[0]).format == "WEBP"
 
 
-def test_cancelled_job_is_stopped_and_dropped(stub: StubHorde, start_loop: StartLoop) -> None:
+def test_cancelled_job_is_stopped_and_answered(stub: StubHorde, start_loop: StartLoop) -> None:
     job_id = stub.add_job(steps=200, width=128, height=128)
     stub.cancelled.add(job_id)
     follow_up = stub.add_job()
     running = start_loop(stub.url)
-    stub.wait_for(lambda: len(stub.submits) == 1)
-    assert [s.id for s in stub.submits] == [follow_up]
+    stub.wait_for(lambda: len(stub.submits) == 2)
+    # The cancelled job is answered `faulted` at once (our horde then frees its requester's
+    # slot), and the worker goes on with the next job.
+    cancelled, served = stub.submits
+    assert (cancelled.id, cancelled.state) == (job_id, GenerationState.FAULTED)
+    assert "cancelled" in (cancelled.gen_metadata[0].ref or "")
+    assert (served.id, served.state) == (follow_up, GenerationState.OK)
     steps_seen = max(p.step for p in stub.progress if p.id == job_id)
     assert steps_seen < 200
     running.stop()

@@ -204,14 +204,16 @@ def test_anonymous_may_request_but_not_pop(horde: Horde) -> None:
     assert missing.status_code == 401
 
 
-def test_cancel_removes_waiting_images_and_flags_running_ones(horde: Horde) -> None:
+def test_cancel_removes_waiting_images_and_ends_running_ones(horde: Horde) -> None:
     worker_key = horde.user("volunteer")
     rid = horde.request(params={"n": 3})["id"]
     job = horde.pop(worker_key)
     cancelled = horde.client.delete(f"/api/v2/generate/status/{rid}")
     assert cancelled.status_code == 200
     body = cancelled.json()
-    assert body["waiting"] == 0 and body["processing"] == 1 and body["cancelled"] is True
+    # The running image's lease ended with the cancel: the request is done at once.
+    assert (body["waiting"], body["processing"], body["done"]) == (0, 0, True)
+    assert body["cancelled"] is True
     # Nothing of the cancelled request is handed out any more.
     assert horde.pop(worker_key)["id"] is None
     progress = horde.client.post(
@@ -220,9 +222,11 @@ def test_cancel_removes_waiting_images_and_flags_running_ones(horde: Horde) -> N
         headers={"apikey": worker_key},
     )
     assert progress.json() == {"cancelled": True}
+    # What the worker still delivers is kept.
     assert horde.submit(worker_key, job["id"]).status_code == 200
     final = horde.check(rid)
     assert final["done"] and final["finished"] == 1
+    assert len(horde.status(rid)["generations"]) == 1
 
 
 def test_progress_and_preview(horde: Horde) -> None:
