@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from horde_api import __version__
 from horde_api.auth.principals import KeyVerifier
@@ -137,4 +138,8 @@ def create_app(
     # The web studio (pages at /, the library at /api/v2/library): docs/web.md.
     studio = install_studio(app, ctx)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    if settings.trusted_proxies:
+        # The client's address and scheme from X-Forwarded-For/-Proto, only when the peer is one
+        # of the operator's proxies: a header anyone else sets is never believed.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     return app

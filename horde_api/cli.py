@@ -54,6 +54,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             workers=workers,
             log_level=args.log_level,
             access_log=False,
+            # Forwarded headers are read by the app itself, from HORDE_TRUSTED_PROXIES only.
+            proxy_headers=False,
             **tls,
         )
         return 0
@@ -65,6 +67,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         log_level=args.log_level,
         access_log=False,
+        proxy_headers=False,
         **tls,
     )
     return 0

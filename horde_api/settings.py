@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class HordeSettings(BaseSettings):
@@ -32,6 +33,11 @@ class HordeSettings(BaseSettings):
         None, description="PEM certificate (chain): `serve` speaks HTTPS itself"
     )
     tls_key_file: Path | None = Field(None, description="PEM private key of tls_cert_file")
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="addresses/networks of reverse proxies whose X-Forwarded-For/-Proto are"
+        " believed (comma-separated); empty = none",
+    )
 
     # Queue behaviour.
     request_expiry_seconds: float = 20 * 60
@@ -68,6 +74,13 @@ class HordeSettings(BaseSettings):
     max_source_bytes: int = 16 * 1024 * 1024
     max_preview_bytes: int = 512 * 1024
     max_result_bytes: int = 16 * 1024 * 1024
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
 
     def resolved_database_url(self) -> str:
         if self.database_url:

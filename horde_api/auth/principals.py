@@ -61,7 +61,9 @@ class KeyVerifier:
         self._sessions = session_factory
         self._cache_seconds = cache_seconds
         self._clock = clock
-        self._cache: dict[bytes, tuple[Principal, float]] = {}
+        # Both answers are kept briefly: a bad key hammered at the horde must not cost a database
+        # query per request either.
+        self._cache: dict[bytes, tuple[Principal | InvalidApiKey, float]] = {}
         self._lock = threading.Lock()
         self.anonymous = Principal(
             user_id=None,
@@ -71,26 +73,43 @@ class KeyVerifier:
             key_id=None,
         )
 
-    def verify(self, apikey: str | None) -> Principal:
-        """The caller of `apikey`; a missing key or the anonymous key is the anonymous user."""
+    def known(self, apikey: str | None) -> Principal | None:
+        """The caller when it is known without the database (anonymous, or cached), else None.
+        Raises InvalidApiKey for a key found bad a moment ago or not of this horde's formats."""
         if not apikey or apikey == ANONYMOUS_API_KEY:
             return self.anonymous
-        digest = hashlib.sha256(apikey.encode()).digest()
-        now = self._clock()
-        cached = self._cache.get(digest)
-        if cached is not None and cached[1] > now:
-            return cached[0]
-        principal = self._lookup(apikey)
+        if parse_key(apikey) is None:
+            raise InvalidApiKey("Invalid API key: not a key of this horde")
+        cached = self._cache.get(hashlib.sha256(apikey.encode()).digest())
+        if cached is None or cached[1] <= self._clock():
+            return None
+        if isinstance(cached[0], InvalidApiKey):
+            raise InvalidApiKey(cached[0].message)
+        return cached[0]
+
+    def verify(self, apikey: str | None) -> Principal:
+        """The caller of `apikey`; a missing key or the anonymous key is the anonymous user.
+        May query the database: call it off the event loop when `known` said None."""
+        principal = self.known(apikey)
+        if principal is not None:
+            return principal
+        assert apikey is not None
+        try:
+            found: Principal | InvalidApiKey = self._lookup(apikey)
+        except InvalidApiKey as refused:
+            found = refused
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()
-            self._cache[digest] = (principal, now + self._cache_seconds)
-        return principal
+            digest = hashlib.sha256(apikey.encode()).digest()
+            self._cache[digest] = (found, self._clock() + self._cache_seconds)
+        if isinstance(found, InvalidApiKey):
+            raise InvalidApiKey(found.message)
+        return found
 
     def _lookup(self, apikey: str) -> Principal:
         parsed = parse_key(apikey)
-        if parsed is None:
-            raise InvalidApiKey("Invalid API key: not a key of this horde")
+        assert parsed is not None  # `known` refused other formats
         key_id, secret = parsed
         with self._sessions() as session:
             found = key_with_owner(session, key_id)

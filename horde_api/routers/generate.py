@@ -195,7 +195,8 @@ async def check(
     summary="Full status with the generated images",
 )
 async def status(request_id: RequestId, ctx: ContextDep, base_url: BaseUrlDep) -> RequestStatus:
-    return status_reply(ctx, _view_or_404(ctx, request_id), base_url)
+    # Reading result files and base64-encoding them takes long for big images: off the loop.
+    return await run_in_threadpool(status_reply, ctx, _view_or_404(ctx, request_id), base_url)
 
 
 @router.delete(
@@ -208,7 +209,8 @@ async def cancel(request_id: RequestId, ctx: ContextDep, base_url: BaseUrlDep) -
     canonical = canonical_id(request_id)
     if canonical is None or cancel_request(ctx.redis, ctx.keys, canonical, ctx.clock()) is None:
         raise NotFound(f"No request with id {request_id!r} (unknown, or its results expired)")
-    return status_reply(ctx, _view_or_404(ctx, canonical, touch=False), base_url)
+    view = _view_or_404(ctx, canonical, touch=False)
+    return await run_in_threadpool(status_reply, ctx, view, base_url)
 
 
 @router.get(

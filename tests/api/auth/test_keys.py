@@ -121,3 +121,35 @@ def test_keys_issued_in_the_legacy_format_still_authenticate(tmp_path: Path) -> 
     assert verifier.verify(f"kh_{key_id}_{secret}").user_id == user.id
     with pytest.raises(InvalidApiKey):
         verifier.verify(f"kh_{key_id}_{'e' * 32}")
+
+
+def test_a_bad_key_is_remembered_briefly_so_a_flood_of_it_does_not_reach_the_database(
+    tmp_path: Path,
+) -> None:
+    sessions = _sessions(tmp_path)
+    with sessions() as session:
+        _, key = create_user(session, "alice")
+    clock = _Clock()
+    verifier = KeyVerifier(sessions, anonymous_concurrency=5, cache_seconds=1.0, clock=clock)
+    lookups = []
+    real_lookup = verifier._lookup
+
+    def counted(apikey: str) -> object:
+        lookups.append(apikey)
+        return real_lookup(apikey)
+
+    verifier._lookup = counted  # type: ignore[method-assign]
+    unknown = "B" * 22
+    assert verifier.known(unknown) is None, "not seen yet: the caller must look it up"
+    for _ in range(50):
+        with pytest.raises(InvalidApiKey):
+            verifier.verify(unknown)
+    assert lookups == [unknown]
+    with pytest.raises(InvalidApiKey):
+        verifier.known(unknown)  # answered from the cache, no database
+    clock.now += 1.1
+    assert verifier.known(unknown) is None
+    # A good key is known from the cache after its first lookup.
+    verifier.verify(key.apikey)
+    known = verifier.known(key.apikey)
+    assert known is not None and known.username == "alice"
