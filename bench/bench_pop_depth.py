@@ -1,12 +1,15 @@
-"""Pop latency against queue depth: `POST /generate/pop` with 10, 1 000 and 10 000 waiting jobs.
+"""Pop and check latency against queue depth: `POST /generate/pop` and `GET /generate/check`
+with 10, 1 000 and 10 000 waiting jobs.
 
     .venv/bin/python bench/bench_pop_depth.py [--modes embedded,redis+postgres]
                                               [--depths 10,1000,10000] [--pops 300] [--runs 3]
 
 The queue is filled over HTTP (requests of n=20 images, 64×64) to the depth, then a worker pops
 --pops jobs one after another; after each timed pop one untimed image is queued again so the
-depth stays where it was. Median over --runs of each depth's p50/p99 (each run on a fresh
-server). Target (issue 3): p99 at 10 000 within 2× of p99 at 10 — a pop must not scan the queue.
+depth stays where it was. Then --pops checks of the request queued last (its queue position
+counts every image ahead of it, in every queue). Median over --runs of each depth's p50/p99
+(each run on a fresh server). Targets: p99 at 10 000 within 2× of p99 at 10 — neither a pop nor
+a queue position may scan the queue.
 """
 
 from __future__ import annotations
@@ -28,17 +31,22 @@ BODY = {
 }
 
 
-def _queue(http: httpx.Client, api: str, key: str, images: int) -> None:
+def _queue(http: httpx.Client, api: str, key: str, images: int) -> str:
+    """Queue `images` images; returns the id of the last request."""
+    request_id = ""
     while images > 0:
         n = min(20, images)
         body = {**BODY, "params": {**BODY["params"], "n": n}}
         reply = http.post(f"{api}/generate/async", json=body, headers={"apikey": key})
         if reply.status_code != 202:
             raise RuntimeError(f"queueing failed: {reply.status_code} {reply.text[:200]}")
+        request_id = reply.json()["id"]
         images -= n
+    return request_id
 
 
-def one_run(mode: str, depth: int, pops: int) -> list[float]:
+def one_run(mode: str, depth: int, pops: int) -> tuple[list[float], list[float]]:
+    """(pop latencies, check latencies) of one fresh server at this depth."""
     with running_horde(mode) as live:
         client_key = live.create_user("depth-client")
         worker_key = live.create_user("depth-worker", trusted=True)
@@ -48,7 +56,10 @@ def one_run(mode: str, depth: int, pops: int) -> list[float]:
             "max_pixels": 512 * 512,
         }
         latencies: list[float] = []
+        checks: list[float] = []
         with httpx.Client(timeout=30) as http:
+            # The worker pops once first: it announces its model (a queue of its own).
+            http.post(f"{live.api}/generate/pop", json=pop_body, headers={"apikey": worker_key})
             _queue(http, live.api, client_key, depth)
             # A few untimed pops warm up connections and code paths.
             for _ in range(3):
@@ -62,8 +73,14 @@ def one_run(mode: str, depth: int, pops: int) -> list[float]:
                 latencies.append(time.perf_counter() - started)
                 if reply.status_code != 200 or not reply.json().get("id"):
                     raise RuntimeError(f"pop found no job at depth {depth}: {reply.text[:200]}")
-                _queue(http, live.api, client_key, 1)
-        return latencies
+                last = _queue(http, live.api, client_key, 1)
+            for _ in range(pops):
+                started = time.perf_counter()
+                reply = http.get(f"{live.api}/generate/check/{last}")
+                checks.append(time.perf_counter() - started)
+                if reply.status_code != 200 or reply.json()["queue_position"] < depth - 1:
+                    raise RuntimeError(f"check at depth {depth} is wrong: {reply.text[:200]}")
+        return latencies, checks
 
 
 def main() -> None:
@@ -77,21 +94,27 @@ def main() -> None:
 
     print(f"pop latency vs queue depth — {machine()}")
     print(f"pops={args.pops} per run, runs={args.runs}")
-    print(f"{'mode':<16}{'depth':>8}{'p50 ms':>10}{'p99 ms':>10}{'p99/p99@first':>16}")
+    print(f"{'mode':<16}{'call':<7}{'depth':>8}{'p50 ms':>10}{'p99 ms':>10}{'p99/p99@first':>16}")
     for mode in args.modes.split(","):
-        first_p99: float | None = None
+        first: dict[str, float] = {}
+        last: dict[str, float] = {}
         for depth in depths:
             runs = [one_run(mode, depth, args.pops) for _ in range(args.runs)]
-            p50 = median([percentile(r, 50) * 1e3 for r in runs])
-            p99 = median([percentile(r, 99) * 1e3 for r in runs])
-            first_p99 = first_p99 or p99
-            print(
-                f"{mode:<16}{depth:>8}{p50:>10.2f}{p99:>10.2f}{p99 / first_p99:>16.2f}", flush=True
-            )
-            record("pop depth", f"{mode} pop p99 at {depth}", round(p99, 2), "ms")
-        if first_p99:
-            ratio = round(p99 / first_p99, 2)
-            record("pop depth", f"{mode} p99 ratio {depths[-1]}/{depths[0]}", ratio, "×", "≤ 2")
+            for index, call in enumerate(("pop", "check")):
+                p50 = median([percentile(r[index], 50) * 1e3 for r in runs])
+                p99 = median([percentile(r[index], 99) * 1e3 for r in runs])
+                first.setdefault(call, p99)
+                last[call] = p99
+                ratio = p99 / first[call]
+                print(
+                    f"{mode:<16}{call:<7}{depth:>8}{p50:>10.2f}{p99:>10.2f}{ratio:>16.2f}",
+                    flush=True,
+                )
+                record("pop depth", f"{mode} {call} p99 at {depth}", round(p99, 2), "ms")
+        for call, p99 in last.items():
+            ratio = round(p99 / first[call], 2)
+            figure = f"{mode} {call} p99 ratio {depths[-1]}/{depths[0]}"
+            record("pop depth", figure, ratio, "×", "≤ 2")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from horde_api.context import HordeContext
+from horde_api.queue.positions import images_ahead
 from horde_api.queue.requests import RequestState, RequestView, generation_records
 from horde_api.queue.workers import LiveWorker
 from horde_protocol import Generation, GenerationState, RequestStatus, RequestStatusCheck
@@ -25,14 +26,14 @@ def capable_workers(workers: list[LiveWorker], spec: dict[str, Any]) -> list[Liv
     return [w for w in workers if w.could_take(models, pixels, kind, nsfw, needs, wants)]
 
 
-def wait_seconds(view: RequestView, capable_workers: int) -> int:
+def wait_seconds(view: RequestView, ahead: int, capable_workers: int) -> int:
     """Images ahead plus our own, times the recent speed, shared by the capable workers."""
     if view.waiting == 0 and view.processing == 0:
         return 0
     params = view.spec.get("params", {})
     work = view.spec.get("pixels", 0) * params.get("steps", 30) / 1_000_000
     per_image = work * (view.sec_per_mps or DEFAULT_SECONDS_PER_MEGAPIXELSTEP)
-    images = max(0, view.queue_position) + view.waiting + view.processing
+    images = ahead + view.waiting + view.processing
     return math.ceil(images * per_image / max(1, capable_workers))
 
 
@@ -43,6 +44,7 @@ def check_reply(ctx: HordeContext, view: RequestView) -> RequestStatusCheck:
 def _check_fields(ctx: HordeContext, view: RequestView) -> dict[str, Any]:
     capable = capable_workers(ctx.live_workers.get(), view.spec)
     faulted = view.state in (RequestState.FAULTED, RequestState.EXPIRED)
+    ahead = images_ahead(ctx.redis, ctx.keys, view, capable)
     return {
         "finished": view.finished,
         "processing": view.processing,
@@ -51,8 +53,8 @@ def _check_fields(ctx: HordeContext, view: RequestView) -> dict[str, Any]:
         # As on the public horde, a faulted request is done: clients stop waiting on `done`.
         "done": view.done or faulted,
         "faulted": faulted,
-        "wait_time": wait_seconds(view, len(capable)),
-        "queue_position": max(0, view.queue_position),
+        "wait_time": wait_seconds(view, ahead, len(capable)),
+        "queue_position": ahead,
         "kudos": view.kudos,
         "is_possible": bool(capable) or view.done,
         "progress": round(view.progress_fraction, 4),

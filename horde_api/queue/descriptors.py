@@ -16,7 +16,9 @@ the models workers serve, never by what clients invent.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
+from dataclasses import dataclass
 from enum import Enum, IntEnum
 
 from horde_protocol import GenerationParams, SourceProcessing
@@ -172,3 +174,29 @@ def worker_kinds(allow_img2img: bool, allow_painting: bool) -> str:
         + (Kind.IMG2IMG if allow_img2img else "")
         + (Kind.PAINTING if allow_painting else "")
     )
+
+
+_DESCRIPTOR = re.compile(r"^(\d+)\|(\d+)\|([a-z])\|(\d)([a-z]*)\|(.*)$")
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """A queue's name read back (descriptors.py writes it)."""
+
+    tier: int
+    floor: int
+    kind: str
+    nsfw: bool
+    needs: str
+    models: str
+
+
+def parse_descriptor(queue_name: str, prefix: str) -> Descriptor | None:
+    """The descriptor of an rq queue name (`prefix` is the queue names' prefix)."""
+    if not queue_name.startswith(prefix):
+        return None
+    found = _DESCRIPTOR.match(queue_name[len(prefix) :])
+    if found is None:
+        return None
+    tier, floor, kind, nsfw, needs, models = found.groups()
+    return Descriptor(int(tier), int(floor), kind, nsfw == "1", needs, models)

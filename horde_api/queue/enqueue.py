@@ -283,6 +283,13 @@ class QueueWriter:
                 result_ttl=-1,
             )
             queue.enqueue_job(job, pipeline=pipe)
+        pipe.zadd(
+            keys.waiting_index(plan.queue_name),
+            {
+                job_id: fields["seq"]
+                for job_id, fields in zip(plan.job_ids, plan.job_fields, strict=True)
+            },
+        )
         pipe.sadd(keys.active_queues, plan.queue_name)
         pipe.hincrby(keys.queued_per_model, plan.counted_models, plan.n)
         pipe.hincrbyfloat(

@@ -50,6 +50,11 @@ class RedisKeys:
     def lease(self, lease_id: str) -> str:
         return f"{self.prefix}lease:{lease_id}"
 
+    def waiting_index(self, queue_name: str) -> str:
+        """Sorted set of a queue's waiting images by sequence number (age): how many images of
+        a queue are older than a given one, in O(log n), for queue positions."""
+        return f"{self.prefix}waiting:{queue_name}"
+
     def rq_queue_name(self, descriptor: str) -> str:
         return f"{self.prefix}q|{descriptor}"
 

@@ -112,7 +112,8 @@ end
 
 local function push_waiting(jid, at_front)
   local jkey = P .. 'job:' .. jid
-  local queue, model, mps = unpack(redis.call('HMGET', jkey, 'queue', 'model', 'mps'))
+  local queue, model, mps, seq = unpack(redis.call('HMGET', jkey, 'queue', 'model', 'mps', 'seq'))
+  redis.call('ZADD', P .. 'waiting:' .. queue, num(seq), jid)
   if at_front then
     redis.call('LPUSH', RQQ .. queue, jid)
   else
@@ -138,6 +139,7 @@ local function drop_waiting(jid, rid, final)
   if redis.call('LREM', RQQ .. queue, 1, jid) > 0 then
     count_waiting(model, -1, mps)
   end
+  redis.call('ZREM', P .. 'waiting:' .. queue, jid)
   redis.call('HSET', jkey, 'state', 'cancelled')
   rq_ended(queue, jid, final, '+inf')
   redis.call('HINCRBY', P .. 'req:' .. rid, 'waiting', -1)

@@ -286,6 +286,7 @@ local expires = now + ttl
 local images, lids = {}, {}
 for i, jid in ipairs(taken) do
   redis.call('LREM', RQQ .. best_queue, 1, jid)
+  redis.call('ZREM', P .. 'waiting:' .. best_queue, jid)
   local lid = A.leases[i]
   local lkey = P .. 'lease:' .. lid
   redis.call('HSET', lkey, 'job', jid, 'req', rid, 'worker', wid, 'owner', A.owner,

@@ -29,12 +29,13 @@ local rkey = P .. 'req:' .. rid
 local req = redis.call('HGETALL', rkey)
 if #req == 0 then return {} end
 local progress = redis.call('HGETALL', rkey .. ':progress')
-local position = -1
-local queue = redis.call('HGET', rkey, 'queue')
+-- The sequence number (age) of the request's first waiting image, -1 when none waits.
+local first_seq = -1
 if num(redis.call('HGET', rkey, 'waiting')) > 0 then
   for _, jid in ipairs(redis.call('LRANGE', rkey .. ':jobs', 0, -1)) do
-    if redis.call('HGET', P .. 'job:' .. jid, 'state') == 'waiting' then
-      position = redis.call('LPOS', RQQ .. queue, jid) or -1
+    local state, seq = unpack(redis.call('HMGET', P .. 'job:' .. jid, 'state', 'seq'))
+    if state == 'waiting' then
+      first_seq = num(seq)
       break
     end
   end
@@ -43,7 +44,7 @@ if touch and redis.call('ZSCORE', P .. 'activity', rid) then
   redis.call('ZADD', P .. 'activity', now, rid)
 end
 local stats = redis.call('HGET', P .. 'stats', 'sec_per_mps') or ''
-return {req, progress, position, stats}
+return {req, progress, tostring(first_seq), stats}
 """
 
 _CANCEL_LUA = r"""
@@ -112,7 +113,9 @@ class RequestView:
     spec: dict[str, Any]
     finished_at: float | None
     progress: dict[str, float] = field(default_factory=dict)
-    queue_position: int = -1
+    first_waiting_seq: int = -1  # the age of its first waiting image, -1 when none waits
+    tier: int = 0
+    queue: str = ""
     sec_per_mps: float | None = None
 
     @property
@@ -136,7 +139,8 @@ def _pairs(flat: list[Any]) -> dict[str, str]:
 def view_request(
     redis: Redis, keys: RedisKeys, request_id: str, now: float, touch: bool = True
 ) -> RequestView | None:
-    """One round trip: the request's counters, progress of running images, queue position."""
+    """One round trip: the request's counters, progress of running images, the age of its first
+    waiting image (for its queue position, queue_positions.py)."""
     reply = VIEW_SCRIPT(redis, keys, now, request=request_id, touch=touch)
     if not reply:
         return None
@@ -164,7 +168,9 @@ def view_request(
         spec=json.loads(fields.get("spec", "{}")),
         finished_at=float(fields["finished_at"]) if "finished_at" in fields else None,
         progress=progress,
-        queue_position=int(reply[2]),
+        first_waiting_seq=int(float(_text(reply[2]))),
+        tier=int(fields.get("tier", 0)),
+        queue=fields.get("queue", ""),
         sec_per_mps=float(stats) if stats else None,
     )
 

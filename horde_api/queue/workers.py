@@ -11,7 +11,7 @@ from typing import Any
 
 from redis import Redis
 
-from horde_api.queue.descriptors import Need
+from horde_api.queue.descriptors import ANY_MODEL, SEVERAL_MODELS, Descriptor, Need
 from horde_api.queue.keys import RedisKeys
 from horde_api.queue.wants import ANY, worker_can_do
 
@@ -70,6 +70,18 @@ class LiveWorker:
         ):
             return False
         return not models or not self.models or any(m in self.models for m in models)
+
+    def could_take_queue(self, queue: Descriptor) -> bool:
+        """Could this worker take images of the queue (by its descriptor alone)?"""
+        if self.maintenance or queue.floor >= self.max_pixels or (queue.nsfw and not self.nsfw):
+            return False
+        if (queue.kind == "i" and not self.img2img) or (queue.kind == "p" and not self.painting):
+            return False
+        if any(need not in self.serves for need in queue.needs):
+            return False
+        if queue.models in (ANY_MODEL, SEVERAL_MODELS) or not self.models:
+            return True
+        return queue.models in self.models
 
     def serves_need(self, need: Need) -> bool:
         return need.value in self.serves

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.api.conftest import Horde, HordeFactory
+from tests.api.conftest import WORKER_MODEL, Horde, HordeFactory
 
 BIG = {"width": 512, "height": 512, "steps": 30}
 
@@ -78,3 +78,26 @@ def test_worker_is_offline_after_the_configured_silence(make_horde: HordeFactory
     horde.pop(key, name="quiet-gpu")  # a pop is a sign of life
     assert _worker(horde, "quiet-gpu")["online"]
     assert horde.check(rid)["processing"] == 1
+
+
+def test_queue_position_counts_every_image_a_capable_worker_takes_first(horde: Horde) -> None:
+    """Across tiers and size classes: a trusted user's images in another queue come first for
+    the worker that could take ours; images no such worker could take do not count."""
+    volunteer = horde.user("volunteer")
+    trusted = horde.user("studio", trusted=True)
+    registered = horde.user("artist")
+    horde.pop(volunteer, name="gpu", max_pixels=1024 * 1024)  # the worker that takes ours
+    horde.pop(volunteer, name="other-gpu", models=["other-model"])  # serves only another model
+    ours = horde.request(
+        apikey=registered, models=[WORKER_MODEL], params={"width": 64, "height": 64}
+    )["id"]
+    # A higher tier, another size class: the worker takes these first.
+    horde.request(apikey=trusted, params={"n": 3, "width": 768, "height": 768})
+    # Same tier, older than ours? No: newer, so behind us.
+    horde.request(apikey=registered, params={"n": 2, "width": 512, "height": 512})
+    # Another model, which the worker that takes ours does not serve: it never delays ours.
+    horde.request(apikey=trusted, models=["other-model"], params={"n": 4})
+    check = horde.check(ours)
+    assert check["queue_position"] == 3, check
+    assert horde.pop(volunteer, name="gpu", max_pixels=1024 * 1024)["payload"]["width"] == 768
+    assert horde.check(ours)["queue_position"] == 2
