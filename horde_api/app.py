@@ -18,6 +18,7 @@ from horde_api.db.migrate import upgrade
 from horde_api.errors import install_error_handlers
 from horde_api.middleware import BodySizeLimit
 from horde_api.openapi_replies import install_honest_openapi
+from horde_api.prompt_filters import FilterCache
 from horde_api.queue.connection import connect
 from horde_api.queue.embedded_snapshot import load_snapshot, save_snapshot
 from horde_api.queue.enqueue import QueueWriter
@@ -26,7 +27,7 @@ from horde_api.queue.keys import RedisKeys
 from horde_api.queue.notifier import RequestNotifier
 from horde_api.queue.pop import LeasePolicy
 from horde_api.queue.workers import LiveWorkersCache, live_workers
-from horde_api.routers import generate, status, users, worker_jobs, workers
+from horde_api.routers import filters, generate, status, users, worker_jobs, workers
 from horde_api.settings import HordeSettings
 from horde_api.store.results import FilesystemResultStore
 from horde_api.studio import install_studio
@@ -60,13 +61,20 @@ def build_context(settings: HordeSettings, clock: Callable[[], float] = time.tim
     keys = RedisKeys(settings.redis_prefix)
     store = FilesystemResultStore(settings.data_dir / "results")
     snapshot = settings.data_dir / EMBEDDED_SNAPSHOT_NAME
-    after_janitor = None
+    filter_cache = FilterCache(sessions)
+    filter_cache.reload()
+    periodic = [_every(settings.filter_refresh_seconds, filter_cache.reload)]
     server = connection.embedded_server
     if server is not None:
         load_snapshot(redis, snapshot)
-        after_janitor = _every(
-            settings.embedded_snapshot_seconds, lambda: save_snapshot(redis, snapshot)
+        periodic.append(
+            _every(settings.embedded_snapshot_seconds, lambda: save_snapshot(redis, snapshot))
         )
+
+    def after_janitor() -> None:
+        for action in periodic:
+            action()
+
     return HordeContext(
         settings=settings,
         redis=redis,
@@ -89,6 +97,7 @@ def build_context(settings: HordeSettings, clock: Callable[[], float] = time.tim
             keep_seconds=settings.request_expiry_seconds + settings.result_retention_seconds,
             lookahead=settings.pop_lookahead,
         ),
+        filters=filter_cache,
         clock=clock,
         embedded_server=server,
     )
@@ -133,7 +142,7 @@ def create_app(
     app.state.horde = ctx
     install_error_handlers(app)
     install_honest_openapi(app)
-    for module in (generate, worker_jobs, status, workers, users):
+    for module in (generate, worker_jobs, status, workers, users, filters):
         app.include_router(module.router)
     # The web studio (pages at /, the library at /api/v2/library): docs/web.md.
     studio = install_studio(app, ctx)

@@ -8,10 +8,16 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from horde_api.auth.keys import NewKey
 from horde_api.settings import HordeSettings
 from horde_protocol import ANONYMOUS_API_KEY
+
+if TYPE_CHECKING:  # the CLI starts fast: SQLAlchemy is imported only by commands that use it
+    from sqlalchemy.orm import Session
+
+    from horde_api.db.models import User
 
 
 def _sessions(settings: HordeSettings):  # type: ignore[no-untyped-def]
@@ -94,6 +100,7 @@ def cmd_user_create(args: argparse.Namespace) -> int:
                 args.name,
                 trusted=args.trusted,
                 concurrency=args.concurrency or settings.default_concurrency,
+                moderator=args.moderator,
             )
         except UsernameTaken:
             print(f"error: user {args.name!r} exists already", file=sys.stderr)
@@ -109,13 +116,35 @@ def cmd_user_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _named_user(session: Session, name: str) -> User | None:
+    """The user `name` (a name or an id), or None after saying there is none."""
+    from horde_api.db.users import find_user
+
+    user = find_user(session, name)
+    if user is None:
+        print(f"error: no user {name!r}", file=sys.stderr)
+    return user
+
+
+def cmd_user_moderator(args: argparse.Namespace) -> int:
+    with _sessions(HordeSettings())() as session:
+        user = _named_user(session, args.user)
+        if user is None:
+            return 1
+        user.moderator = not args.off
+        session.commit()
+        name = f"{user.username}#{user.id}"
+    # Keys already verified keep their old rights for HORDE_KEY_CACHE_SECONDS (1 s by default).
+    print(f"{name} is {'no longer ' if args.off else ''}a moderator")
+    return 0
+
+
 def cmd_key_create(args: argparse.Namespace) -> int:
-    from horde_api.db.users import add_key, find_user
+    from horde_api.db.users import add_key
 
     with _sessions(HordeSettings())() as session:
-        user = find_user(session, args.user)
+        user = _named_user(session, args.user)
         if user is None:
-            print(f"error: no user {args.user!r}", file=sys.stderr)
             return 1
         key = add_key(session, user)
         session.commit()
@@ -131,14 +160,13 @@ def cmd_key_create(args: argparse.Namespace) -> int:
 
 
 def cmd_key_list(args: argparse.Namespace) -> int:
-    from horde_api.db.users import find_user, list_keys
+    from horde_api.db.users import list_keys
 
     with _sessions(HordeSettings())() as session:
         user = None
         if args.user:
-            user = find_user(session, args.user)
+            user = _named_user(session, args.user)
             if user is None:
-                print(f"error: no user {args.user!r}", file=sys.stderr)
                 return 1
         rows = list_keys(session, user)
     for row in rows:
@@ -197,8 +225,17 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("name")
     create.add_argument("--trusted", action="store_true", help="highest priority tier")
     create.add_argument("--concurrency", type=int, default=0, help="images in flight at once")
+    create.add_argument(
+        "--moderator", action="store_true", help="may manage the prompt filters (/v2/filters)"
+    )
     create.add_argument("--json", action="store_true")
     create.set_defaults(func=cmd_user_create)
+    moderator = user.add_parser(
+        "moderator", help="let a user (name or id) manage the prompt filters"
+    )
+    moderator.add_argument("user")
+    moderator.add_argument("--off", action="store_true", help="take the right away")
+    moderator.set_defaults(func=cmd_user_moderator)
 
     key = sub.add_parser("key", help="API keys").add_subparsers(dest="key_command", required=True)
     key_create = key.add_parser("create", help="add a key to a user (name or id)")

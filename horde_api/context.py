@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from horde_api.auth.principals import KeyVerifier
+from horde_api.prompt_filters import FilterCache
 from horde_api.queue.enqueue import QueueWriter
 from horde_api.queue.janitor import Janitor
 from horde_api.queue.keys import RedisKeys
@@ -43,6 +44,7 @@ class HordeContext:
     janitor: Janitor
     live_workers: LiveWorkersCache
     lease_policy: LeasePolicy
+    filters: FilterCache
     clock: Callable[[], float] = time.time
     embedded_server: FakeServer | None = None
     # Worker name -> registration; a name never changes owner, so this never goes stale.

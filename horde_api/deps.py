@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from horde_api.auth.principals import Principal
 from horde_api.context import HordeContext
-from horde_api.errors import AnonymousForbidden, InvalidApiKey
+from horde_api.errors import AnonymousForbidden, Forbidden, InvalidApiKey
 
 
 async def get_context(request: Request) -> HordeContext:
@@ -65,6 +65,16 @@ async def get_registered_principal(ctx: ContextDep, apikey: ApiKeyHeader = None)
 
 
 RegisteredPrincipalDep = Annotated[Principal, Depends(get_registered_principal)]
+
+
+async def get_moderator(ctx: ContextDep, apikey: ApiKeyHeader = None) -> Principal:
+    principal = await get_registered_principal(ctx, apikey)
+    if not principal.moderator:
+        raise Forbidden("Only a moderator may do this (horde-api user moderator NAME)")
+    return principal
+
+
+ModeratorDep = Annotated[Principal, Depends(get_moderator)]
 
 
 async def client_ip(request: Request) -> str:

@@ -57,6 +57,11 @@ class Forbidden(HordeError):
     rc = ErrorCode.FORBIDDEN
 
 
+class CorruptPrompt(HordeError):
+    status_code = 400
+    rc = ErrorCode.CORRUPT_PROMPT
+
+
 class AnonymousForbidden(HordeError):
     status_code = 403
     rc = ErrorCode.ANONYMOUS_FORBIDDEN

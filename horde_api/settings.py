@@ -67,6 +67,9 @@ class HordeSettings(BaseSettings):
         60, ge=1, description="length of the fixed window the two rate limits above count in"
     )
     key_cache_seconds: float = 1.0
+    filter_refresh_seconds: float = Field(
+        10, gt=0, description="how often each API process reloads the prompt filters"
+    )
 
     # Input limits.
     max_body_bytes: int = 32 * 1024 * 1024

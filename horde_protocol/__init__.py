@@ -12,6 +12,14 @@ Compatibility rules (see docs/protocol.md):
 
 from horde_protocol.base import ReplyBody, RequestBody
 from horde_protocol.errors import ErrorCode, ErrorReply
+from horde_protocol.filters import (
+    AddFilterInput,
+    FilterDetails,
+    FilterPromptSuspicion,
+    FilterRegex,
+    PatchFilterInput,
+    TestPromptInput,
+)
 from horde_protocol.generation import (
     FACE_FIXERS,
     MAX_LORAS,
@@ -87,10 +95,14 @@ __all__ = [
     "SIDE_MULTIPLE",
     "UPSCALERS",
     "UPSCALER_FACTORS",
+    "AddFilterInput",
     "ControlType",
     "DryRunReply",
     "ErrorCode",
     "ErrorReply",
+    "FilterDetails",
+    "FilterPromptSuspicion",
+    "FilterRegex",
     "Generation",
     "GenerationInput",
     "GenerationMetadata",
@@ -101,6 +113,7 @@ __all__ = [
     "ModelStatus",
     "ModifyWorkerInput",
     "ModifyWorkerReply",
+    "PatchFilterInput",
     "PopPayload",
     "PopReply",
     "PopRequest",
@@ -117,6 +130,7 @@ __all__ = [
     "SubmitReply",
     "SubmitRequest",
     "TeamDetailsLite",
+    "TestPromptInput",
     "TextualInversionEntry",
     "UserActiveGenerations",
     "UserAmountRecords",

@@ -22,6 +22,7 @@ class ErrorCode(str, Enum):
     IMAGE_VALIDATION_FAILED = "ImageValidationFailed"
     SOURCE_MASK_UNNEEDED = "SourceMaskUnneeded"
     FORBIDDEN = "Forbidden"
+    CORRUPT_PROMPT = "CorruptPrompt"
     ANONYMOUS_FORBIDDEN = "AnonForbidden"
     LOCKED = "Locked"
     WORKER_MAINTENANCE = "WorkerMaintenance"

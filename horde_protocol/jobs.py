@@ -43,6 +43,9 @@ class PopRequest(RequestBody):
     # that does not send them (any worker written for the public horde) is taken to have both.
     allow_hires_fix: bool = True
     allow_tiling: bool = True
+    # Our extension: whether the worker has a safety checker to honour `use_nsfw_censor`. Absent
+    # (null) = unknown = assume it has one, as the public horde assumes of all its workers.
+    nsfw_censor: bool | None = None
     # Our extension: a pop repeated with the same nonce (its reply was lost) gets the same
     # images back while their leases live, instead of new ones.
     nonce: str | None = Field(None, min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")

@@ -30,6 +30,7 @@ class Principal:
     trusted: bool
     concurrency: int
     key_id: str | None
+    moderator: bool = False
 
     @property
     def anonymous(self) -> bool:
@@ -124,4 +125,5 @@ class KeyVerifier:
             trusted=user.trusted,
             concurrency=user.concurrency,
             key_id=key.key_id,
+            moderator=user.moderator,
         )

@@ -31,9 +31,13 @@ class KeyRow:
 
 
 def create_user(
-    session: Session, username: str, trusted: bool = False, concurrency: int = 30
+    session: Session,
+    username: str,
+    trusted: bool = False,
+    concurrency: int = 30,
+    moderator: bool = False,
 ) -> tuple[User, NewKey]:
-    user = User(username=username, trusted=trusted, concurrency=concurrency)
+    user = User(username=username, trusted=trusted, concurrency=concurrency, moderator=moderator)
     session.add(user)
     try:
         session.flush()

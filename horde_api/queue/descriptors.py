@@ -63,6 +63,7 @@ class Need(str, Enum):
     CONTROLNET = "c"
     HIRES_FIX = "h"
     TILING = "t"
+    SAFETY_CHECKER = "s"  # the NSFW censor: `censor_nsfw` on a request that is not NSFW
 
     @property
     def skip_reason(self) -> str:
@@ -75,14 +76,18 @@ _SKIP_REASONS = {
     Need.CONTROLNET: "controlnet",
     Need.HIRES_FIX: "hires_fix",
     Need.TILING: "tiling",
+    Need.SAFETY_CHECKER: "nsfw_censor",
 }
 SKIP_REASON_OF_LETTER = {need.value: reason for need, reason in _SKIP_REASONS.items()}
 
 
-def needs_of(params: GenerationParams) -> str:
+def needs_of(params: GenerationParams, censored: bool = False) -> str:
     """The sorted need letters of a request (LoRAs and textual inversions both need a LoRA-capable
-    worker: the public horde's workers serve both or neither)."""
+    worker: the public horde's workers serve both or neither). `censored`: its images go through
+    the worker's safety checker."""
     needs = set()
+    if censored:
+        needs.add(Need.SAFETY_CHECKER)
     if params.loras or params.tis:
         needs.add(Need.LORA)
     if params.post_processing:
@@ -97,10 +102,17 @@ def needs_of(params: GenerationParams) -> str:
 
 
 def served_needs(
-    *, lora: bool, post_processing: bool, controlnet: bool, hires_fix: bool, tiling: bool
+    *,
+    lora: bool,
+    post_processing: bool,
+    controlnet: bool,
+    hires_fix: bool,
+    tiling: bool,
+    safety_checker: bool,
 ) -> str:
     """The need letters a worker serves, from its pop flags."""
     flags = {
+        Need.SAFETY_CHECKER: safety_checker,
         Need.LORA: lora,
         Need.POST_PROCESSING: post_processing,
         Need.CONTROLNET: controlnet,

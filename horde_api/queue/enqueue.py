@@ -179,7 +179,7 @@ class QueueWriter:
         request_id = new_id()
         pixels = spec.params.width * spec.params.height
         kind = kind_of(sources.image is not None, spec.source_processing)
-        needs = needs_of(spec.params)
+        needs = needs_of(spec.params, censored=spec.censor_nsfw and not spec.nsfw)
         part = models_part(spec.models, known)
         queue_name = self.keys.rq_queue_name(
             descriptor(requester.tier, pixels, kind, spec.nsfw, part, needs)

@@ -7,6 +7,7 @@ a hop to the thread pool. Only slow work (decoding images) goes to the pool.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from typing import Annotated
@@ -16,10 +17,17 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
+from horde_api.auth.principals import Principal
 from horde_api.context import HordeContext
 from horde_api.db.models import Worker
 from horde_api.deps import BaseUrlDep, ClientIpDep, ContextDep, PrincipalDep
-from horde_api.errors import NotFound, RateLimited, TooManyPrompts, WorkerNotFound
+from horde_api.errors import (
+    CorruptPrompt,
+    NotFound,
+    RateLimited,
+    TooManyPrompts,
+    WorkerNotFound,
+)
 from horde_api.generation_checks import (
     MAX_TARGETED_WORKERS,
     check_features,
@@ -28,6 +36,7 @@ from horde_api.generation_checks import (
     kudos_cost,
 )
 from horde_api.openapi_replies import READ_BY_ID, error_replies
+from horde_api.prompt_filters import PromptVerdict
 from horde_api.queue.descriptors import kind_of, needs_of
 from horde_api.queue.enqueue import ConcurrencyExceeded, Requester, Routing
 from horde_api.queue.progress import read_preview
@@ -44,6 +53,7 @@ from horde_protocol import (
 )
 from horde_protocol.ids import canonical_id
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v2/generate", tags=["generate"])
 
 MAX_WAIT_SECONDS = 30.0
@@ -77,6 +87,7 @@ async def request_async(
 ) -> JSONResponse:
     check_models(spec.models)
     warnings = check_features(spec, principal.trusted)
+    spec = _filtered(ctx, spec, warnings, principal)
     routing = _routing(ctx, spec)
     if spec.source_image is not None:
         # Decoding images takes long enough to stall other requests: do it off the event loop.
@@ -121,7 +132,7 @@ async def request_async(
         "pixels": spec.params.width * spec.params.height,
         "kind": kind_of(sources.image is not None, spec.source_processing),
         "nsfw": spec.nsfw,
-        "needs": needs_of(spec.params),
+        "needs": needs_of(spec.params, censored=spec.censor_nsfw and not spec.nsfw),
     }
     if not capable_workers(ctx.live_workers.get(), wanted):
         warnings.append(
@@ -133,6 +144,34 @@ async def request_async(
         )
     reply = RequestAsyncReply(id=request_id, kudos=kudos, warnings=warnings or None)
     return JSONResponse(reply.model_dump(exclude_none=True), status_code=202)
+
+
+def _filtered(
+    ctx: HordeContext,
+    spec: GenerationInput,
+    warnings: list[RequestWarning],
+    principal: Principal,
+) -> GenerationInput:
+    """The request as the prompt filters let it through: refused, censored, or unchanged."""
+    found = ctx.filters.check(spec.prompt, spec.nsfw)
+    if found.verdict is PromptVerdict.REFUSED:
+        # The operator sees who tried and which filter terms matched, never the whole prompt.
+        log.warning("prompt of %s refused by filters %s", principal.display_name, found.matches)
+        raise CorruptPrompt(
+            "This prompt was refused by the horde's prompt filters: it combines terms that"
+            " describe content illegal to generate. Rephrase it; refusals are logged."
+        )
+    if found.verdict is PromptVerdict.CENSORED and not spec.censor_nsfw:
+        warnings.append(
+            RequestWarning(
+                code="CensorshipApplied",
+                message="The prompt names explicit content but the request is not NSFW: its"
+                " images go through the worker's safety checker, and flagged ones come back"
+                " as censored placeholders.",
+            )
+        )
+        return spec.model_copy(update={"censor_nsfw": True})
+    return spec
 
 
 def _routing(ctx: HordeContext, spec: GenerationInput) -> Routing:

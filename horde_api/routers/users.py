@@ -31,6 +31,7 @@ def _details(ctx: ContextDep, session: SessionDep, user: User) -> UserDetails:
         **obsolete_counts(records),
         concurrency=user.concurrency,
         trusted=user.trusted,
+        moderator=user.moderator,
         account_age=max(0, math.floor((utcnow() - created).total_seconds())),
         worker_ids=worker_ids,
         worker_count=len(worker_ids),

@@ -105,6 +105,7 @@ async def pop(
         controlnet=body.allow_controlnet,
         hires_fix=body.allow_hires_fix,
         tiling=body.allow_tiling,
+        safety_checker=body.nsfw_censor is not False,
     )
     worker_fields = {
         "name": body.name,

@@ -84,11 +84,13 @@ class LiveHorde:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def create_user(self, name: str, trusted: bool = False) -> str:
+    def create_user(self, name: str, trusted: bool = False, moderator: bool = False) -> str:
         """Create a user through the CLI (same settings as the server); returns the API key."""
         command = [sys.executable, "-m", "horde_api.cli", "user", "create", name, "--json"]
         if trusted:
             command.append("--trusted")
+        if moderator:
+            command.append("--moderator")
         result = subprocess.run(command, env=self.env, capture_output=True, text=True, check=True)
         return str(json.loads(result.stdout)["apikey"])
 
