@@ -25,6 +25,7 @@ from horde_protocol.generation import (
     GenerationMetadata,
     GenerationParams,
     GenerationState,
+    Interpolation,
     LoraEntry,
     PostProcessingOrder,
     RequestAsyncReply,
@@ -54,6 +55,7 @@ from horde_protocol.limits import (
 from horde_protocol.prompts import NEGATIVE_PROMPT_SEPARATOR, split_prompt
 from horde_protocol.samplers import SAMPLER_NAMES
 from horde_protocol.status import (
+    Extension,
     HeartbeatReply,
     ModelStatus,
     ModifyWorkerInput,
@@ -87,12 +89,14 @@ __all__ = [
     "DryRunReply",
     "ErrorCode",
     "ErrorReply",
+    "Extension",
     "Generation",
     "GenerationInput",
     "GenerationMetadata",
     "GenerationParams",
     "GenerationState",
     "HeartbeatReply",
+    "Interpolation",
     "LoraEntry",
     "ModelStatus",
     "ModifyWorkerInput",

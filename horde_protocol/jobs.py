@@ -7,7 +7,12 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from horde_protocol.base import ReplyBody, RequestBody
-from horde_protocol.generation import GenerationMetadata, GenerationState, SourceProcessing
+from horde_protocol.generation import (
+    GenerationMetadata,
+    GenerationState,
+    Interpolation,
+    SourceProcessing,
+)
 from horde_protocol.limits import MAX_SIDE, MIN_SIDE
 
 
@@ -43,6 +48,8 @@ class PopRequest(RequestBody):
     # that does not send them (any worker written for the public horde) is taken to have both.
     allow_hires_fix: bool = True
     allow_tiling: bool = True
+    # Our extension that no public worker has: the worker renders `params.interpolation`.
+    allow_interpolation: bool = False
 
 
 class PopPayload(ReplyBody):
@@ -73,6 +80,8 @@ class PopPayload(ReplyBody):
     transparent: bool = False
     loras: list[dict[str, Any]] | None = None
     tis: list[dict[str, Any]] | None = None
+    # Our extension (params.interpolation of the request), only for workers that announced it.
+    interpolation: Interpolation | None = None
 
     @field_validator("seed", mode="before")
     @classmethod

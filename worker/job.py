@@ -7,7 +7,7 @@ from enum import Enum
 
 from PIL import Image
 
-from horde_protocol import PopReply, SourceProcessing, split_prompt
+from horde_protocol import Interpolation, PopReply, SourceProcessing, split_prompt
 from horde_protocol.seeds import fold, seed_to_int
 from horde_worker.images import (
     ImageInputError,
@@ -63,6 +63,7 @@ class Job:
     r2_uploads: list[str | None] = field(default_factory=list)
     progress_url: str | None = None
     ttl: int | None = None
+    interpolation: Interpolation | None = None  # our extension (worker/interpolation.py)
 
     @property
     def id(self) -> str:
@@ -161,6 +162,10 @@ def job_from_pop(
                 )
         source = opaque_rgb(source)
 
+    interpolation = payload.interpolation
+    if interpolation is not None and interpolation.to_seed is not None and mode is not Mode.TXT2IMG:
+        raise JobRejected("interpolation.to_seed needs txt2img: img2img starts from its source")
+
     positive, negative = split_prompt(payload.prompt)
     base_seed = fallback_seed if payload.seed in (None, "") else seed_to_int(payload.seed)
     if mode is Mode.TXT2IMG:
@@ -191,6 +196,7 @@ def job_from_pop(
         r2_uploads=r2_uploads,
         progress_url=reply.progress_url,
         ttl=reply.ttl,
+        interpolation=interpolation,
     )
 
 

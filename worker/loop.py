@@ -195,6 +195,8 @@ class WorkerLoop:
             allow_controlnet=False,
             allow_hires_fix=False,
             allow_tiling=False,
+            # Our extension: frames between two seeds/prompts (worker/interpolation.py).
+            allow_interpolation=True,
             threads=s.threads,
             amount=1,
             bridge_agent=BRIDGE_AGENT,

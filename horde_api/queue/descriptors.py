@@ -56,6 +56,7 @@ class Need(str, Enum):
     CONTROLNET = "c"
     HIRES_FIX = "h"
     TILING = "t"
+    INTERPOLATION = "i"  # our extension: params.interpolation
 
     @property
     def skip_reason(self) -> str:
@@ -68,6 +69,7 @@ _SKIP_REASONS = {
     Need.CONTROLNET: "controlnet",
     Need.HIRES_FIX: "hires_fix",
     Need.TILING: "tiling",
+    Need.INTERPOLATION: "interpolation",
 }
 SKIP_REASON_OF_LETTER = {need.value: reason for need, reason in _SKIP_REASONS.items()}
 
@@ -86,11 +88,19 @@ def needs_of(params: GenerationParams) -> str:
         needs.add(Need.HIRES_FIX)
     if params.tiling:
         needs.add(Need.TILING)
+    if params.interpolation is not None:
+        needs.add(Need.INTERPOLATION)
     return "".join(sorted(need.value for need in needs))
 
 
 def served_needs(
-    *, lora: bool, post_processing: bool, controlnet: bool, hires_fix: bool, tiling: bool
+    *,
+    lora: bool,
+    post_processing: bool,
+    controlnet: bool,
+    hires_fix: bool,
+    tiling: bool,
+    interpolation: bool = False,
 ) -> str:
     """The need letters a worker serves, from its pop flags."""
     flags = {
@@ -99,6 +109,7 @@ def served_needs(
         Need.CONTROLNET: controlnet,
         Need.HIRES_FIX: hires_fix,
         Need.TILING: tiling,
+        Need.INTERPOLATION: interpolation,
     }
     return "".join(sorted(need.value for need, on in flags.items() if on))
 

@@ -100,6 +100,7 @@ async def pop(
         controlnet=body.allow_controlnet,
         hires_fix=body.allow_hires_fix,
         tiling=body.allow_tiling,
+        interpolation=body.allow_interpolation,
     )
     worker_fields = {
         "name": body.name,

@@ -61,6 +61,7 @@ def _details(
         sdxl_controlnet=live.sdxl_controlnet if live else False,
         hires_fix=live.serves_need(Need.HIRES_FIX) if live else None,
         tiling=live.serves_need(Need.TILING) if live else None,
+        interpolation=live.serves_need(Need.INTERPOLATION) if live else None,
     )
 
 
