@@ -18,12 +18,11 @@ from pydantic import ValidationError
 from horde_client.errors import ClientError, ExitCode, UsageError
 from horde_client.explore import ASPECTS, Exploration, explore, load_exploration
 from horde_client.frames import FrameKind, FramePlan, render
-from horde_client.images import open_image, prepare_mask, prepare_source, snap_side
+from horde_client.generate import generate_spec, run_generate
+from horde_client.images import open_image
 from horde_client.metadata import read_record
-from horde_client.payloads import RequestSpec
 from horde_client.progress import describe_check
-from horde_client.runner import Finished, Work
-from horde_client.session import Session, open_session
+from horde_client.session import open_session
 from horde_client.settings import ClientSettings, config_file, load_settings
 from horde_client.transforms import TRANSFORMS, transform_named
 from horde_client.vary import plan_vary, vary
@@ -89,14 +88,6 @@ def _run(action: Callable[[], int | None]) -> None:
     raise typer.Exit(code or ExitCode.OK)
 
 
-def _outcome_code(session: Session, results: list[Finished]) -> int:
-    saved = sum(len(result.images) for result in results)
-    failed = [result for result in results if result.outcome.value != "done"]
-    for result in failed:
-        session.board.say(f"request {result.request_id} {result.outcome.value}")
-    return ExitCode.FAILED if failed and not saved else ExitCode.OK
-
-
 # --- generate, models, status, info ---
 
 
@@ -132,52 +123,18 @@ def generate(
         settings = _settings(
             ctx, steps=steps, cfg_scale=scale, sampler=sampler, color_correct=color_correct
         )
-        if mask is not None and image is None:
-            raise UsageError("--mask needs --image (the picture to inpaint)")
-        source = source_png = mask_png = None
-        if image is not None:
-            source, source_png = prepare_source(image)
-            size = source.size
-            if mask is not None:
-                mask_png = prepare_mask(mask, size)
-        else:
-            size = (snap_side(width or settings.size), snap_side(height or settings.size))
-        spec = RequestSpec(
-            prompt=prompt,
-            negative=negative,
-            width=size[0],
-            height=size[1],
-            steps=settings.steps,
-            cfg_scale=settings.cfg_scale,
-            sampler=settings.sampler,
-            model=settings.model,
-            n=n,
-            strength=strength if image is not None else None,
-            source_png=source_png,
-            mask_png=mask_png,
-            **({"seed": seed_to_int(seed)} if seed else {}),
-        )
-        folder = out or settings.output_dir
-        reference = source if settings.color_correct else None
-        results: list[Finished] = []
+        spec, source = generate_spec(
+            settings, prompt, negative=negative, image=image, mask=mask, strength=strength, n=n,
+            seed=seed, width=width, height=height,
+        )  # fmt: skip
         with open_session(settings) as session:
-            session.board.overall(spec.mode.value, n)
-
-            def save(finished: Finished) -> list[Work]:
-                results.append(finished)
-                for generated in finished.images:
-                    session.save(
-                        folder,
-                        finished,
-                        generated,
-                        kind=spec.mode.value,
-                        parent=image.name if image else None,
-                        reference=reference,
-                    )
-                return []
-
-            session.runner().run([Work(spec, spec.mode.value)], save)
-            return _outcome_code(session, results)
+            return run_generate(
+                session,
+                spec,
+                out or settings.output_dir,
+                parent=image.name if image else None,
+                reference=source if settings.color_correct else None,
+            )
 
     _run(action)
 
@@ -391,7 +348,7 @@ def vary_command(
         settings = _settings(ctx, color_correct=color_correct)
         open_image(image).close()  # a clear error before anything is sent
         with open_session(settings) as session:
-            plan, source = plan_vary(session, image, chosen, words, prompt, n)
+            plan, source = plan_vary(settings, image, chosen, words, prompt, n)
             vary(session, plan, source, chains=chains, color_correct=settings.color_correct)
         return ExitCode.OK
 

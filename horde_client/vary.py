@@ -14,6 +14,7 @@ from horde_client.metadata import read_record
 from horde_client.payloads import RequestSpec
 from horde_client.runner import Finished, Work
 from horde_client.session import Session
+from horde_client.settings import ClientSettings
 from horde_client.transforms import Transform, TransformKind
 from horde_protocol.seeds import random_seed
 
@@ -49,7 +50,7 @@ class VaryPlan:
 
 
 def plan_vary(
-    session: Session,
+    settings: ClientSettings,
     image_path: Path,
     transform: Transform,
     extra_words: str | None,
@@ -57,7 +58,6 @@ def plan_vary(
     n: int,
 ) -> tuple[VaryPlan, Image.Image]:
     """What to send, from the image, its embedded record and the command line."""
-    settings = session.settings
     record = read_record(image_path)
     base_prompt = prompt or (record.prompt if record else None)
     if not base_prompt:
