@@ -47,13 +47,15 @@ class Exploration(BaseModel):
     model: str | None = None
     batch: int = Field(ge=1, le=20)
 
-    def batches(self, count: int | None, seconds: float | None) -> Iterator[Work]:
-        """Batches of new seeds, cycling through every (aspect, scale) of the sweep, until
-        `count` images are planned or `seconds` have passed (both None: until stopped)."""
+    def batches(self, count: int | None, seconds: float | None, start: int = 0) -> Iterator[Work]:
+        """Batches of new seeds, cycling through every (aspect, scale) of the sweep from its
+        `start`th, until `count` images are planned or `seconds` have passed (both None: until
+        stopped)."""
         deadline = None if seconds is None else time.monotonic() + seconds
         planned = 0
+        cycle = itertools.cycle(itertools.product(self.aspects, self.scales))
         for number, (aspect, scale) in enumerate(
-            itertools.cycle(itertools.product(self.aspects, self.scales)), start=1
+            itertools.islice(cycle, start, None), start=start + 1
         ):
             if count is not None and planned >= count:
                 return
@@ -121,8 +123,10 @@ def explore(
             session.save(folder, finished, image, kind="txt2img")
         return []
 
+    start = 0
     if ask_first:
         scratch = next(exploration.batches(exploration.batch, None))
+        start = 1  # the sweep goes on after the scratch batch's (aspect, scale)
         session.board.overall("scratch batch", scratch.spec.n)
         session.runner().run([scratch], save)
         with session.board.paused():
@@ -132,7 +136,7 @@ def explore(
         if count is not None:
             count = max(0, count - scratch.spec.n)
     session.board.overall("images", count)
-    session.runner().run(exploration.batches(count, seconds), save)
+    session.runner().run(exploration.batches(count, seconds, start), save)
     return folder
 
 
@@ -140,6 +144,7 @@ def _confirm(question: str) -> bool:
     import typer
 
     try:
-        return bool(typer.confirm(question, default=True))
+        # The question goes to stderr: stdout lists only saved files.
+        return bool(typer.confirm(question, default=True, err=True))
     except typer.Abort:  # no terminal to answer on
         return False
