@@ -68,7 +68,10 @@ def test_explore_asks_then_writes_named_files_and_continue_resumes(
     for path, record in zip(files, made, strict=True):
         scale, strength, steps, seed, _ = NAME.match(path.name).groups()
         assert (float(scale), float(strength), int(steps), seed) == (
-            record["scale"], 1.0, record["steps"], record["seed"]
+            record["scale"],
+            1.0,
+            record["steps"],
+            record["seed"],
         )
         assert record["prompt"] == "a lighthouse" and record["kind"] == "txt2img"
         assert (record["width"], record["height"]) == (128, 64)
