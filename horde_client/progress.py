@@ -36,7 +36,8 @@ class Board:
     """The progress display of one run. Safe to call from the request threads."""
 
     def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console(stderr=True)
+        # soft_wrap: a message is one line in a log, however narrow the terminal.
+        self.console = console or Console(stderr=True, soft_wrap=True)
         self._progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
