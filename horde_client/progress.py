@@ -23,12 +23,12 @@ from horde_protocol import RequestStatusCheck
 
 
 def describe_check(check: RequestStatusCheck) -> str:
-    """One line of a request's state, from the public horde's fields and our progress."""
+    """A request's state in a few words, from the public horde's fields and our progress."""
     if check.processing:
         percent = f" {check.progress:.0%}" if check.progress is not None else ""
-        return f"generating{percent} ({check.finished} done, {check.waiting} waiting)"
+        return f"generating{percent}"
     if check.waiting:
-        return f"queued, position {check.queue_position}, about {check.wait_time} s"
+        return f"queued #{check.queue_position}, ~{check.wait_time} s"
     return f"{check.finished} done"
 
 
@@ -40,10 +40,11 @@ class Board:
         self.console = console or Console(stderr=True, soft_wrap=True)
         self._progress = Progress(
             TextColumn("{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=24),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
+            TextColumn("{task.fields[state]}"),
             console=self.console,
             # A log file or a pipe gets the messages, not a redrawn screen.
             disable=not self.console.is_terminal,
@@ -72,22 +73,20 @@ class Board:
         """A new overall bar (in place of the previous one)."""
         if self._overall is not None:
             self._progress.remove_task(self._overall)
-        self._overall = self._progress.add_task(description, total=total)
+        self._overall = self._progress.add_task(description, total=total, state="")
 
     def advance(self, images: int = 1) -> None:
         if self._overall is not None:
             self._progress.advance(self._overall, images)
 
     def start_request(self, label: str, images: int) -> TaskID:
-        return self._progress.add_task(f"  {label}: submitting", total=images)
+        return self._progress.add_task(f"  {label}", total=images, state="submitting")
 
     def update_request(self, task: TaskID, label: str, check: RequestStatusCheck) -> None:
         total = check.finished + check.processing + check.waiting
         # Our horde's `progress` counts steps over all images; the public horde has only counts.
         done = check.progress * total if check.progress is not None and total else check.finished
-        self._progress.update(
-            task, description=f"  {label}: {describe_check(check)}", completed=done
-        )
+        self._progress.update(task, completed=done, state=describe_check(check))
 
     def end_request(self, task: TaskID) -> None:
         self._progress.remove_task(task)

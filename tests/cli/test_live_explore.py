@@ -91,3 +91,13 @@ def test_explore_asks_then_writes_named_files_and_continue_resumes(
 def test_explore_declined_keeps_only_the_scratch_batch(cli: Cli, proxy: RecordingProxy) -> None:
     files = cli.ok("explore", "a windmill", "--count", "10", input="n\n")
     assert len(files) == 2 and len(proxy.submitted()) == 1
+
+
+def test_status_and_models_describe_the_horde(cli: Cli) -> None:
+    status = cli.run("status")
+    assert status.returncode == 0, status.stderr
+    assert "extensions: check_wait, progress, interpolation" in status.stdout
+    models = cli.run("models")
+    assert models.returncode == 0 and models.stdout.startswith("krita-horde-tiny\t1 workers")
+    unknown = cli.run("status", "00000000-0000-0000-0000-000000000000")
+    assert unknown.returncode == 1 and "404 NotFound" in unknown.stderr
