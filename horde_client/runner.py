@@ -46,7 +46,7 @@ class Work:
 
 
 @dataclass
-class Image:
+class GeneratedImage:
     data: bytes
     seed: str
     generation_id: str
@@ -60,7 +60,7 @@ class Finished:
     work: Work
     request_id: str
     outcome: Outcome
-    images: list[Image] = field(default_factory=list)
+    images: list[GeneratedImage] = field(default_factory=list)
 
 
 @dataclass
@@ -175,7 +175,7 @@ class Runner:
                 else decode_base64(generation.img)
             )
             images.append(
-                Image(
+                GeneratedImage(
                     data=data,
                     seed=generation.seed,
                     generation_id=generation.id,

@@ -19,7 +19,7 @@ from horde_client.files import save_image
 from horde_client.images import decode_generation
 from horde_client.metadata import ImageRecord, now
 from horde_client.progress import Board, print_path
-from horde_client.runner import Finished, Image, Runner, RunOptions
+from horde_client.runner import Finished, GeneratedImage, Runner, RunOptions
 from horde_client.settings import ClientSettings
 from horde_protocol import Extension
 
@@ -58,7 +58,7 @@ class Session:
         self,
         folder: Path,
         finished: Finished,
-        image: Image,
+        image: GeneratedImage,
         *,
         kind: str,
         parent: str | None = None,
