@@ -1,18 +1,19 @@
-"""`horde-api`: run the server, manage users and keys, migrate the database, try a request."""
+"""`horde-api`: run the server, manage users and keys, migrate the database.
+
+The client that sends requests is `horde` (horde_client/, docs/cli.md).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from horde_api.auth.keys import NewKey
 from horde_api.settings import HordeSettings
-from horde_protocol import ANONYMOUS_API_KEY
 
 if TYPE_CHECKING:  # the CLI starts fast: SQLAlchemy is imported only by commands that use it
     from sqlalchemy.orm import Session
@@ -186,12 +187,6 @@ def cmd_key_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_generate(args: argparse.Namespace) -> int:
-    from horde_api.client import run_generate
-
-    return run_generate(args)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="horde-api", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -249,29 +244,6 @@ def build_parser() -> argparse.ArgumentParser:
     key_revoke.add_argument("key_id")
     key_revoke.set_defaults(func=cmd_key_revoke)
 
-    gen = sub.add_parser("generate", help="submit a request and save the images")
-    gen.add_argument("--url", required=True, help="horde base URL, without /api/v2")
-    gen.add_argument(
-        "--apikey",
-        default=os.environ.get("HORDE_APIKEY", ANONYMOUS_API_KEY),
-        help="API key (default: $HORDE_APIKEY, else the anonymous key); the environment"
-        " keeps it out of the process list",
-    )
-    gen.add_argument("--prompt", required=True)
-    gen.add_argument("--model", action="append", default=[])
-    gen.add_argument("--width", type=int, default=512)
-    gen.add_argument("--height", type=int, default=512)
-    gen.add_argument("--steps", type=int, default=30)
-    gen.add_argument("--seed")
-    gen.add_argument("--n", type=int, default=1)
-    gen.add_argument("--denoise", type=float)
-    gen.add_argument("--sampler", default="k_euler_a")
-    gen.add_argument("--source-image")
-    gen.add_argument("--mask")
-    gen.add_argument("--mode", choices=["img2img", "inpainting"], default="img2img")
-    gen.add_argument("--timeout", type=float, default=600)
-    gen.add_argument("--out", required=True)
-    gen.set_defaults(func=cmd_generate)
     return parser
 
 

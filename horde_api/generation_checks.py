@@ -118,6 +118,14 @@ def check_features(spec: GenerationInput, trusted: bool) -> list[RequestWarning]
             "params.control_type cannot be combined with inpainting or outpainting",
         ),
         (
+            params.interpolation is not None
+            and params.interpolation.to_seed is not None
+            and spec.source_image is not None,
+            ErrorCode.INTERPOLATION_NEEDS_TXT2IMG,
+            "params.interpolation.to_seed interpolates the initial noise, which only txt2img"
+            " starts from; leave out source_image or to_seed (to_prompt works on any kind)",
+        ),
+        (
             spec.disable_batching and params.n > 1 and not trusted,
             ErrorCode.REQUIRES_TRUST,
             "disable_batching with n > 1 is for trusted users; send n = 1 or leave it out",

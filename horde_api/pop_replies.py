@@ -62,6 +62,7 @@ _PASSED_PARAMS = (
     "return_control_map",
     "loras",
     "tis",
+    "interpolation",  # our extension; only workers that announced it get such images
 )
 DEFAULT_IMG2IMG_STRENGTH = 0.75
 

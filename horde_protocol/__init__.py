@@ -34,6 +34,7 @@ from horde_protocol.generation import (
     GenerationMetadata,
     GenerationParams,
     GenerationState,
+    Interpolation,
     LoraEntry,
     PostProcessingOrder,
     RequestAsyncReply,
@@ -64,6 +65,7 @@ from horde_protocol.limits import (
 from horde_protocol.prompts import NEGATIVE_PROMPT_SEPARATOR, split_prompt
 from horde_protocol.samplers import SAMPLER_NAMES
 from horde_protocol.status import (
+    Extension,
     HeartbeatReply,
     ModelStatus,
     ModifyWorkerInput,
@@ -100,6 +102,7 @@ __all__ = [
     "DryRunReply",
     "ErrorCode",
     "ErrorReply",
+    "Extension",
     "FilterDetails",
     "FilterPromptSuspicion",
     "FilterRegex",
@@ -109,6 +112,7 @@ __all__ = [
     "GenerationParams",
     "GenerationState",
     "HeartbeatReply",
+    "Interpolation",
     "LoraEntry",
     "ModelStatus",
     "ModifyWorkerInput",

@@ -45,6 +45,7 @@ class ErrorCode(str, Enum):
     UNSUPPORTED_WORKFLOW = "UnsupportedWorkflow"
     UNSUPPORTED_TRANSPARENCY = "UnsupportedTransparency"
     UNSUPPORTED_STYLE = "UnsupportedStyle"
+    INTERPOLATION_NEEDS_TXT2IMG = "InterpolationNeedsTxt2img"  # our extension's own
     RATE_LIMITED = "RateLimited"
     BODY_TOO_LARGE = "BodyTooLarge"
     SERVICE_UNAVAILABLE = "ServiceUnavailable"

@@ -5,10 +5,11 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from horde_protocol.base import ReplyBody, RequestBody
 from horde_protocol.limits import MAX_SIDE, MIN_SIDE, SIDE_MULTIPLE
+from horde_protocol.prompts import NEGATIVE_PROMPT_SEPARATOR
 from horde_protocol.samplers import SAMPLER_NAMES
 
 
@@ -81,6 +82,46 @@ class TextualInversionEntry(RequestBody):
     strength: Weight = 1.0
 
 
+class Interpolation(RequestBody):
+    """**[extension]** `params.interpolation`: a frame between two seeds and/or two prompts.
+
+    The worker starts from the spherical interpolation, at `seed_t`, between the initial noise of
+    the image's seed and that of `to_seed` (0 = the image's own noise, 1 = `to_seed`'s), and
+    conditions on the linear interpolation, at `prompt_t`, between the text embeddings of the
+    request's prompt and of `to_prompt`; the request's negative prompt applies to both. Only
+    workers announcing `allow_interpolation` at pop get such images; `to_seed` needs txt2img
+    (img2img starts from the source image, not from noise).
+    """
+
+    to_seed: str | None = Field(None, min_length=1, max_length=256)
+    seed_t: float = Field(0.0, ge=0, le=1)
+    to_prompt: str | None = Field(None, min_length=1, max_length=10_000)
+    prompt_t: float = Field(0.0, ge=0, le=1)
+
+    @field_validator("to_seed", mode="before")
+    @classmethod
+    def _seed_as_text(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        return value
+
+    @field_validator("to_prompt")
+    @classmethod
+    def _positive_only(cls, value: str | None) -> str | None:
+        if value is not None and NEGATIVE_PROMPT_SEPARATOR in value:
+            raise ValueError(
+                f"to_prompt is a positive prompt without {NEGATIVE_PROMPT_SEPARATOR!r}: the"
+                " request's negative prompt applies to both ends"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _something_to_interpolate(self) -> Interpolation:
+        if self.to_seed is None and self.to_prompt is None:
+            raise ValueError("needs to_seed, to_prompt or both")
+        return self
+
+
 class GenerationParams(RequestBody):
     """`params` of `POST /generate/async`."""
 
@@ -113,6 +154,7 @@ class GenerationParams(RequestBody):
     extra_texts: list[dict[str, Any]] | None = None
     workflow: str | None = Field(None, max_length=100)
     transparent: bool = False
+    interpolation: Interpolation | None = None
 
     @field_validator("width", "height")
     @classmethod

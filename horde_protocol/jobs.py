@@ -7,7 +7,12 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 
 from horde_protocol.base import ReplyBody, RequestBody
-from horde_protocol.generation import GenerationMetadata, GenerationState, SourceProcessing
+from horde_protocol.generation import (
+    GenerationMetadata,
+    GenerationState,
+    Interpolation,
+    SourceProcessing,
+)
 from horde_protocol.limits import MAX_SIDE, MIN_SIDE
 
 
@@ -60,6 +65,8 @@ class PopRequest(RequestBody):
     textual_inversions: list[Annotated[str, Field(max_length=255)]] | None = Field(
         None, max_length=5000
     )
+    # Our extension that no public worker has: the worker renders `params.interpolation`.
+    allow_interpolation: bool = False
 
 
 class PopPayload(ReplyBody):
@@ -90,6 +97,8 @@ class PopPayload(ReplyBody):
     transparent: bool = False
     loras: list[dict[str, Any]] | None = None
     tis: list[dict[str, Any]] | None = None
+    # Our extension (params.interpolation of the request), only for workers that announced it.
+    interpolation: Interpolation | None = None
 
     @field_validator("seed", mode="before")
     @classmethod

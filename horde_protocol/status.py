@@ -6,6 +6,8 @@ honest value (docs/protocol.md says which values we do not track and what we sen
 
 from __future__ import annotations
 
+from enum import Enum
+
 from pydantic import Field
 
 from horde_protocol.base import ReplyBody, RequestBody
@@ -81,6 +83,7 @@ class WorkerDetails(ReplyBody):
     control_map_types: list[str] | None = None
     loras: list[str] | None = None
     textual_inversions: list[str] | None = None
+    interpolation: bool | None = None
 
 
 class ModifyWorkerInput(RequestBody):
@@ -170,6 +173,17 @@ class UserDetails(ReplyBody):
     active_generations: UserActiveGenerations | None = None
 
 
+class Extension(str, Enum):
+    """Names of our protocol extensions, as the heartbeat lists them (docs/protocol.md)."""
+
+    CHECK_WAIT = "check_wait"  # GET /generate/check/{id}?wait=S long-polls
+    PROGRESS = "progress"  # POST /generate/progress, check's progress and previews
+    INTERPOLATION = "interpolation"  # params.interpolation, routed to workers announcing it
+
+
 class HeartbeatReply(ReplyBody):
     message: str = "OK"
     version: str
+    # Our extension: the protocol extensions this horde serves (the public horde sends none), so
+    # a client can tell before it relies on one.
+    extensions: list[str] | None = None

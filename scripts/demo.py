@@ -5,15 +5,17 @@
 2. creates a user and API key with the admin CLI;
 3. starts one `horde-worker` on the tiny built-in model (random weights: its images are noise —
    it proves the pipeline, not the art);
-4. runs txt2img, img2img and inpainting through the HTTP API with `horde-api generate` and saves
-   the WebP results with their seeds under demo-output/;
+4. runs txt2img, img2img and inpainting through the HTTP API with the client CLI `horde generate`
+   and saves the results (PNG, named by their settings and seed, the settings embedded) under
+   demo-output/;
 5. prints how to point the Krita docker at this horde and keeps serving until Ctrl-C, which stops
    both processes cleanly.
 
 With `--tls` the horde speaks HTTPS with a certificate for 127.0.0.1 signed by a certificate
 authority made for this demo (demo-output/tls/ca.pem): its `r2` results are then https links, as
 clients of the public horde expect. The worker and the sample requests trust that CA through
-REQUESTS_CA_BUNDLE; other clients must be told to trust it too.
+REQUESTS_CA_BUNDLE (the worker) and SSL_CERT_FILE (the `horde` CLI); other clients must be told
+to trust it too.
 """
 
 from __future__ import annotations
@@ -69,10 +71,12 @@ def sample_images(folder: Path) -> tuple[Path, Path]:
     return picture_path, mask_path
 
 
-def run_generate(url: str, apikey: str, out: Path, extra: list[str], env: dict[str, str]) -> None:
+def run_generate(
+    url: str, apikey: str, out: Path, prompt: str, extra: list[str], env: dict[str, str]
+) -> None:
     command = [
-        str(BIN / "horde-api"), "generate", "--url", url,
-        "--model", MODEL, "--width", "256", "--height", "256", "--steps", "12",
+        str(BIN / "horde"), "--url", url, "--model", MODEL,
+        "generate", prompt, "--width", "256", "--height", "256", "--steps", "12",
         "--out", str(out), *extra,
     ]  # fmt: skip
     # Keys travel in the environment: a command line is visible to every local user in ps.
@@ -123,7 +127,8 @@ def main() -> None:
     if args.tls:
         ca_file, cert_file, key_file = make_certificate(output / "tls")
         serve_tls = ["--ssl-certfile", str(cert_file), "--ssl-keyfile", str(key_file)]
-        env["REQUESTS_CA_BUNDLE"] = str(ca_file)
+        env["REQUESTS_CA_BUNDLE"] = str(ca_file)  # the worker (requests)
+        env["SSL_CERT_FILE"] = str(ca_file)  # the client CLI (httpx)
     url = f"{'https' if args.tls else 'http'}://127.0.0.1:{args.port}"
 
     processes: list[subprocess.Popen] = []
@@ -172,19 +177,21 @@ def main() -> None:
 
         source, mask = sample_images(output)
         print("==> txt2img")
-        run_generate(url, apikey, output / "txt2img", ["--prompt", "a lighthouse at dusk"], env)
+        run_generate(url, apikey, output / "txt2img", "a lighthouse at dusk", [], env)
         print("==> img2img")
         run_generate(
-            url, apikey, output / "img2img",
-            ["--prompt", "a stormy sea", "--source-image", str(source), "--denoise", "0.6"], env,
+            url, apikey, output / "img2img", "a stormy sea",
+            ["--image", str(source), "--strength", "0.6"], env,
         )  # fmt: skip
         print("==> inpainting")
         run_generate(
-            url, apikey, output / "inpainting",
-            ["--prompt", "a full moon", "--source-image", str(source), "--mask", str(mask),
-             "--mode", "inpainting"], env,
+            url, apikey, output / "inpainting", "a full moon",
+            ["--image", str(source), "--mask", str(mask), "--strength", "1.0"], env,
         )  # fmt: skip
-        print(f"\nResults (WebP, named by seed) are in {output}/{{txt2img,img2img,inpainting}}/")
+        print(
+            f"\nResults (PNG, named by settings and seed; `horde info FILE` shows them) are in"
+            f" {output}/{{txt2img,img2img,inpainting}}/"
+        )
         if args.no_serve:
             return
         print(

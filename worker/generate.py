@@ -13,6 +13,7 @@ from horde_worker.features import Features
 from horde_worker.hires import HiresPlan, native_side, upscale_latents
 from horde_worker.hires import plan as hires_plan
 from horde_worker.images import fit, paste_unmasked
+from horde_worker.interpolation import noise_arguments, prompt_arguments
 from horde_worker.job import Job, Mode
 from horde_worker.models import LoadedModel
 
@@ -85,6 +86,22 @@ def effective_steps(steps: int, strength: float) -> int:
     return math.ceil(1 / strength)
 
 
+def _interpolated(pipeline: Any, job: Job, seed: int, arguments: dict[str, Any]) -> dict:
+    """Our `interpolation` extension: noise and/or prompt embeddings between two ends."""
+    assert job.interpolation is not None
+    return {
+        **noise_arguments(pipeline, job.interpolation, job.width, job.height, seed),
+        **prompt_arguments(
+            pipeline,
+            job.interpolation,
+            arguments["prompt"],
+            arguments["negative_prompt"],
+            job.cfg_scale,
+            arguments["clip_skip"],
+        ),
+    }
+
+
 def generate(
     job: Job,
     model: LoadedModel,
@@ -147,6 +164,8 @@ def generate(
                 "callback_on_step_end": on_step_end,
                 "output_type": "pil",
             }
+            if job.interpolation is not None:
+                arguments.update(_interpolated(pipeline, job, seed, arguments))
             if job.mode is Mode.TXT2IMG:
                 arguments.update(width=job.width, height=job.height)
             elif job.mode is Mode.IMG2IMG:

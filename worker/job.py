@@ -8,7 +8,7 @@ from typing import Any
 
 from PIL import Image
 
-from horde_protocol import PopPayload, PopReply, SourceProcessing, split_prompt
+from horde_protocol import Interpolation, PopPayload, PopReply, SourceProcessing, split_prompt
 from horde_protocol.seeds import fold, seed_to_int
 from horde_worker.adapters import LoraRequest, TiRequest, name_key
 from horde_worker.images import (
@@ -76,6 +76,7 @@ class Job:
     return_control_map: bool = False
     loras: list[LoraRequest] = field(default_factory=list)
     tis: list[TiRequest] = field(default_factory=list)
+    interpolation: Interpolation | None = None  # our extension (worker/interpolation.py)
 
     @property
     def changes_model(self) -> bool:
@@ -189,6 +190,10 @@ def job_from_pop(
             " from) and cannot be combined with inpainting"
         )
 
+    interpolation = payload.interpolation
+    if interpolation is not None and interpolation.to_seed is not None and mode is not Mode.TXT2IMG:
+        raise JobRejected("interpolation.to_seed needs txt2img: img2img starts from its source")
+
     positive, negative = split_prompt(payload.prompt)
     base_seed = fallback_seed if payload.seed in (None, "") else seed_to_int(payload.seed)
     if mode is Mode.TXT2IMG:
@@ -230,6 +235,7 @@ def job_from_pop(
         return_control_map=payload.return_control_map and payload.control_type is not None,
         loras=loras,
         tis=tis,
+        interpolation=interpolation,
     )
 
 

@@ -212,6 +212,8 @@ class WorkerLoop:
             control_map_types=list(c.control_map_types),
             loras=list(c.loras),
             textual_inversions=list(c.tis),
+            # Our extension: frames between two seeds/prompts (worker/interpolation.py).
+            allow_interpolation=True,
             threads=s.threads,
             amount=1,
             bridge_agent=BRIDGE_AGENT,

@@ -64,6 +64,7 @@ class Need(str, Enum):
     HIRES_FIX = "h"
     TILING = "t"
     SAFETY_CHECKER = "s"  # the NSFW censor: `censor_nsfw` on a request that is not NSFW
+    INTERPOLATION = "i"  # our extension: params.interpolation
 
     @property
     def skip_reason(self) -> str:
@@ -77,6 +78,7 @@ _SKIP_REASONS = {
     Need.HIRES_FIX: "hires_fix",
     Need.TILING: "tiling",
     Need.SAFETY_CHECKER: "nsfw_censor",
+    Need.INTERPOLATION: "interpolation",
 }
 SKIP_REASON_OF_LETTER = {need.value: reason for need, reason in _SKIP_REASONS.items()}
 
@@ -98,6 +100,8 @@ def needs_of(params: GenerationParams, censored: bool = False) -> str:
         needs.add(Need.HIRES_FIX)
     if params.tiling:
         needs.add(Need.TILING)
+    if params.interpolation is not None:
+        needs.add(Need.INTERPOLATION)
     return "".join(sorted(need.value for need in needs))
 
 
@@ -109,6 +113,7 @@ def served_needs(
     hires_fix: bool,
     tiling: bool,
     safety_checker: bool,
+    interpolation: bool,
 ) -> str:
     """The need letters a worker serves, from its pop flags."""
     flags = {
@@ -118,6 +123,7 @@ def served_needs(
         Need.CONTROLNET: controlnet,
         Need.HIRES_FIX: hires_fix,
         Need.TILING: tiling,
+        Need.INTERPOLATION: interpolation,
     }
     return "".join(sorted(need.value for need, on in flags.items() if on))
 

@@ -15,7 +15,7 @@ from horde_api.openapi_replies import error_replies
 from horde_api.queue.descriptors import ANY_MODEL, MODEL_SEPARATOR, Need
 from horde_api.queue.workers import LiveWorker
 from horde_api.status_replies import DEFAULT_SECONDS_PER_MEGAPIXELSTEP
-from horde_protocol import POST_PROCESSORS, ControlType, HeartbeatReply, ModelStatus
+from horde_protocol import POST_PROCESSORS, ControlType, Extension, HeartbeatReply, ModelStatus
 
 router = APIRouter(prefix="/api/v2/status", tags=["status"])
 ModelType = Literal["image", "text"]
@@ -24,7 +24,9 @@ ModelState = Literal["known", "custom", "all"]
 
 @router.get("/heartbeat", response_model=HeartbeatReply, summary="Is the horde up?")
 async def heartbeat() -> HeartbeatReply:
-    return HeartbeatReply(message="OK", version=__version__)
+    return HeartbeatReply(
+        message="OK", version=__version__, extensions=[extension.value for extension in Extension]
+    )
 
 
 def _model_statuses(ctx: HordeContext) -> list[ModelStatus]:

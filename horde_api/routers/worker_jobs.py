@@ -106,6 +106,7 @@ async def pop(
         hires_fix=body.allow_hires_fix,
         tiling=body.allow_tiling,
         safety_checker=body.nsfw_censor is not False,
+        interpolation=body.allow_interpolation,
     )
     worker_fields = {
         "name": body.name,

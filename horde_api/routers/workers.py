@@ -66,6 +66,7 @@ def _details(
         control_map_types=_names(live, "cm", Need.CONTROLNET),
         loras=_names(live, "lo", Need.LORA),
         textual_inversions=_names(live, "ti", Need.LORA),
+        interpolation=live.serves_need(Need.INTERPOLATION) if live else None,
     )
 
 

@@ -27,7 +27,7 @@ def test_demo_over_tls_makes_its_three_images(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert "https://127.0.0.1:" in run.stdout
     for mode in ("txt2img", "img2img", "inpainting"):
-        (image,) = (output / mode).glob("*.webp")
-        assert Image.open(image).format == "WEBP"
+        (image,) = (output / mode).glob("*.png")
+        assert Image.open(image).format == "PNG"
     assert (output / "tls" / "ca.pem").is_file()
     assert "state=ok" in (output / "worker.log").read_text()

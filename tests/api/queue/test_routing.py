@@ -22,6 +22,11 @@ def _counted(reply: dict[str, Any]) -> dict[str, int]:
         ({"post_processing": ["GFPGAN"]}, "allow_post_processing", "post-processing"),
         ({"hires_fix": True}, "allow_hires_fix", "hires_fix"),
         ({"tiling": True}, "allow_tiling", "tiling"),
+        (
+            {"interpolation": {"to_seed": "8", "seed_t": 0.25, "to_prompt": "a b", "prompt_t": 1}},
+            "allow_interpolation",
+            "interpolation",
+        ),
     ],
 )
 def test_a_feature_reaches_only_workers_that_allow_it(
@@ -36,6 +41,32 @@ def test_a_feature_reaches_only_workers_that_allow_it(
     for name, value in params.items():
         if name != "tis":
             assert job["payload"][name] == value or name == "loras"
+
+
+def test_interpolation_is_off_for_workers_that_do_not_announce_it(horde: Horde) -> None:
+    """Workers written for the public horde never send allow_interpolation: they never get
+    such images, and the client hears that none could take it."""
+    key = horde.user("volunteer")
+    horde.pop(key, name="public-kind")  # a live worker, without the extension
+    reply = horde.request(params={"interpolation": {"to_seed": "8", "seed_t": 0.5}})
+    assert [w["code"] for w in reply.get("warnings", [])] == ["NoAvailableWorker"]
+    assert _counted(horde.pop(key, name="public-kind")) == {"interpolation": 1}
+    check = horde.client.get(f"/api/v2/generate/check/{reply['id']}").json()
+    assert check["is_possible"] is False
+
+
+def test_seed_interpolation_of_a_source_image_is_refused(horde: Horde) -> None:
+    reply = horde.client.post(
+        "/api/v2/generate/async",
+        json={
+            "prompt": "p",
+            "source_image": image_b64(),
+            "params": {"interpolation": {"to_seed": "8"}},
+        },
+        headers={"apikey": horde.user("artist")},
+    )
+    assert reply.status_code == 400
+    assert reply.json()["rc"] == "InterpolationNeedsTxt2img"
 
 
 def test_controlnet_needs_allow_controlnet_which_is_off_unless_sent(horde: Horde) -> None:
@@ -149,3 +180,11 @@ def test_workers_list_shows_the_announced_capabilities(horde: Horde) -> None:
     assert (worker["lora"], worker["controlnet"], worker["post-processing"]) == (True, True, True)
     assert (worker["tiling"], worker["hires_fix"]) == (False, True)
     assert worker["models"] == [WORKER_MODEL]
+
+
+def test_the_heartbeat_names_our_extensions(horde: Horde) -> None:
+    """Clients learn from it that this horde routes `params.interpolation` (the public horde's
+    heartbeat has no `extensions`)."""
+    heartbeat = horde.client.get("/api/v2/status/heartbeat").json()
+    assert heartbeat["message"] == "OK"
+    assert set(heartbeat["extensions"]) == {"check_wait", "progress", "interpolation"}
