@@ -98,6 +98,7 @@ def test_moderators_add_list_change_and_delete_filters(horde: Horde) -> None:
     [
         ({"regex": "(unclosed", "filter_type": MINORS}, "not a valid regular expression"),
         ({"regex": "a*", "filter_type": MINORS}, "matches the empty text"),
+        ({"regex": "(?<=a)b", "filter_type": MINORS}, "no lookaround"),
         ({"regex": "x", "filter_type": 30}, "filter_type"),
         ({"regex": "x", "filter_type": 9}, "filter_type"),
         ({"regex": "", "filter_type": MINORS}, "regex"),
