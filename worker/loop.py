@@ -279,7 +279,8 @@ class WorkerLoop:
         except JobInterrupted:
             if reporter.stop_reason == "cancelled":
                 # Answering frees the requester's slot at once on our horde (docs/protocol.md).
-                self._submit_faulted(job.ids, Fault("cancelled by its requester"), job.seeds[0])
+                fault = Fault("cancelled by its requester")
+                self._answer_faulted(job.ids, fault, job.seeds[0])
                 self.stats.add(jobs_cancelled=1)
                 self._log_job(reply, job, started, "cancelled", steps_run=0)
                 return "cancelled"
@@ -386,6 +387,11 @@ class WorkerLoop:
             return False
 
     def _submit_faulted(self, ids: list[str], fault: Fault, seed: int) -> None:
+        self._answer_faulted(ids, fault, seed)
+        self.stats.add(jobs_faulted=1)
+
+    def _answer_faulted(self, ids: list[str], fault: Fault, seed: int) -> None:
+        """Tell the horde these images will not come, without counting a fault of ours."""
         reason = fault.reason[:MAX_REASON]
         for image_id in ids:
             self._submit(
@@ -399,7 +405,6 @@ class WorkerLoop:
                     ],
                 )
             )
-        self.stats.add(jobs_faulted=1)
 
     def _submit(self, request: SubmitRequest) -> str:
         """Deliver one submit: retried until accepted or definitively refused."""
