@@ -6,6 +6,19 @@ import { byId, h, seconds } from "./dom.js";
 import { cancelRequest, describeCheck } from "./jobs.js";
 
 const REFRESH_MS = 2000;
+// A request cancelled from this page leaves the library's pending list as soon as the library
+// notices; its row stays this long with "Cancelled", so the artist sees the cancel took effect.
+const CANCELLED_SHOWN_MS = 60000;
+const cancelledHere = new Map(); // request id -> { kept, until }
+
+function cancelledRow(kept) {
+  return h(
+    "article",
+    { class: "job", dataset: { requestId: kept.request_id, state: "cancelled" } },
+    h("header", {}, h("p", { class: "job-prompt" }, kept.prompt)),
+    h("p", { class: "job-status" }, "Cancelled"),
+  );
+}
 
 async function requestRow(kept) {
   let check = null;
@@ -24,6 +37,7 @@ async function requestRow(kept) {
         cancel.disabled = true;
         try {
           await cancelRequest(kept.request_id);
+          cancelledHere.set(kept.request_id, { kept, until: Date.now() + CANCELLED_SHOWN_MS });
           refresh();
         } catch (failure) {
           notify(`Could not cancel: ${failure.message}`, "error");
@@ -66,6 +80,11 @@ async function refresh() {
       json("/status/models"),
     ]);
     const rows = await Promise.all(page.requests.map(requestRow));
+    const pending = new Set(page.requests.map((kept) => kept.request_id));
+    for (const [id, { kept, until }] of cancelledHere) {
+      if (Date.now() > until) cancelledHere.delete(id);
+      else if (!pending.has(id)) rows.push(cancelledRow(kept));
+    }
     // Re-rendering must not take the keyboard focus away from a Cancel button.
     const focused = document.activeElement && document.activeElement.closest("article.job");
     const focusedId = focused ? focused.dataset.requestId : null;
