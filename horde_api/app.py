@@ -16,6 +16,7 @@ from horde_api.context import HordeContext
 from horde_api.db.engine import make_engine, make_session_factory
 from horde_api.db.migrate import upgrade
 from horde_api.errors import install_error_handlers
+from horde_api.kudos.settlement import settle
 from horde_api.middleware import BodySizeLimit
 from horde_api.openapi_replies import install_honest_openapi
 from horde_api.prompt_filters import FilterCache
@@ -27,7 +28,7 @@ from horde_api.queue.keys import RedisKeys
 from horde_api.queue.notifier import RequestNotifier
 from horde_api.queue.pop import LeasePolicy
 from horde_api.queue.workers import LiveWorkersCache, live_workers
-from horde_api.routers import filters, generate, status, users, worker_jobs, workers
+from horde_api.routers import filters, generate, kudos, status, users, worker_jobs, workers
 from horde_api.settings import HordeSettings
 from horde_api.store.results import FilesystemResultStore
 from horde_api.studio import install_studio
@@ -63,7 +64,11 @@ def build_context(settings: HordeSettings, clock: Callable[[], float] = time.tim
     snapshot = settings.data_dir / EMBEDDED_SNAPSHOT_NAME
     filter_cache = FilterCache(sessions)
     filter_cache.reload()
-    periodic = [_every(settings.filter_refresh_seconds, filter_cache.reload)]
+    periodic = [
+        _every(settings.filter_refresh_seconds, filter_cache.reload),
+        # Every janitor pass: charges and rewards reach the balances within about a second.
+        lambda: settle(redis, keys, sessions),
+    ]
     server = connection.embedded_server
     if server is not None:
         load_snapshot(redis, snapshot)
@@ -96,6 +101,7 @@ def build_context(settings: HordeSettings, clock: Callable[[], float] = time.tim
             ttl_override_seconds=settings.lease_ttl_override_seconds,
             keep_seconds=settings.request_expiry_seconds + settings.result_retention_seconds,
             lookahead=settings.pop_lookahead,
+            offline_seconds=settings.worker_offline_seconds,
         ),
         filters=filter_cache,
         clock=clock,
@@ -142,7 +148,7 @@ def create_app(
     app.state.horde = ctx
     install_error_handlers(app)
     install_honest_openapi(app)
-    for module in (generate, worker_jobs, status, workers, users, filters):
+    for module in (generate, worker_jobs, status, workers, users, filters, kudos):
         app.include_router(module.router)
     # The web studio (pages at /, the library at /api/v2/library): docs/web.md.
     studio = install_studio(app, ctx)

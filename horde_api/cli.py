@@ -140,6 +140,51 @@ def cmd_user_moderator(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_kudos_show(args: argparse.Namespace) -> int:
+    from horde_api.kudos.ledger import recent_entries
+
+    with _sessions(HordeSettings())() as session:
+        user = _named_user(session, args.user)
+        if user is None:
+            return 1
+        print(f"{user.username}#{user.id}: {user.kudos_cents / 100:.2f} kudos")
+        parts = {
+            "accumulated": user.accumulated_cents,
+            "gifted": user.gifted_cents,
+            "received": user.received_cents,
+            "admin": user.admin_cents,
+        }
+        print("  " + ", ".join(f"{name} {cents / 100:.2f}" for name, cents in parts.items()))
+        for entry in recent_entries(session, user.id, args.last):
+            where = entry.request_id or entry.worker_id or entry.note or ""
+            when = f"{entry.created_at:%Y-%m-%d %H:%M:%S}"
+            print(f"  {when}  {entry.cents / 100:+10.2f}  {entry.kind:<11} {where}")
+    return 0
+
+
+def cmd_kudos_add(args: argparse.Namespace) -> int:
+    import uuid
+
+    from horde_api.kudos.ledger import KudosEvent, UserKudos, apply_events, to_cents
+
+    with _sessions(HordeSettings())() as session:
+        user = _named_user(session, args.user)
+        if user is None:
+            return 1
+        event = KudosEvent(
+            event_id=f"admin:{uuid.uuid4().hex}",
+            user_id=user.id,
+            cents=to_cents(args.amount),
+            kind=UserKudos.ADMIN,
+            note=args.note,
+        )
+        apply_events(session, [event])
+        session.commit()
+        session.refresh(user)
+        print(f"{user.username}#{user.id} now has {user.kudos_cents / 100:.2f} kudos")
+    return 0
+
+
 def cmd_key_create(args: argparse.Namespace) -> int:
     from horde_api.db.users import add_key
 
@@ -231,6 +276,19 @@ def build_parser() -> argparse.ArgumentParser:
     moderator.add_argument("user")
     moderator.add_argument("--off", action="store_true", help="take the right away")
     moderator.set_defaults(func=cmd_user_moderator)
+
+    kudos = sub.add_parser("kudos", help="balances").add_subparsers(
+        dest="kudos_command", required=True
+    )
+    show = kudos.add_parser("show", help="a user's balance, its parts and latest movements")
+    show.add_argument("user", help="name, name#id or id")
+    show.add_argument("--last", type=int, default=20, help="movements to list")
+    show.set_defaults(func=cmd_kudos_show)
+    add = kudos.add_parser("add", help="add kudos to a user's balance (negative: take some)")
+    add.add_argument("user", help="name, name#id or id")
+    add.add_argument("amount", type=float)
+    add.add_argument("--note", help="why, kept in the ledger")
+    add.set_defaults(func=cmd_kudos_add)
 
     key = sub.add_parser("key", help="API keys").add_subparsers(dest="key_command", required=True)
     key_create = key.add_parser("create", help="add a key to a user (name or id)")

@@ -62,6 +62,11 @@ class CorruptPrompt(HordeError):
     rc = ErrorCode.CORRUPT_PROMPT
 
 
+class KudosUpfront(HordeError):
+    status_code = 403
+    rc = ErrorCode.KUDOS_UPFRONT
+
+
 class AnonymousForbidden(HordeError):
     status_code = 403
     rc = ErrorCode.ANONYMOUS_FORBIDDEN

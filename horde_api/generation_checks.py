@@ -205,12 +205,3 @@ def _strip_data_url(text: str | None) -> str | None:
     if text is not None and text.startswith("data:") and "," in text:
         return text.split(",", 1)[1]
     return text
-
-
-def kudos_cost(spec: GenerationInput) -> float:
-    """A rough price like the public horde's: grows with pixels, steps and images."""
-    pixels = spec.params.width * spec.params.height
-    per_image = (pixels / (512 * 512)) * (spec.params.steps / 30) * 10
-    if spec.source_image is not None:
-        per_image *= 1.1
-    return round(per_image * spec.params.n, 2)

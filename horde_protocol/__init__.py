@@ -53,6 +53,7 @@ from horde_protocol.jobs import (
     SubmitReply,
     SubmitRequest,
 )
+from horde_protocol.kudos import KudosTransferInput, KudosTransferReply
 from horde_protocol.limits import (
     ANONYMOUS_API_KEY,
     DEFAULT_CLIENT_AGENT,
@@ -113,6 +114,8 @@ __all__ = [
     "GenerationState",
     "HeartbeatReply",
     "Interpolation",
+    "KudosTransferInput",
+    "KudosTransferReply",
     "LoraEntry",
     "ModelStatus",
     "ModifyWorkerInput",

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from horde_api.auth.keys import parse_key, secret_matches
 from horde_api.db.users import key_with_owner
 from horde_api.errors import InvalidApiKey
-from horde_api.queue.descriptors import Tier
+from horde_api.queue.descriptors import Priority, Tier
 from horde_protocol import ANONYMOUS_API_KEY
 
 ANONYMOUS_USERNAME = "Anonymous"
@@ -31,6 +31,7 @@ class Principal:
     concurrency: int
     key_id: str | None
     moderator: bool = False
+    kudos_cents: int = 0  # the balance when the key was looked up (at most a second ago)
 
     @property
     def anonymous(self) -> bool:
@@ -41,6 +42,10 @@ class Principal:
         if self.anonymous:
             return Tier.ANONYMOUS
         return Tier.TRUSTED if self.trusted else Tier.REGISTERED
+
+    @property
+    def priority(self) -> Priority:
+        return Priority.of(self.tier, self.kudos_cents)
 
     @property
     def display_name(self) -> str:
@@ -73,6 +78,11 @@ class KeyVerifier:
             concurrency=anonymous_concurrency,
             key_id=None,
         )
+
+    def forget_cached(self) -> None:
+        """Look every key up again: after a change to users this process made itself."""
+        with self._lock:
+            self._cache.clear()
 
     def known(self, apikey: str | None) -> Principal | None:
         """The caller when it is known without the database (anonymous, or cached), else None.
@@ -126,4 +136,5 @@ class KeyVerifier:
             concurrency=user.concurrency,
             key_id=key.key_id,
             moderator=user.moderator,
+            kudos_cents=user.kudos_cents,
         )

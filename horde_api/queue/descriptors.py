@@ -1,9 +1,10 @@
-"""Which rq queue an image waits in: one queue per (tier, size class, kind, flags, models).
+"""Which rq queue an image waits in: one queue per (priority, size class, kind, flags, models).
 
 A pop looks only at the heads of the queues whose descriptor the worker can serve, so its cost
 depends on how many distinct kinds of work are waiting, never on how many images wait.
 
-Descriptor text: `<tier>|<min_pixels>|<kind>|<flags>|<models>` where `min_pixels` is the
+Descriptor text: `<tier>.<band>|<min_pixels>|<kind>|<flags>|<models>`. The tier and the kudos
+band make the request's priority (`Priority`; a lower one is served first). `min_pixels` is the
 exclusive lower pixel bound of the size class (a worker with `max_pixels` above it may find
 images it can take there), `kind` is t (txt2img), i (img2img) or p (inpainting/outpainting),
 `flags` is the NSFW digit (0/1) followed by the letters of what the images need of a worker
@@ -46,6 +47,44 @@ class Tier(IntEnum):
     TRUSTED = 0
     REGISTERED = 1
     ANONYMOUS = 2
+    IN_DEBT = 3  # a user whose balance is below zero: served after everyone else
+
+
+# Within a tier, requests wait in kudos bands: a requester with half a decade more kudos (at the
+# moment of the request) goes first; within a band, the oldest request. Band 0 holds a billion
+# kudos and more, band 18 one to three, band 19 less than one.
+_BAND_FLOORS_CENTS: tuple[int, ...] = tuple(
+    round(100 * 10 ** (exponent / 2)) for exponent in range(18, -1, -1)
+)
+LAST_BAND = len(_BAND_FLOORS_CENTS)
+
+
+def kudos_band(kudos_cents: int) -> int:
+    for band, floor in enumerate(_BAND_FLOORS_CENTS):
+        if kudos_cents >= floor:
+            return band
+    return LAST_BAND
+
+
+@dataclass(frozen=True, order=True)
+class Priority:
+    """Where a request waits: its tier, then its kudos band; a lower one is served first."""
+
+    tier: int
+    band: int = LAST_BAND  # queues named before bands existed: every balance was 0
+
+    @property
+    def text(self) -> str:
+        return f"{self.tier}.{self.band:02d}"
+
+    @classmethod
+    def of(cls, tier: Tier, kudos_cents: int) -> Priority:
+        # Plain ints: Redis clients write IntEnum members badly (hiredis refuses them).
+        if tier is Tier.ANONYMOUS:
+            return cls(int(Tier.ANONYMOUS), 0)
+        if kudos_cents < 0:
+            return cls(int(Tier.IN_DEBT), 0)
+        return cls(int(tier), kudos_band(kudos_cents))
 
 
 class Kind:
@@ -165,10 +204,12 @@ def counted_models(models: list[str]) -> str:
     return MODEL_SEPARATOR.join(sorted(set(models)))
 
 
-def descriptor(tier: Tier, pixels: int, kind: str, nsfw: bool, models: str, needs: str = "") -> str:
+def descriptor(
+    priority: Priority, pixels: int, kind: str, nsfw: bool, models: str, needs: str = ""
+) -> str:
     """`models` is the models part (`models_part`)."""
     flags = f"{int(nsfw)}{needs}"
-    return f"{int(tier)}|{size_class_floor(pixels)}|{kind}|{flags}|{models}"
+    return f"{priority.text}|{size_class_floor(pixels)}|{kind}|{flags}|{models}"
 
 
 # Samplers that take two model evaluations per step (the public horde counts their steps twice).
@@ -194,14 +235,14 @@ def worker_kinds(allow_img2img: bool, allow_painting: bool) -> str:
     )
 
 
-_DESCRIPTOR = re.compile(r"^(\d+)\|(\d+)\|([a-z])\|(\d)([a-z]*)\|(.*)$")
+_DESCRIPTOR = re.compile(r"^(\d+)(?:\.(\d+))?\|(\d+)\|([a-z])\|(\d)([a-z]*)\|(.*)$")
 
 
 @dataclass(frozen=True)
 class Descriptor:
     """A queue's name read back (descriptors.py writes it)."""
 
-    tier: int
+    priority: Priority
     floor: int
     kind: str
     nsfw: bool
@@ -216,5 +257,6 @@ def parse_descriptor(queue_name: str, prefix: str) -> Descriptor | None:
     found = _DESCRIPTOR.match(queue_name[len(prefix) :])
     if found is None:
         return None
-    tier, floor, kind, nsfw, needs, models = found.groups()
-    return Descriptor(int(tier), int(floor), kind, nsfw == "1", needs, models)
+    tier, band, floor, kind, nsfw, needs, models = found.groups()
+    priority = Priority(int(tier), int(band)) if band else Priority(int(tier))
+    return Descriptor(priority, int(floor), kind, nsfw == "1", needs, models)

@@ -13,10 +13,12 @@ from rq.job import Job
 from rq.queue import Queue
 from rq.serializers import JSONSerializer
 
+from horde_api.kudos.ledger import KudosEvent, UserKudos, to_cents
+from horde_api.kudos.prices import ACTIVATION_TAX, RequestPrice
 from horde_api.queue.descriptors import (
     MODEL_SEPARATOR,
     SEVERAL_MODELS,
-    Tier,
+    Priority,
     accurate_steps,
     counted_models,
     descriptor,
@@ -39,9 +41,10 @@ class Requester:
     0 for the anonymous user."""
 
     user_key: str
-    tier: Tier
+    priority: Priority
     concurrency: int
     user_id: int = 0
+    kudos_cents: int = 0  # the balance at the time of the request
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,7 @@ class QueueWriter:
         spec: GenerationInput,
         requester: Requester,
         sources: SourceImages,
-        kudos: float,
+        price: RequestPrice,
         now: float,
         rate_counters: Sequence[RateCounter] = (),
         routing: Routing = Routing(),
@@ -143,7 +146,7 @@ class QueueWriter:
             if counts[2 * index] > counter.limit:
                 raise RateLimitExceeded(counter.label)
         known = {name for name, is_known in zip(named, announced, strict=True) if is_known}
-        plan = self._plan(spec, requester, sources, kudos, now, routing, known, last_seq - n + 1)
+        plan = self._plan(spec, requester, sources, price, now, routing, known, last_seq - n + 1)
         in_flight_key = keys.user_in_flight(requester.user_key)
         with self.redis.pipeline(transaction=True) as pipe:
             # The user's in-flight count rises in the same transaction that creates the request
@@ -169,7 +172,7 @@ class QueueWriter:
         spec: GenerationInput,
         requester: Requester,
         sources: SourceImages,
-        kudos: float,
+        price: RequestPrice,
         now: float,
         routing: Routing,
         known: set[str],
@@ -182,7 +185,7 @@ class QueueWriter:
         needs = needs_of(spec.params, censored=spec.censor_nsfw and not spec.nsfw)
         part = models_part(spec.models, known)
         queue_name = self.keys.rq_queue_name(
-            descriptor(requester.tier, pixels, kind, spec.nsfw, part, needs)
+            descriptor(requester.priority, pixels, kind, spec.nsfw, part, needs)
         )
         megapixelsteps = pixels * spec.params.steps / 1_000_000
         counted = counted_models(spec.models)
@@ -198,6 +201,9 @@ class QueueWriter:
             "asteps": accurate_steps(spec.params, kind),
             "mps": megapixelsteps,
             "state": "waiting",
+            # For workers that require upfront kudos: the requester's balance and the price.
+            "bal": requester.kudos_cents,
+            "price": to_cents(price.image),
         }
         route = routing.as_json()
         if route:
@@ -230,7 +236,8 @@ class QueueWriter:
             request_fields={
                 "state": "active",
                 "owner": requester.user_key,
-                "tier": int(requester.tier),
+                "tier": requester.priority.tier,
+                "band": requester.priority.band,
                 "n": n,
                 "waiting": n,
                 "processing": 0,
@@ -238,7 +245,13 @@ class QueueWriter:
                 "restarted": 0,
                 "faults": 0,
                 "created": now,
-                "kudos": kudos,
+                "kudos": price.total,
+                # What each finished image costs its requester (a censored one less), what its
+                # worker earns before its bridge factor, and what the request consumed so far.
+                "burn_c": to_cents(price.burn),
+                "burn0_c": to_cents(price.censored_burn),
+                "price_c": to_cents(price.image),
+                "consumed_c": to_cents(ACTIVATION_TAX),
                 "spec": json.dumps(stored_spec),
                 "queue": queue_name,
                 "uid": requester.user_id,
@@ -297,3 +310,12 @@ class QueueWriter:
         )
         pipe.zadd(keys.activity, {plan.request_id: now})
         pipe.hincrby(keys.user_records(requester.user_id), "request_image", plan.n)
+        if requester.user_id:
+            tax = KudosEvent(
+                event_id=f"tax:{plan.request_id}",
+                user_id=requester.user_id,
+                cents=-to_cents(ACTIVATION_TAX),
+                kind=UserKudos.ACCUMULATED,
+                request_id=plan.request_id,
+            )
+            pipe.rpush(keys.kudos_events, tax.to_json())

@@ -138,6 +138,25 @@ class RedisKeys:
     def rate_counter(self, kind: str, who: str, window: int) -> str:
         return f"{self.prefix}rl:{kind}:{who}:{window}"
 
+    # Kudos.
+    @property
+    def kudos_events(self) -> str:
+        """List of kudos events (JSON) waiting to be settled into the database."""
+        return f"{self.prefix}kudos:events"
+
+    @property
+    def kudos_events_bad(self) -> str:
+        return f"{self.prefix}kudos:events:bad"
+
+    @property
+    def kudos_settling(self) -> str:
+        """Lock held by the process settling kudos events."""
+        return f"{self.prefix}kudos:settling"
+
+    def recent_transfer(self, source_id: int, target_id: int) -> str:
+        """Set for a minute after `source_id` sent kudos to `target_id`."""
+        return f"{self.prefix}kudos:sent:{source_id}:{target_id}"
+
     # Workers.
     @property
     def workers_seen(self) -> str:

@@ -123,10 +123,34 @@ if work > 0 then
 end
 finalize_if_idle(rid)
 publish(rid, 'submitted')
+-- Kudos: the requester pays for the finished image, the worker's owner earns its price times
+-- the worker's bridge factor; both as events the janitor settles into the database
+-- (kudos/settlement.py), under ids that make a second settlement of them a no-op.
+local price_c, burn_c, burn0_c, uid =
+  unpack(redis.call('HMGET', rkey, 'price_c', 'burn_c', 'burn0_c', 'uid'))
+local function kudos_event(id, user, cents, extra)
+  local event = {event_id = id .. ':' .. lid, user_id = tonumber(user), cents = cents,
+    kind = 'accumulated', request_id = rid}
+  for name, value in pairs(extra or {}) do event[name] = value end
+  redis.call('RPUSH', P .. 'kudos:events', cjson.encode(event))
+end
+local function charge(cents)
+  redis.call('HINCRBY', rkey, 'consumed_c', cents)
+  if num(uid) > 0 and cents > 0 then kudos_event('burn', uid, -cents) end
+end
 if gen_state ~= 'ok' then
   -- Censored or CSAM: the image slot is done, but it is no delivered image — the worker and
-  -- its owner are not credited and no reward is paid.
+  -- its owner are not credited and no reward is paid; its requester pays the per-image tax.
+  charge(num(burn0_c))
   return {'withheld', rid}
+end
+charge(num(burn_c))
+local factor = tonumber(redis.call('HGET', wkey, 'kudos_factor')) or 1
+local owner = redis.call('HGET', lkey, 'owner')
+local reward = math.floor(num(price_c) * factor + 0.5)
+if reward > 0 then
+  kudos_event('reward', owner, reward,
+    {worker_id = redis.call('HGET', lkey, 'worker'), worker_kind = 'generated'})
 end
 redis.call('HINCRBY', wkey, 'fulfilled', 1)
 if work > 0 then
@@ -138,8 +162,7 @@ if work > 0 then
   redis.call('HINCRBY', contributor, 'fulfillment_image', 1)
   redis.call('HINCRBYFLOAT', contributor, 'contribution_mps', work)
 end
-local kudos, n = unpack(redis.call('HMGET', rkey, 'kudos', 'n'))
-return {'ok', rid, kudos or '0', n or '1'}
+return {'ok', rid, tostring(num(price_c))}
 """
 )
 
@@ -272,7 +295,9 @@ def submit_lease(
     tag = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
     outcome = SubmitOutcome(tag)
     if outcome == SubmitOutcome.OK:
-        return SubmitResult(outcome, round(float(reply[2]) / max(1, int(reply[3])), 2))
+        # The reply's `reward` is the image's price, as the public horde reports it (its owner
+        # earns that times the worker's bridge factor).
+        return SubmitResult(outcome, int(float(reply[2])) / 100)
     return SubmitResult(outcome)
 
 

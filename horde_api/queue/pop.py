@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 from redis import Redis
 
-from horde_api.queue.descriptors import SKIP_REASON_OF_LETTER, worker_kinds
+from horde_api.kudos.uptime import UPTIME_REWARD_EVERY_SECONDS
+from horde_api.queue.descriptors import LAST_BAND, SKIP_REASON_OF_LETTER, worker_kinds
 from horde_api.queue.keys import RedisKeys
 from horde_api.queue.lua import LuaScript
 from horde_api.queue.wants import offered
@@ -37,7 +38,11 @@ _POP_LUA = r"""
 -- A.models        model names it serves (array; empty = it names none)
 -- A.blacklist     lower-case words it refuses in prompts (array)
 -- A.step_limit    0, or the accurate steps above which it refuses an image (limit_max_steps)
--- A.upfront       require_upfront_kudos: only images of trusted requesters (or its owner's)
+-- A.upfront       require_upfront_kudos: only images of trusted requesters, its owner's, or of
+--                 requesters whose balance covered the image's price
+-- A.old_band      the kudos band of queues named before bands existed
+-- A.uptime        {reward = kudos cents per 10 minutes online, every = 600, offline = seconds
+--                 of silence after which it was offline, owner = its owner's user id (number)}
 -- A.xslow         extra_slow_worker: only images whose request allows extra-slow workers
 -- A.min_speed     the speed a request with slow_workers=false needs
 -- A.look          heads looked at per queue
@@ -60,6 +65,7 @@ for name, value in pairs(A.fields) do
   fields[#fields + 1] = name
   fields[#fields + 1] = value
 end
+local previous = tonumber(redis.call('HGET', wkey, 'last_seen'))
 redis.call('ZADD', P .. 'workers:seen', now, wid)
 redis.call('HSET', wkey, 'last_seen', tostring(now), unpack(fields))
 redis.call('HSETNX', wkey, 'first_seen', tostring(now))
@@ -67,6 +73,25 @@ redis.call('HSETNX', wkey, 'first_seen', tostring(now))
 local speed = tonumber(redis.call('HGET', wkey, 'mps'))
 -- A worker in maintenance only serves its owner's own requests, as on the public horde.
 local maintenance = redis.call('SISMEMBER', P .. 'workers:maintenance', wid) == 1
+
+-- Uptime rewards, as on the public horde: the time between two pops less than
+-- A.uptime.offline apart counts as online (not in maintenance); every A.uptime.every seconds of
+-- it earn its owner A.uptime.reward. After an absence the count of the next reward restarts.
+if previous and now > previous then
+  if now - previous < A.uptime.offline and not maintenance then
+    local uptime = tonumber(redis.call('HINCRBYFLOAT', wkey, 'uptime', now - previous))
+    if uptime - num(redis.call('HGET', wkey, 'uptime_rewarded')) >= A.uptime.every then
+      redis.call('HSET', wkey, 'uptime_rewarded', tostring(uptime))
+      local tick = redis.call('HINCRBY', wkey, 'uptime_ticks', 1)
+      redis.call('RPUSH', P .. 'kudos:events', cjson.encode({
+        event_id = 'uptime:' .. wid .. ':' .. tick, user_id = A.uptime.owner,
+        cents = A.uptime.reward, kind = 'accumulated', worker_id = wid,
+        worker_kind = 'uptime'}))
+    end
+  else
+    redis.call('HSET', wkey, 'uptime_rewarded', redis.call('HGET', wkey, 'uptime') or '0')
+  end
+end
 
 -- The reply for leased images ({lease id, job id, upload token} each) of request `rid`. Each
 -- lease waits in the unsent set until its reply has left (or its worker shows it has the job).
@@ -187,8 +212,9 @@ end
 -- Why the worker cannot take this image (nil if it can), and the model it would run: `model`
 -- is its queue's, or '+' for the shared queue, whose images carry their model names.
 local function image_misfit(jid, tier, model)
-  local px, prompt, asteps, owner, route, names, wants = unpack(redis.call('HMGET',
-    P .. 'job:' .. jid, 'px', 'prompt', 'asteps', 'owner', 'route', 'models', 'wants'))
+  local px, prompt, asteps, owner, route, names, wants, bal, price = unpack(redis.call('HMGET',
+    P .. 'job:' .. jid, 'px', 'prompt', 'asteps', 'owner', 'route', 'models', 'wants', 'bal',
+    'price'))
   if model == '+' then
     model = pick_model(names or '')
     if not model then return 'models' end
@@ -202,7 +228,7 @@ local function image_misfit(jid, tier, model)
     end
   end
   if A.step_limit > 0 and num(asteps) > A.step_limit then return 'step_count' end
-  if A.upfront and tier ~= 0 and not own then return 'kudos' end
+  if A.upfront and tier ~= 0 and not own and num(bal) < num(price) then return 'kudos' end
   local r = {}
   if route then r = cjson.decode(route) end
   if r.wl and listed(r.wl, wid) == (r.wlb == true) then return 'worker_id' end
@@ -217,13 +243,22 @@ local function image_misfit(jid, tier, model)
 end
 
 local active_key = P .. 'active-queues'
-local best_tier, best_seq, best_queue, best_jid, best_model
+-- Priority: the tier, then the kudos band (a lower one first); then the oldest image.
+local function before(tier, band, seq, other_tier, other_band, other_seq)
+  if not other_tier then return true end
+  if tier ~= other_tier then return tier < other_tier end
+  if band ~= other_band then return band < other_band end
+  return seq < other_seq
+end
+
+local best_tier, best_band, best_seq, best_queue, best_jid, best_model
 for _, queue in ipairs(redis.call('SMEMBERS', active_key)) do
-  local tier, floor, kind, flags, part =
-    string.match(string.sub(queue, #P + 3), '^(%d+)|(%d+)|(%a)|(%d%a*)|(.*)$')
+  local tier, band, floor, kind, flags, part =
+    string.match(string.sub(queue, #P + 3), '^(%d+)%.?(%d*)|(%d+)|(%a)|(%d%a*)|(.*)$')
   tier = tonumber(tier)
+  band = tonumber(band) or A.old_band
   local qkey = RQQ .. queue
-  if tier and not (best_tier and tier > best_tier) then
+  if tier and before(tier, band, -1, best_tier, best_band, 0) then
     local model = queue_model(part)
     local reason = queue_misfit(kind, flags, floor, model)
     if reason then
@@ -240,8 +275,8 @@ for _, queue in ipairs(redis.call('SMEMBERS', active_key)) do
           if misfit ~= 'maintenance' then skip(misfit, 1) end
         else
           local seq = num(redis.call('HGET', P .. 'job:' .. jid, 'seq'))
-          if not best_tier or tier < best_tier or (tier == best_tier and seq < best_seq) then
-            best_tier, best_seq, best_queue, best_jid = tier, seq, queue, jid
+          if before(tier, band, seq, best_tier, best_band, best_seq) then
+            best_tier, best_band, best_seq, best_queue, best_jid = tier, band, seq, queue, jid
             best_model = image_model
           end
           break
@@ -339,6 +374,7 @@ class WorkerOffer:
     extra_slow_worker: bool = False
     amount: int = 1
     nonce: str = ""
+    uptime_reward_cents: int = 0  # what each 10 minutes online earns its owner (kudos/uptime.py)
     # Exactly which it has (None = any, as the public horde assumes): queue/wants.py.
     post_processors: list[str] | None = None
     controlnet_types: list[str] | None = None
@@ -384,6 +420,7 @@ class LeasePolicy:
     ttl_override_seconds: float = 0
     keep_seconds: float = 3 * 60 * 60
     lookahead: int = 8
+    offline_seconds: float = 300  # a worker silent this long was offline (no uptime reward)
 
 
 def claim_job(
@@ -427,6 +464,13 @@ def claim_job(
         cm=offered(offer.control_map_types),
         lo=offered(offer.loras, lower=True),
         ti=offered(offer.textual_inversions, lower=True),
+        old_band=LAST_BAND,
+        uptime={
+            "reward": offer.uptime_reward_cents,
+            "every": UPTIME_REWARD_EVERY_SECONDS,
+            "offline": policy.offline_seconds,
+            "owner": offer.owner_id,
+        },
     )
     tag = _text(reply[0])
     if tag == "job":

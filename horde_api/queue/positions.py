@@ -1,10 +1,11 @@
 """A request's queue position: the waiting images a capable worker would take before its first.
 
-Counted over every queue (not only the request's own): images of a higher priority tier in any
-queue that some worker able to take this request could also take, plus the older images of its
-own tier in such queues. Each queue keeps a sorted set of its waiting images by age
-(`RedisKeys.waiting_index`), so a position costs one ZCARD or ZCOUNT per active queue: it does
-not grow with the number of waiting images (bench/bench_pop_depth.py measures it at 10 000).
+Counted over every queue (not only the request's own): images of a higher priority (tier, then
+kudos band) in any queue that some worker able to take this request could also take, plus the
+older images of its own priority in such queues. Each queue keeps a sorted set of its waiting
+images by age (`RedisKeys.waiting_index`), so a position costs one ZCARD or ZCOUNT per active
+queue: it does not grow with the number of waiting images (bench/bench_pop_depth.py measures it
+at 10 000).
 """
 
 from __future__ import annotations
@@ -24,15 +25,15 @@ def images_ahead(
     waiting image; 0 when none of its images waits."""
     if view.first_waiting_seq < 0:
         return 0
-    counted: list[tuple[str, bool]] = []  # (queue, whole queue ahead: a higher tier)
+    counted: list[tuple[str, bool]] = []  # (queue, whole queue ahead: a higher priority)
     for raw in redis.smembers(keys.active_queues):
         name = raw.decode()
         descriptor = parse_descriptor(name, keys.rq_queue_name(""))
-        if descriptor is None or descriptor.tier > view.tier:
+        if descriptor is None or descriptor.priority > view.priority:
             continue
         if name != view.queue and not any(w.could_take_queue(descriptor) for w in capable):
             continue
-        counted.append((name, descriptor.tier < view.tier))
+        counted.append((name, descriptor.priority < view.priority))
     if not counted:
         return 0
     with redis.pipeline(transaction=False) as pipe:

@@ -9,6 +9,7 @@ from typing import Any
 
 from redis import Redis
 
+from horde_api.queue.descriptors import LAST_BAND, Priority
 from horde_api.queue.keys import RedisKeys
 from horde_api.queue.lua import LuaScript
 
@@ -108,13 +109,13 @@ class RequestView:
     finished: int
     restarted: int
     faults: int
-    kudos: float
+    kudos: float  # consumed so far: the activation tax and each finished image's charge
     created: float
     spec: dict[str, Any]
     finished_at: float | None
     progress: dict[str, float] = field(default_factory=dict)
     first_waiting_seq: int = -1  # the age of its first waiting image, -1 when none waits
-    tier: int = 0
+    priority: Priority = field(default_factory=lambda: Priority(0))
     queue: str = ""
     sec_per_mps: float | None = None
 
@@ -163,13 +164,13 @@ def view_request(
         finished=int(fields.get("finished", 0)),
         restarted=int(fields.get("restarted", 0)),
         faults=int(fields.get("faults", 0)),
-        kudos=float(fields.get("kudos", 0)),
+        kudos=int(fields.get("consumed_c", 0)) / 100,
         created=float(fields.get("created", 0)),
         spec=json.loads(fields.get("spec", "{}")),
         finished_at=float(fields["finished_at"]) if "finished_at" in fields else None,
         progress=progress,
         first_waiting_seq=int(float(_text(reply[2]))),
-        tier=int(fields.get("tier", 0)),
+        priority=Priority(int(fields.get("tier", 0)), int(fields.get("band", LAST_BAND))),
         queue=fields.get("queue", ""),
         sec_per_mps=float(stats) if stats else None,
     )

@@ -23,6 +23,7 @@ from horde_api.db.models import Worker
 from horde_api.deps import BaseUrlDep, ClientIpDep, ContextDep, PrincipalDep
 from horde_api.errors import (
     CorruptPrompt,
+    KudosUpfront,
     NotFound,
     RateLimited,
     TooManyPrompts,
@@ -33,8 +34,10 @@ from horde_api.generation_checks import (
     check_features,
     check_models,
     check_sources,
-    kudos_cost,
 )
+from horde_api.kudos.ledger import to_cents
+from horde_api.kudos.prices import request_price
+from horde_api.kudos.upfront import downgrade, max_resolution, upfront_reason
 from horde_api.openapi_replies import READ_BY_ID, error_replies
 from horde_api.prompt_filters import PromptVerdict
 from horde_api.queue.descriptors import kind_of, needs_of
@@ -94,9 +97,10 @@ async def request_async(
         sources = await run_in_threadpool(check_sources, spec, ctx.settings)
     else:
         sources = check_sources(spec, ctx.settings)
-    kudos = kudos_cost(spec)
+    spec = _paid_for(ctx, spec, principal)
+    price = request_price(spec)
     if spec.dry_run:
-        return JSONResponse(DryRunReply(kudos=kudos).model_dump(), status_code=200)
+        return JSONResponse(DryRunReply(kudos=price.total).model_dump(), status_code=200)
     now = ctx.clock()
     counters = request_counters(
         ctx.keys,
@@ -109,13 +113,14 @@ async def request_async(
     )
     requester = Requester(
         user_key=principal.in_flight_key(ip),
-        tier=principal.tier,
+        priority=principal.priority,
         concurrency=principal.concurrency,
         user_id=principal.user_id or 0,
+        kudos_cents=principal.kudos_cents,
     )
     try:
         request_id = ctx.writer.enqueue_request(
-            spec, requester, sources, kudos, now, counters, routing
+            spec, requester, sources, price, now, counters, routing
         )
     except RateLimitExceeded as exc:
         raise RateLimited(
@@ -142,7 +147,7 @@ async def request_async(
                 f" (for {ctx.settings.request_expiry_seconds:.0f} s without activity).",
             )
         )
-    reply = RequestAsyncReply(id=request_id, kudos=kudos, warnings=warnings or None)
+    reply = RequestAsyncReply(id=request_id, kudos=price.total, warnings=warnings or None)
     return JSONResponse(reply.model_dump(exclude_none=True), status_code=202)
 
 
@@ -172,6 +177,29 @@ def _filtered(
         )
         return spec.model_copy(update={"censor_nsfw": True})
     return spec
+
+
+def _paid_for(ctx: HordeContext, spec: GenerationInput, principal: Principal) -> GenerationInput:
+    """The request as the requester's balance allows: a request that needs kudos up front
+    (kudos/upfront.py) and costs more than the balance is refused, or made smaller when it
+    allows a downgrade."""
+    live = ctx.live_workers.get()
+    waiting = int(ctx.redis.zcard(ctx.keys.activity))
+    max_res = max_resolution(sum(w.threads for w in live), waiting)
+    reason = upfront_reason(spec, max_res)
+    if reason is None:
+        return spec
+    total = request_price(spec).total
+    if to_cents(total) <= principal.kudos_cents:
+        return spec
+    if spec.allow_downgrade:
+        return downgrade(spec, max_res)
+    raise KudosUpfront(
+        f"This request needs its kudos up front because {reason}, and your balance"
+        f" ({principal.kudos_cents / 100:g} kudos) is less than its price ({total:g} kudos)."
+        f" Ask for at most {max_res}x{max_res} pixels, at most 50 steps (20 with ControlNet) and"
+        " any worker (slow_workers: true), or send allow_downgrade: true to have it made so."
+    )
 
 
 def _routing(ctx: HordeContext, spec: GenerationInput) -> Routing:

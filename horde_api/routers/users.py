@@ -13,7 +13,7 @@ from horde_api.deps import ApiKeyHeader, ContextDep, PrincipalDep, SessionDep
 from horde_api.errors import InvalidApiKey, NotFound
 from horde_api.openapi_replies import READ_BY_ID, error_replies
 from horde_api.queue.records import obsolete_counts, read_records
-from horde_protocol import UserDetails
+from horde_protocol import UserDetails, UserKudosDetails
 
 router = APIRouter(prefix="/api/v2", tags=["users"])
 
@@ -32,6 +32,13 @@ def _details(ctx: ContextDep, session: SessionDep, user: User) -> UserDetails:
         concurrency=user.concurrency,
         trusted=user.trusted,
         moderator=user.moderator,
+        kudos=user.kudos_cents / 100,
+        kudos_details=UserKudosDetails(
+            accumulated=user.accumulated_cents / 100,
+            gifted=user.gifted_cents / 100,
+            received=user.received_cents / 100,
+            admin=user.admin_cents / 100,
+        ),
         account_age=max(0, math.floor((utcnow() - created).total_seconds())),
         worker_ids=worker_ids,
         worker_count=len(worker_ids),

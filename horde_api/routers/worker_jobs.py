@@ -28,6 +28,9 @@ from horde_api.errors import (
 )
 from horde_api.fault_injection import crash_after_pop_commit
 from horde_api.images import as_webp, check_image, decode_and_check
+from horde_api.kudos.ledger import to_cents
+from horde_api.kudos.prices import bridge_factor
+from horde_api.kudos.uptime import uptime_reward
 from horde_api.openapi_replies import WORKER_POST, error_replies
 from horde_api.pop_replies import job_reply, no_job_reply
 from horde_api.queue.descriptors import served_needs
@@ -120,6 +123,8 @@ async def pop(
         "sdxl_controlnet": _flag(body.allow_sdxl_controlnet),
         "threads": str(body.threads),
         "bridge_agent": body.bridge_agent,
+        # The share of an image's price its owner earns (kudos/prices.py), read by the submit.
+        "kudos_factor": str(bridge_factor(body.bridge_agent)),
         "trusted": _flag(principal.trusted),
         # What exactly it has ("*" = it listed none: any), shown by /workers and /status/models.
         "lists": json.dumps(
@@ -148,6 +153,7 @@ async def pop(
         extra_slow_worker=body.extra_slow_worker,
         amount=body.amount,
         nonce=body.nonce or "",
+        uptime_reward_cents=to_cents(uptime_reward(len(body.models), body.allow_lora)),
         post_processors=body.post_processors,
         controlnet_types=body.controlnet_types,
         control_map_types=body.control_map_types,

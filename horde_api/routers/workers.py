@@ -38,8 +38,10 @@ def _details(
         id=worker.id,
         online=online,
         requests_fulfilled=live.fulfilled if live else 0,
+        # What its owner earned through it, as settled into the database (kudos/ledger.py).
+        kudos_rewards=(worker.generated_cents + worker.uptime_cents) / 100,
         kudos_details=WorkerKudosDetails(
-            generated=0, uptime=int(now - live.first_seen) if live and live.first_seen else 0
+            generated=worker.generated_cents / 100, uptime=worker.uptime_cents // 100
         ),
         performance=f"{speed:.1f} megapixelsteps per second",
         threads=live.threads if live else 1,

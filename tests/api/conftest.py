@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,8 @@ from PIL import Image
 
 from horde_api.app import create_app
 from horde_api.context import HordeContext
-from horde_api.db.users import create_user
+from horde_api.db.users import create_user, find_user
+from horde_api.kudos.ledger import KudosEvent, UserKudos, apply_events, to_cents
 from horde_api.settings import HordeSettings
 
 WORKER_MODEL = "krita-horde-tiny"
@@ -59,6 +61,40 @@ class Horde:
                 _, key = create_user(session, name, trusted=trusted)
             self.keys[name] = key.apikey
         return self.keys[name]
+
+    def user_id(self, name: str) -> int:
+        self.user(name)
+        with self.ctx.sessions() as session:
+            user = find_user(session, name)
+            assert user is not None
+            return user.id
+
+    def give_kudos(self, name: str, kudos: float) -> None:
+        """An operator's adjustment of `name`'s balance (as `horde-api kudos add`)."""
+        with self.ctx.sessions() as session:
+            user = find_user(session, name)
+            assert user is not None
+            event = KudosEvent(
+                event_id=f"admin:{uuid.uuid4().hex}",
+                user_id=user.id,
+                cents=to_cents(kudos),
+                kind=UserKudos.ADMIN,
+            )
+            apply_events(session, [event])
+            session.commit()
+        self.ctx.verifier.forget_cached()
+
+    def settle_kudos(self) -> None:
+        """Run the janitor until every kudos event has reached the database."""
+        while self.ctx.redis.llen(self.ctx.keys.kudos_events):
+            self.janitor()
+        self.ctx.verifier.forget_cached()
+
+    def balance(self, name: str) -> float:
+        with self.ctx.sessions() as session:
+            user = find_user(session, name)
+            assert user is not None
+            return user.kudos_cents / 100
 
     def request(self, apikey: str = "0000000000", **body: Any) -> dict[str, Any]:
         body.setdefault("prompt", "a cat")

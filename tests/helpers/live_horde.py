@@ -84,15 +84,23 @@ class LiveHorde:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def create_user(self, name: str, trusted: bool = False, moderator: bool = False) -> str:
-        """Create a user through the CLI (same settings as the server); returns the API key."""
+    def create_user(
+        self, name: str, trusted: bool = False, moderator: bool = False, kudos: float = 0
+    ) -> str:
+        """Create a user through the CLI (same settings as the server); returns the API key.
+        `kudos` are given with `horde-api kudos add`, e.g. for requests that need them up front."""
         command = [sys.executable, "-m", "horde_api.cli", "user", "create", name, "--json"]
         if trusted:
             command.append("--trusted")
         if moderator:
             command.append("--moderator")
-        result = subprocess.run(command, env=self.env, capture_output=True, text=True, check=True)
+        result = self._cli(command)
+        if kudos:
+            self._cli([sys.executable, "-m", "horde_api.cli", "kudos", "add", name, str(kudos)])
         return str(json.loads(result.stdout)["apikey"])
+
+    def _cli(self, command: list[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(command, env=self.env, capture_output=True, text=True, check=True)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -76,7 +76,9 @@ def live_studio(
         folder = tmp_path_factory.mktemp(f"studio-{request.param}")
         env = {"HORDE_LIBRARY_SWEEP_SECONDS": "0.5", "HORDE_JANITOR_INTERVAL_SECONDS": "0.2"}
         horde = stack.enter_context(start_horde(folder, extra_env=env, **stores))
-        keys = {name: horde.create_user(name) for name in ("alice", "bob", "volunteer")}
+        # Alice's long request (400 steps) needs kudos up front, as on the public horde.
+        keys = {name: horde.create_user(name) for name in ("bob", "volunteer")}
+        keys["alice"] = horde.create_user("alice", kudos=10_000)
         worker = stack.enter_context(
             start_worker(folder, horde.url, keys["volunteer"], name=f"studio-{request.param}")
         )

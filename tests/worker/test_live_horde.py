@@ -34,7 +34,7 @@ def horde(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     assert start_horde is not None
     with start_horde(tmp_path_factory.mktemp("horde")) as live:
         live.worker_key = live.create_user("volunteer", trusted=True)
-        live.client_key = live.create_user("artist")
+        live.client_key = live.create_user("artist", kudos=10_000)  # long jobs: kudos up front
         yield live
 
 

@@ -90,7 +90,7 @@ def test_rq_info_counts_waiting_running_finished_failed_and_cancelled_images(
         _request(api, client_key, 3, "waiting")
         _pop(api, worker_key)  # one of them runs
 
-        queue = f"{redis_prefix}q|1|0|t|0|{WORKER_MODEL}"
+        queue = f"{redis_prefix}q|1.19|0|t|0|{WORKER_MODEL}"  # registered, no kudos
         assert _rq_info(redis_url, queue) == (2, 1, 2, 2)
         redis = Redis.from_url(redis_url)
         rq_queue = Queue(queue, connection=redis)

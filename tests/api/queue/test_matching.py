@@ -11,7 +11,7 @@ from tests.api.conftest import WORKER_MODEL, Horde, image_b64
 def test_only_fitting_jobs_are_handed_out(horde: Horde) -> None:
     key = horde.user("volunteer")
     horde.request(models=["other-model"])
-    horde.request(params={"width": 1024, "height": 1024})
+    horde.request(params={"width": 768, "height": 768})
     horde.request(source_image=image_b64())
     horde.request(
         source_image=image_b64(), source_mask=image_b64(mode="L"), source_processing="inpainting"
@@ -43,7 +43,7 @@ def test_only_fitting_jobs_are_handed_out(horde: Horde) -> None:
 def test_each_job_reaches_a_worker_that_fits_it(horde: Horde) -> None:
     key = horde.user("volunteer")
     horde.request(models=["other-model"], prompt="other")
-    horde.request(params={"width": 1024, "height": 1024}, prompt="big")
+    horde.request(params={"width": 768, "height": 768}, prompt="big")
     horde.request(nsfw=True, prompt="spicy")
     assert horde.pop(key, name="a", models=["other-model"])["payload"]["prompt"] == "other"
     assert horde.pop(key, name="b", max_pixels=1024 * 1024)["payload"]["prompt"] == "big"

@@ -157,20 +157,30 @@ def test_a_measured_slow_worker_does_not_get_requests_for_fast_workers(horde: Ho
     job = horde.pop(key, name="slow")
     horde.clock.advance(60)  # 2.6 megapixel-steps in 60 s: far below 0.5 per second
     assert horde.submit(key, job["id"]).status_code == 200
-    horde.request(slow_workers=False, prompt="hurry")
+    # Fast workers only needs the kudos up front, as on the public horde.
+    hurried = horde.user("hurried")
+    horde.give_kudos("hurried", 100)
+    horde.request(apikey=hurried, slow_workers=False, prompt="hurry")
     assert _counted(horde.pop(key, name="slow")) == {"performance": 1}
     assert horde.pop(key, name="unmeasured")["payload"]["prompt"] == "hurry"
 
 
-def test_require_upfront_kudos_serves_only_trusted_requesters_and_its_owner(horde: Horde) -> None:
+def test_require_upfront_kudos_serves_requesters_who_can_pay_trusted_ones_and_its_owner(
+    horde: Horde,
+) -> None:
     owner = horde.user("volunteer")
     trusted = horde.user("studio", trusted=True)
+    poor = horde.user("poor")
+    rich = horde.user("rich")
+    horde.give_kudos("rich", 50)
     horde.request(prompt="anonymous")
-    assert _counted(horde.pop(owner, require_upfront_kudos=True)) == {"kudos": 1}
+    horde.request(apikey=poor, prompt="poor")
+    assert _counted(horde.pop(owner, require_upfront_kudos=True)) == {"kudos": 2}
     horde.request(apikey=owner, prompt="mine")
     horde.request(apikey=trusted, prompt="trusted")
-    got = {horde.pop(owner, require_upfront_kudos=True)["payload"]["prompt"] for _ in range(2)}
-    assert got == {"mine", "trusted"}
+    horde.request(apikey=rich, prompt="rich")
+    got = {horde.pop(owner, require_upfront_kudos=True)["payload"]["prompt"] for _ in range(3)}
+    assert got == {"mine", "trusted", "rich"}
 
 
 def test_workers_list_shows_the_announced_capabilities(horde: Horde) -> None:

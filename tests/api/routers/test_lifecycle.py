@@ -74,7 +74,7 @@ def test_waiting_images_are_rq_jobs_in_rq_queues(horde: Horde) -> None:
     queues = [
         q for q in Queue.all(connection=horde.ctx.redis) if q.name.startswith(horde.ctx.keys.prefix)
     ]
-    assert [q.name for q in queues] == [horde.ctx.keys.prefix + "q|2|0|t|0|" + WORKER_MODEL]
+    assert [q.name for q in queues] == [horde.ctx.keys.prefix + "q|2.00|0|t|0|" + WORKER_MODEL]
     queue = Queue(queues[0].name, connection=horde.ctx.redis, serializer=JSONSerializer)
     assert queue.count == 3
     assert all(job.args[0] == rid for job in queue.get_jobs())

@@ -1,0 +1,179 @@
+"""Balances in the database: every movement is a ledger row written in the same transaction as
+the balances it changes, under the unique id of the event it settles, so an event applied twice
+(a settlement retried after a crash) changes nothing, and concurrent changes never lose one:
+each balance moves by one `UPDATE ... SET kudos = kudos + x`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from enum import Enum
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from horde_api.db.models import KudosEntry, User, Worker
+
+
+class UserKudos(str, Enum):
+    """The part of a user's `kudos_details` a movement counts in (the public horde's names)."""
+
+    ACCUMULATED = "accumulated"  # images requested (negative) and generated (positive)
+    GIFTED = "gifted"  # transfers out (negative)
+    RECEIVED = "received"  # transfers in
+    ADMIN = "admin"  # an operator's adjustment
+
+
+class WorkerKudos(str, Enum):
+    """The part of a worker's `kudos_details` a reward counts in."""
+
+    GENERATED = "generated"
+    UPTIME = "uptime"
+
+
+_USER_COLUMN = {
+    UserKudos.ACCUMULATED: User.accumulated_cents,
+    UserKudos.GIFTED: User.gifted_cents,
+    UserKudos.RECEIVED: User.received_cents,
+    UserKudos.ADMIN: User.admin_cents,
+}
+_WORKER_COLUMN = {
+    WorkerKudos.GENERATED: Worker.generated_cents,
+    WorkerKudos.UPTIME: Worker.uptime_cents,
+}
+
+
+def to_cents(kudos: float) -> int:
+    return round(kudos * 100)
+
+
+@dataclass(frozen=True)
+class KudosEvent:
+    """One movement to settle: `cents` (signed) to `user_id`'s balance, counted in `kind`, and
+    in `worker_kind` of `worker_id` when a worker earned it."""
+
+    event_id: str
+    user_id: int
+    cents: int
+    kind: UserKudos
+    worker_id: str | None = None
+    worker_kind: WorkerKudos | None = None
+    request_id: str | None = None
+    note: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> KudosEvent:
+        fields = json.loads(text)
+        worker_kind = fields.get("worker_kind")
+        return cls(
+            event_id=str(fields["event_id"]),
+            user_id=int(fields["user_id"]),
+            cents=int(fields["cents"]),
+            kind=UserKudos(fields["kind"]),
+            worker_id=fields.get("worker_id") or None,
+            worker_kind=WorkerKudos(worker_kind) if worker_kind else None,
+            request_id=fields.get("request_id") or None,
+            note=fields.get("note") or None,
+        )
+
+
+def _insert_ignoring_duplicates(session: Session):  # type: ignore[no-untyped-def]
+    dialect = session.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(KudosEntry)
+
+
+def apply_events(session: Session, events: list[KudosEvent]) -> int:
+    """Apply the events not applied before (the caller commits); how many were new. Events of
+    users that no longer exist are dropped."""
+    applied = 0
+    for event in events:
+        if session.get(User, event.user_id) is None:
+            continue
+        insert = _insert_ignoring_duplicates(session).values(
+            event_id=event.event_id,
+            user_id=event.user_id,
+            cents=event.cents,
+            kind=event.kind.value,
+            worker_id=event.worker_id,
+            request_id=event.request_id,
+            note=event.note,
+        )
+        inserted = session.execute(
+            insert.on_conflict_do_nothing(index_elements=["event_id"]).returning(KudosEntry.id)
+        ).first()
+        if inserted is None:
+            continue
+        part = _USER_COLUMN[event.kind]
+        session.execute(
+            update(User)
+            .where(User.id == event.user_id)
+            .values({User.kudos_cents: User.kudos_cents + event.cents, part: part + event.cents})
+        )
+        if event.worker_id and event.worker_kind is not None:
+            column = _WORKER_COLUMN[event.worker_kind]
+            session.execute(
+                update(Worker)
+                .where(Worker.id == event.worker_id)
+                .values({column: column + event.cents})
+            )
+        applied += 1
+    return applied
+
+
+class NotEnoughKudos(Exception):
+    pass
+
+
+def transfer(
+    session: Session, source_id: int, target_id: int, cents: int, transfer_id: str
+) -> None:
+    """Move `cents` from one balance to another in one transaction; the source never goes below
+    zero by a transfer (a concurrent one cannot slip past the check: it is part of the UPDATE)."""
+    taken = session.execute(
+        update(User)
+        .where(User.id == source_id, User.kudos_cents >= cents)
+        .values(kudos_cents=User.kudos_cents - cents, gifted_cents=User.gifted_cents - cents)
+    )
+    if taken.rowcount != 1:
+        session.rollback()
+        raise NotEnoughKudos
+    session.execute(
+        update(User)
+        .where(User.id == target_id)
+        .values(kudos_cents=User.kudos_cents + cents, received_cents=User.received_cents + cents)
+    )
+    session.add_all(
+        [
+            KudosEntry(
+                event_id=f"transfer:{transfer_id}:out",
+                user_id=source_id,
+                cents=-cents,
+                kind=UserKudos.GIFTED.value,
+                note=f"to user {target_id}",
+            ),
+            KudosEntry(
+                event_id=f"transfer:{transfer_id}:in",
+                user_id=target_id,
+                cents=cents,
+                kind=UserKudos.RECEIVED.value,
+                note=f"from user {source_id}",
+            ),
+        ]
+    )
+    session.commit()
+
+
+def recent_entries(session: Session, user_id: int, limit: int = 20) -> list[KudosEntry]:
+    return list(
+        session.scalars(
+            select(KudosEntry)
+            .where(KudosEntry.user_id == user_id)
+            .order_by(KudosEntry.id.desc())
+            .limit(limit)
+        )
+    )
