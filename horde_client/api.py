@@ -23,6 +23,7 @@ from horde_protocol import (
     RequestAsyncReply,
     RequestStatus,
     RequestStatusCheck,
+    UserDetails,
 )
 
 CLIENT_AGENT = f"krita-horde-cli:{__version__}:https://github.com/krita-horde/krita-horde"
@@ -149,6 +150,10 @@ class HordeApi:
         return RequestStatus.model_validate(
             self._send("DELETE", f"/generate/status/{request_id}").json()
         )
+
+    def find_user(self) -> UserDetails:
+        """The caller's own account (its kudos balance among the rest)."""
+        return UserDetails.model_validate(self._send("GET", "/find_user").json())
 
     def models(self) -> list[ModelStatus]:
         reply = self._send("GET", "/status/models", params={"type": "image"})

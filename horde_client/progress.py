@@ -52,6 +52,7 @@ class Board:
         self._overall: TaskID | None = None
         self._lock = threading.Lock()
         self._warned: set[str] = set()
+        self.kudos_spent = 0.0
 
     def __enter__(self) -> Board:
         self._progress.start()
@@ -90,6 +91,11 @@ class Board:
 
     def end_request(self, task: TaskID) -> None:
         self._progress.remove_task(task)
+
+    def spent(self, kudos: float) -> None:
+        """Count what a finished request cost (the horde's `kudos` of its final status)."""
+        with self._lock:
+            self.kudos_spent += kudos
 
     def say(self, message: str) -> None:
         self._progress.console.print(message, highlight=False)

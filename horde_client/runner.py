@@ -184,6 +184,7 @@ class Runner:
                     censored=generation.censored or generation.state == GenerationState.CENSORED,
                 )
             )
+        self.board.spent(status.kudos)
         return Finished(work, request_id, outcome, images)
 
     def _cancel_quietly(self, request_id: str) -> None:

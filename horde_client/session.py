@@ -14,7 +14,7 @@ from PIL import Image as PILImage
 
 from horde_client.api import HordeApi
 from horde_client.color import correct_colors
-from horde_client.errors import NoCapableWorker
+from horde_client.errors import ClientError, NoCapableWorker
 from horde_client.files import save_image
 from horde_client.images import decode_generation
 from horde_client.metadata import ImageRecord, now
@@ -110,6 +110,18 @@ class Session:
         return path, pixels
 
 
+def _say_kudos(board: Board, api: HordeApi, *, anonymous: bool) -> None:
+    """What the run cost, and the balance left (kudos: docs/protocol.md)."""
+    if not board.kudos_spent:
+        return
+    line = f"kudos: {board.kudos_spent:.2f} spent"
+    if not anonymous:
+        # The images are saved; a balance we cannot read is no reason to fail the run.
+        with contextlib.suppress(ClientError):
+            line += f"; your balance is {api.find_user().kudos:.2f}"
+    board.say(line)
+
+
 def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
@@ -132,7 +144,10 @@ def open_session(settings: ClientSettings) -> Iterator[Session]:
                 board.say(
                     "note: no API key (HORDE_APIKEY or the config file): anonymous, lowest priority"
                 )
-            yield Session(settings, api, board, stop)
+            try:
+                yield Session(settings, api, board, stop)
+            finally:
+                _say_kudos(board, api, anonymous=settings.anonymous)
     finally:
         signal.signal(signal.SIGTERM, previous)
         api.close()

@@ -101,3 +101,18 @@ def test_status_and_models_describe_the_horde(cli: Cli) -> None:
     assert models.returncode == 0 and models.stdout.startswith("krita-horde-tiny\t1 workers")
     unknown = cli.run("status", "00000000-0000-0000-0000-000000000000")
     assert unknown.returncode == 1 and "404 NotFound" in unknown.stderr
+
+
+def test_a_run_ends_with_its_kudos_cost_and_the_balance_left(
+    cli: Cli, proxy: RecordingProxy
+) -> None:
+    from horde_api.kudos.prices import request_price
+    from horde_protocol import GenerationInput
+
+    result = cli.run("generate", "a kudos counter", "-n", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (body,) = [e.body for e in proxy.submitted()]
+    quoted = request_price(GenerationInput.model_validate(body)).total
+    summary = re.search(r"kudos: ([\d.]+) spent; your balance is (-?[\d.]+)", result.stderr)
+    assert summary, result.stderr[-2000:]
+    assert float(summary.group(1)) == quoted
