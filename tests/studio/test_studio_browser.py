@@ -10,6 +10,8 @@ the current code.
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -156,6 +158,9 @@ def create_page(page: Page, studio: LiveStudio) -> tuple[str, str]:
     page.click("details summary")
     page.select("#size", "128x128")
     page.fill("#steps", "400")
+    # The price of what the form would queue (dry_run) and the balance in the header.
+    page.wait(lambda: re.fullmatch(r"Costs \d+\.\d\d kudos", page.text("#cost")), "the quote")
+    assert page.text("#user-name").endswith("10000.00 kudos")
     long_request = submit(page)
     css = card(page, long_request)
     page.wait(
@@ -198,7 +203,9 @@ def create_page(page: Page, studio: LiveStudio) -> tuple[str, str]:
     page.screenshot(studio.screenshots, "create.png")
     quick = submit(page)
     wait_done(page, quick, 2)
-    assert "kept in your library" in page.text(f"{card(page, quick)} .job-status")
+    done_text = page.text(f"{card(page, quick)} .job-status")
+    assert "kept in your library" in done_text
+    assert re.search(r" · \d+\.\d\d kudos — ", done_text), done_text
     # Hover enlarges an image.
     image = page.find(f"{card(page, quick)} .tile-image")
     ActionChains(page.driver).move_to_element(image).perform()

@@ -32,11 +32,13 @@ function setupTheme() {
 async function whoAmI() {
   if (!apiKey()) return { username: "Anonymous", anonymous: true };
   const user = await json("/find_user");
-  return { username: user.username, anonymous: false };
+  return { username: user.username, anonymous: false, kudos: user.kudos };
 }
 
 function showUser(user) {
-  byId("user-name").textContent = user.anonymous ? "Anonymous" : `Signed in as ${user.username}`;
+  byId("user-name").textContent = user.anonymous
+    ? "Anonymous"
+    : `Signed in as ${user.username} · ${user.kudos.toFixed(2)} kudos`;
   byId("sign-in-open").textContent = user.anonymous ? "Sign in" : "Switch user";
 }
 
@@ -81,6 +83,15 @@ function setupSignIn(onChange) {
     dialog.close();
     onChange();
   });
+}
+
+// The header again, e.g. after a request changed the balance (the horde settles within seconds).
+export async function refreshUser() {
+  try {
+    showUser(await whoAmI());
+  } catch {
+    // The header keeps what it showed; the next page load tries again.
+  }
 }
 
 // Sets up the page chrome; `onUser(user)` runs now and after every sign-in change.

@@ -95,6 +95,7 @@ export class JobCard {
   }
 
   update(check) {
+    this.kudos = check.kudos;
     this.status.textContent = describeCheck(check);
     this.progress.value = Math.round((check.progress || 0) * 100);
     this.element.dataset.state = check.done ? "done" : check.processing ? "running" : "waiting";
@@ -119,7 +120,8 @@ export class JobCard {
     }
     this.element.dataset.state = kept.state;
     if (kept.state === "done" && kept.total_seconds !== null) {
-      this.status.textContent = `Done in ${seconds(kept.total_seconds)} — kept in your library`;
+      const cost = this.kudos ? ` · ${this.kudos.toFixed(2)} kudos` : "";
+      this.status.textContent = `Done in ${seconds(kept.total_seconds)}${cost} — kept in your library`;
     }
     this.progress.value = 100;
     const tiles = await Promise.all(kept.images.map((image) => imageTile(image, kept)));
