@@ -24,28 +24,7 @@ from horde_client.settings import ClientSettings
 from horde_client.transforms import TRANSFORMS
 from horde_client.vary import plan_vary
 from horde_protocol import GenerationInput
-from tests.fixtures.public_horde import FOLDER
-
-RULES = json.loads((FOLDER / "routing.json").read_text())
-
-
-def routing_reasons(body: dict[str, Any]) -> list[str]:
-    """Why the public horde would keep `body` from a plain worker (img2img/painting allowed)."""
-    params = body.get("params", {})
-    reasons = [reason for key, reason in RULES["params_key_present"].items() if key in params]
-    reasons += [reason for key, reason in RULES["params_truthy"].items() if params.get(key)]
-    reasons += [
-        rule["reason"]
-        for key, rule in RULES["params_above"].items()
-        if params.get(key, rule["limit"]) > rule["limit"]
-    ]
-    for key, rule in RULES["top_level"].items():
-        if key == "source_image":
-            continue  # img2img and inpainting mean it; a plain worker takes them
-        if body.get(key, rule["default"]) != rule["neutral"]:
-            reasons.append(rule["reason"])
-    return reasons
-
+from tests.fixtures.public_horde import ROUTING_RULES, routing_reasons
 
 def empty_values(value: Any, path: str = "") -> list[str]:
     """Paths of null or empty values: a field sent empty is a field not meant."""
@@ -153,8 +132,8 @@ def test_the_rules_catch_what_issue_23_saw() -> None:
     """The checker is not vacuous: the body of the old client (`loras: []`, no seed_variation)
     and a left-out `r2` fail it."""
     old = {"prompt": "p", "params": {"n": 2, "seed": "42", "loras": []}, "r2": False}
-    assert routing_reasons(old) == [RULES["params_key_present"]["loras"]]
+    assert routing_reasons(old) == [ROUTING_RULES["params_key_present"]["loras"]]
     assert empty_values(old) == [".params.loras"]
-    assert routing_reasons({"prompt": "p", "params": {}}) == [RULES["top_level"]["r2"]["reason"]]
+    assert routing_reasons({"prompt": "p", "params": {}}) == [ROUTING_RULES["top_level"]["r2"]["reason"]]
     with pytest.raises(KeyError):
         check_body({"prompt": "p", "params": {"n": 2, "seed": "42"}, "r2": False})
