@@ -9,7 +9,6 @@ request must differ (`seed_variation`).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from horde_client.transforms import TRANSFORMS
 from horde_client.vary import plan_vary
 from horde_protocol import GenerationInput
 from tests.fixtures.public_horde import ROUTING_RULES, routing_reasons
+
 
 def empty_values(value: Any, path: str = "") -> list[str]:
     """Paths of null or empty values: a field sent empty is a field not meant."""
@@ -134,6 +134,8 @@ def test_the_rules_catch_what_issue_23_saw() -> None:
     old = {"prompt": "p", "params": {"n": 2, "seed": "42", "loras": []}, "r2": False}
     assert routing_reasons(old) == [ROUTING_RULES["params_key_present"]["loras"]]
     assert empty_values(old) == [".params.loras"]
-    assert routing_reasons({"prompt": "p", "params": {}}) == [ROUTING_RULES["top_level"]["r2"]["reason"]]
+    assert routing_reasons({"prompt": "p", "params": {}}) == [
+        ROUTING_RULES["top_level"]["r2"]["reason"]
+    ]
     with pytest.raises(KeyError):
         check_body({"prompt": "p", "params": {"n": 2, "seed": "42"}, "r2": False})

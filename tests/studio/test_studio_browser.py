@@ -11,7 +11,6 @@ the current code.
 from __future__ import annotations
 
 import re
-
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
