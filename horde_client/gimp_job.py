@@ -31,7 +31,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 from rich.text import Text
 
-from horde_client.errors import ClientError, UsageError
+from horde_client.errors import ClientError, NoCapableWorker, UsageError
 from horde_client.geometry import Bounds, Extent, GeometryError, SizeLimits, job_area
 from horde_client.images import decode_generation, png_bytes
 from horde_client.payloads import Mode, RequestSpec
@@ -231,11 +231,7 @@ def run_gimp_job(job: GimpJob, events: Events) -> int:
     saved = 0
     outcomes: list[Finished] = []
     with open_session(settings, board=board) as session:
-        runner = session.runner(
-            require_worker=True,
-            worker_hint=f"No live worker serves model {settings.model or '(any)'} at this size"
-            f" ({size[0]}x{size[1]}) now: pick another model or try later.",
-        )
+        runner = session.runner(require_worker=True)
 
         def cancel() -> None:
             cancelled.set()
@@ -262,7 +258,14 @@ def run_gimp_job(job: GimpJob, events: Events) -> int:
                 )  # fmt: skip
             return []
 
-        runner.run([Work(spec, mode.value)], save)
+        try:
+            runner.run([Work(spec, mode.value)], save)
+        except NoCapableWorker:
+            raise NoCapableWorker(
+                f"no live worker of {settings.url} serves model {settings.model or '(any)'} at"
+                f" {size[0]}x{size[1]} now, so the request was withdrawn: pick another model,"
+                " a smaller max size, or try later"
+            ) from None
     if cancelled.is_set():
         raise ClientError(
             f"cancelled: the request was withdrawn from the horde ({saved} images had finished)"
