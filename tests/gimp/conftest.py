@@ -107,7 +107,8 @@ def plugin_binary(gimp_console: str, tmp_path_factory: pytest.TempPathFactory) -
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSetup]:
     folder = tmp_path_factory.mktemp("gimp-horde")
     with start_horde(folder) as horde:
-        artist = horde.create_user("painter", trusted=True)
+        # Kudos: test_gimp_job's long request (500 steps, to be cancelled) is paid up front.
+        artist = horde.create_user("painter", trusted=True, kudos=100_000)
         volunteer = horde.create_user("volunteer")
         with start_worker(folder, horde.url, volunteer, name="gimp-worker") as worker:
             worker.wait_ready()
