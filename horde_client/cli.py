@@ -19,6 +19,7 @@ from horde_client.errors import ClientError, ExitCode, UsageError
 from horde_client.explore import ASPECTS, Exploration, explore, load_exploration
 from horde_client.frames import FrameKind, FramePlan, render
 from horde_client.generate import generate_spec, run_generate
+from horde_client.gimp_job import Events, load_job, run_gimp_job
 from horde_client.images import open_image
 from horde_client.metadata import read_record
 from horde_client.progress import describe_check
@@ -67,6 +68,12 @@ def _settings(ctx: typer.Context, **overrides: Any) -> ClientSettings:
     return load_settings(**ctx.obj, **overrides)
 
 
+def _problems(error: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in error.errors()
+    )
+
+
 def _run(action: Callable[[], int | None]) -> None:
     """Run a command; every failure is rendered here, once, as one clear line."""
     try:
@@ -75,10 +82,7 @@ def _run(action: Callable[[], int | None]) -> None:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(error.exit_code) from None
     except ValidationError as error:  # a value the protocol does not allow
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in error.errors()
-        )
-        typer.echo(f"error: {problems}", err=True)
+        typer.echo(f"error: {_problems(error)}", err=True)
         raise typer.Exit(ExitCode.USAGE) from None
     except KeyboardInterrupt:
         typer.echo(
@@ -222,6 +226,30 @@ def show_config(ctx: typer.Context) -> None:
             typer.echo(f"{key} = {value}")
         typer.echo("apikey = " + ("(anonymous)" if settings.anonymous else "(set)"))
         return ExitCode.OK
+
+    _run(action)
+
+
+@app.command("gimp-job")
+def gimp_job(
+    job_file: Annotated[Path, typer.Argument(help="the JSON job the GIMP plug-in wrote")],
+) -> None:
+    """One request for the GIMP plug-in: JSON lines on stdout; closing stdin cancels
+    (horde_client/gimp_job.py, docs/gimp.md)."""
+    events = Events()
+
+    def action() -> int:
+        try:
+            return run_gimp_job(load_job(job_file), events)
+        except ClientError as error:
+            events.emit("error", message=str(error))
+            raise
+        except ValidationError as error:
+            events.emit("error", message=f"bad job: {_problems(error)}")
+            raise
+        except KeyboardInterrupt:
+            events.emit("error", message="interrupted: the request was cancelled")
+            raise
 
     _run(action)
 

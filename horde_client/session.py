@@ -127,10 +127,11 @@ def _interrupt(*_: object) -> None:
 
 
 @contextlib.contextmanager
-def open_session(settings: ClientSettings) -> Iterator[Session]:
-    """A session; SIGTERM stops it like Ctrl-C (cancel in flight, keep what finished)."""
+def open_session(settings: ClientSettings, board: Board | None = None) -> Iterator[Session]:
+    """A session; SIGTERM stops it like Ctrl-C (cancel in flight, keep what finished). `board`:
+    another progress display (`horde gimp-job` reports progress as JSON lines)."""
     stop = threading.Event()
-    board = Board()
+    board = board or Board()
     api = HordeApi(
         settings.url,
         settings.apikey.get_secret_value(),

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Makes the real components of the slow test layers available: Redis and PostgreSQL on 127.0.0.1
-# (started with this machine kind's own commands when down), Krita + Xvfb and Chromium (installed
-# with apt when missing). Run by `./run test` under CI=true, where a missing component must never turn
-# into a skipped layer.
+# (started with this machine kind's own commands when down), Krita + Xvfb, Chromium and GIMP
+# (installed with apt when missing). Run by `./run test` under CI=true, where a missing component
+# must never turn into a skipped layer.
 set -euo pipefail
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -41,9 +41,11 @@ fi
 
 # Debian's Krita reads WebP (the horde's result format) only with Qt's image-format plug-ins;
 # Krita's own AppImage/Windows/macOS builds bundle them. Debian's Chromium and its chromedriver
-# run the web studio's browser test (tests/studio).
+# run the web studio's browser test (tests/studio). GIMP 2.10 and libgimp2.0-dev (gimptool-2.0)
+# build and run the GIMP plug-in (tests/gimp).
 missing=""
-for package in krita xvfb xauth qt5-image-formats-plugins chromium chromium-driver; do
+for package in krita xvfb xauth qt5-image-formats-plugins chromium chromium-driver gimp \
+  libgimp2.0-dev; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
     || missing="$missing $package"
 done
@@ -52,4 +54,4 @@ if [ -n "$missing" ]; then
   as_root apt-get update -q
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q $missing
 fi
-echo "==> Redis, PostgreSQL, Krita and Chromium are available"
+echo "==> Redis, PostgreSQL, Krita, Chromium and GIMP are available"

@@ -83,3 +83,16 @@ def krita_binary() -> str:
     require(bool(krita and xvfb), "Krita and xvfb-run are not installed")
     assert krita is not None
     return krita
+
+
+@pytest.fixture(scope="session")
+def gimp_console() -> str:
+    """Path of Debian's GIMP 2.10 console binary; the GIMP layer also needs gimptool-2.0 (the
+    libgimp2.0-dev package) to build the plug-in."""
+    gimp = shutil.which("gimp-console-2.10")
+    gimptool = shutil.which("gimptool-2.0")
+    require(
+        bool(gimp and gimptool), "GIMP 2.10 (gimp-console-2.10) and gimptool-2.0 are not installed"
+    )
+    assert gimp is not None
+    return gimp

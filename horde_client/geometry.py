@@ -1,0 +1,173 @@
+"""Where a job reads from the canvas, at what size it is generated, and where results go back.
+
+Pure arithmetic on small value types (no Qt, no Krita) so it can be checked exhaustively.
+Scaling uses exact fractions: a float scale like 1024/1000 can land a side one pixel above
+the maximum, which rounding up to 64 would then turn into a whole extra block.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+SIDE_MULTIPLE = 64
+MIN_SIDE = 64
+MAX_SIDE = 3072
+# Without a selection, a canvas counts as "large" when generating all of it would have to
+# shrink it more than this factor per side: the artist then gets a centred square instead.
+LARGE_CANVAS_FACTOR = 2
+
+
+class GeometryError(ValueError):
+    """A selection or size setting that no job can be built from."""
+
+
+@dataclass(frozen=True)
+class Extent:
+    """A width and height in pixels."""
+
+    width: int
+    height: int
+
+    @property
+    def short_side(self) -> int:
+        return min(self.width, self.height)
+
+    @property
+    def long_side(self) -> int:
+        return max(self.width, self.height)
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+    def is_empty(self) -> bool:
+        return self.width <= 0 or self.height <= 0
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """A rectangle in canvas pixels: top-left corner and extent."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+    @property
+    def extent(self) -> Extent:
+        return Extent(self.width, self.height)
+
+    @property
+    def right(self) -> int:
+        return self.x + self.width
+
+    @property
+    def bottom(self) -> int:
+        return self.y + self.height
+
+    def is_empty(self) -> bool:
+        return self.width <= 0 or self.height <= 0
+
+    def intersect(self, other: Bounds) -> Bounds:
+        """The overlap of both rectangles (empty, with zero extent, when they do not touch)."""
+        x = max(self.x, other.x)
+        y = max(self.y, other.y)
+        right = min(self.right, other.right)
+        bottom = min(self.bottom, other.bottom)
+        return Bounds(x, y, max(0, right - x), max(0, bottom - y))
+
+
+@dataclass(frozen=True)
+class SizeLimits:
+    """The artist's min and max generation size (sides in pixels, multiples of 64)."""
+
+    min_size: int = 512
+    max_size: int = 1024
+
+    def validate(self) -> None:
+        for label, value in (("min size", self.min_size), ("max size", self.max_size)):
+            if value % SIDE_MULTIPLE or not MIN_SIDE <= value <= MAX_SIDE:
+                raise GeometryError(
+                    f"{label} must be a multiple of {SIDE_MULTIPLE} between {MIN_SIDE} and"
+                    f" {MAX_SIDE}, got {value}"
+                )
+        if self.min_size > self.max_size:
+            raise GeometryError(
+                f"min size ({self.min_size}) must not be larger than max size ({self.max_size})"
+            )
+
+
+@dataclass(frozen=True)
+class JobArea:
+    """What a job covers: `bounds` on the canvas, generated at `generation` size."""
+
+    bounds: Bounds
+    generation: Extent
+    from_selection: bool
+
+
+def round_up(value: int | Fraction, multiple: int = SIDE_MULTIPLE) -> int:
+    """Smallest multiple of `multiple` that is >= value (and at least one multiple)."""
+    return max(multiple, math.ceil(Fraction(value) / multiple) * multiple)
+
+
+def exact_generation_scale(area: Extent, limits: SizeLimits) -> Fraction:
+    """Factor that brings the short side to at least min and the long side to at most max.
+
+    The max wins when both cannot hold (a very thin area): workers refuse oversized images,
+    while a short side under min only costs quality.
+    """
+    scale = Fraction(1)
+    if area.short_side * scale < limits.min_size:
+        scale = Fraction(limits.min_size, area.short_side)
+    if area.long_side * scale > limits.max_size:
+        scale = Fraction(limits.max_size, area.long_side)
+    return scale
+
+
+def generation_extent(area: Extent, limits: SizeLimits) -> Extent:
+    """Generation size of an area: scaled by `exact_generation_scale`, aspect kept, then each
+    side rounded up to a multiple of 64.
+
+    Guarantees (with limits valid): both sides are multiples of 64 in [64, max_size]; each side
+    is at most 63 px above the exactly scaled side; when the area's aspect ratio allows it
+    (long/short <= max/min) the short side is >= min_size.
+    """
+    if area.is_empty():
+        raise GeometryError(f"the area is empty ({area.width}x{area.height} px)")
+    limits.validate()
+    scale = exact_generation_scale(area, limits)
+    return Extent(round_up(area.width * scale), round_up(area.height * scale))
+
+
+def default_area(canvas: Extent, limits: SizeLimits) -> Bounds:
+    """The area of a job without a selection: the whole canvas, or a centred square of the min
+    size when the canvas is large (see LARGE_CANVAS_FACTOR)."""
+    if canvas.long_side > limits.max_size * LARGE_CANVAS_FACTOR:
+        side = min(limits.min_size, canvas.short_side)
+        return Bounds((canvas.width - side) // 2, (canvas.height - side) // 2, side, side)
+    return Bounds(0, 0, canvas.width, canvas.height)
+
+
+def job_area(canvas: Extent, selection: Bounds | None, limits: SizeLimits) -> JobArea:
+    """The canvas area a job reads and writes, and the size it is generated at.
+
+    A selection partly outside the canvas is cut to the canvas (there are no pixels to read
+    outside it); a selection entirely outside is an error.
+    """
+    if canvas.is_empty():
+        raise GeometryError(f"the canvas is empty ({canvas.width}x{canvas.height} px)")
+    limits.validate()
+    if selection is None or selection.is_empty():
+        bounds = default_area(canvas, limits)
+        from_selection = False
+    else:
+        bounds = selection.intersect(Bounds(0, 0, canvas.width, canvas.height))
+        if bounds.is_empty():
+            raise GeometryError(
+                "the selection lies entirely outside the canvas: select something on the canvas"
+            )
+        from_selection = True
+    return JobArea(bounds, generation_extent(bounds.extent, limits), from_selection)
