@@ -6,4 +6,6 @@ our `interpolation` extension). It talks to the horde only over HTTP and shares 
 the server but the wire models of `horde_protocol`.
 """
 
-__version__ = "0.1.0"
+from horde_protocol.version import __version__
+
+__all__ = ["__version__"]

@@ -1,8 +1,9 @@
 """`horde gimp-job JOB.json`: one request for the GIMP plug-in (gimp_plugin/, docs/gimp.md).
 
 The plug-in exports raw pixels and writes a JSON job; this command decides the area and the
-generation size (by the Krita docker's rule: horde_client/geometry.py), the mode, sends the
-request, and writes every result as a PNG the size of the area, transparent outside the selection.
+generation size (by the Krita docker's rule: krita_horde.geometry, imported, not copied), the
+mode, sends the request, and writes every result as a PNG the size of the area, transparent
+outside the selection.
 It speaks JSON lines on stdout, one event per line:
 
     {"event": "progress", "fraction": 0.4, "text": "generating 40%"}
@@ -32,7 +33,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.text import Text
 
 from horde_client.errors import ClientError, NoCapableWorker, UsageError
-from horde_client.geometry import Bounds, Extent, GeometryError, SizeLimits, job_area
 from horde_client.images import decode_generation, png_bytes
 from horde_client.payloads import Mode, RequestSpec
 from horde_client.progress import Board, describe_check
@@ -41,6 +41,7 @@ from horde_client.session import open_session
 from horde_client.settings import load_settings
 from horde_protocol import RequestStatusCheck
 from horde_protocol.seeds import seed_to_int
+from krita_horde.geometry import Bounds, Extent, GeometryError, SizeLimits, job_area
 
 LAYER_NAME_CHARS = 40
 

@@ -7,8 +7,17 @@ Defined once, in the repository's VERSION file: the plug-in zip carries a copy a
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
-_FILE = _HERE / "VERSION"
-if not _FILE.is_file():  # running from the repository (tests), not from an installed zip
-    _FILE = _HERE.parents[1] / "VERSION"
-__version__ = _FILE.read_text(encoding="utf-8").strip()
+
+
+def _version() -> str:
+    for candidate in (_HERE / "VERSION", _HERE.parents[1] / "VERSION"):  # zip, then checkout
+        if candidate.is_file():
+            return candidate.read_text(encoding="utf-8").strip()
+    # Installed with the Python packages (pip), where other clients import its geometry.
+    from importlib import metadata
+
+    return metadata.version("krita-horde")
+
+
+__version__ = _version()
 CLIENT_AGENT = f"krita-horde:{__version__}:https://github.com/krita-horde"
