@@ -77,6 +77,8 @@ class Job:
     loras: list[LoraRequest] = field(default_factory=list)
     tis: list[TiRequest] = field(default_factory=list)
     interpolation: Interpolation | None = None  # our extension (worker/interpolation.py)
+    # use_nsfw_censor: run the safety checker on its images (worker/safety.py).
+    censor_nsfw: bool = False
 
     @property
     def changes_model(self) -> bool:
@@ -107,6 +109,7 @@ class Capabilities:
     tis: tuple[str, ...] = ()
     hires_fix: bool = True
     tiling: bool = True
+    nsfw_censor: bool = False  # a safety checker is loaded
 
 
 def job_from_pop(
@@ -236,10 +239,17 @@ def job_from_pop(
         loras=loras,
         tis=tis,
         interpolation=interpolation,
+        censor_nsfw=payload.use_nsfw_censor,
     )
 
 
 def _check_features(payload: PopPayload, capabilities: Capabilities) -> None:
+    if payload.use_nsfw_censor and not capabilities.nsfw_censor:
+        # A horde that did not read our `nsfw_censor: false` (an older one) sent it anyway.
+        raise JobRejected(
+            "the job asks for the NSFW censor (use_nsfw_censor) but this worker has no safety"
+            " checker; it does not generate images it cannot censor"
+        )
     for name in payload.post_processing:
         if name not in capabilities.post_processors:
             served = ", ".join(capabilities.post_processors) or "none"
