@@ -170,6 +170,14 @@ class WorkerSettings(BaseSettings):
         gt=0,
         description="after a second signal, how long to keep retrying the last submit",
     )
+    ttl_margin: float = Field(
+        10.0,
+        ge=0,
+        description=(
+            "seconds of a job's ttl kept for decoding, encoding and the submit: a generation"
+            " whose steps would end later is stopped and answered faulted"
+        ),
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level")
 
     @field_validator("horde_url")
