@@ -177,3 +177,28 @@ def test_no_checker_anywhere_means_none(tiny_model_dir: Path) -> None:
     assert find_checker(None, {MODEL: "tiny", "other": str(tiny_model_dir)}) is None
     with pytest.raises(SafetyCheckerError):
         find_checker(tiny_model_dir, {})
+
+
+# ---- horde-worker check ----
+
+
+@pytest.mark.parametrize("with_checker", [True, False])
+def test_check_says_which_case_applies(
+    with_checker: bool,
+    passing_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import horde_worker.cli as cli
+
+    # The command reconfigures logging for a terminal; the test's log capture stays as it is.
+    monkeypatch.setattr(cli, "_setup_logging", lambda level: None)
+    checker = {"safety_checker": passing_dir} if with_checker else {}
+    settings = load_settings(models={MODEL: "tiny"}, cache_dir=cache_dir(), device="cpu", **checker)
+    assert cli.command_check(settings) == cli.EXIT_OK
+    out = capsys.readouterr().out
+    if with_checker:
+        assert f"safety checker: {passing_dir} (ran in " in out
+        assert "no safety checker" not in out
+    else:
+        assert "no safety checker: jobs that ask for censorship will not be sent here" in out
