@@ -48,7 +48,7 @@ class Features:
             features.controlnets.load(settings.controlnets)
         from horde_worker.safety import SafetyChecker, find_checker
 
-        checker_files = find_checker(settings.safety_checker, settings.models)
+        checker_files = find_checker(settings.safety_checker, settings.models, settings.cache_dir)
         if checker_files is not None:
             features.safety = SafetyChecker.load(checker_files, placement)
         return features

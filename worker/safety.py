@@ -4,8 +4,9 @@ the censor (`use_nsfw_censor`).
 
 Where it comes from, first found wins: the folder the volunteer configures (`safety_checker`),
 else the `safety_checker/` + `feature_extractor/` folders a model folder ships (as SD 1.x
-diffusers folders do). The model pipelines themselves are loaded without it (worker/models.py):
-left in the pipeline, it would black out every image of every job, asked or not.
+diffusers folders do, and the `tiny` test model's tiny checker, worker/tiny_checker.py). The
+model pipelines themselves are loaded without it (worker/models.py): left in the pipeline, it
+would black out every image of every job, asked or not.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PIL import Image
+
+from horde_worker.tiny_checker import ensure_tiny_checker
+from horde_worker.tiny_model import TINY_SOURCE
 
 if TYPE_CHECKING:
     from horde_worker.device import Placement
@@ -54,8 +58,11 @@ def checker_files(folder: Path) -> CheckerFiles | None:
     return None
 
 
-def find_checker(configured: Path | None, model_sources: Mapping[str, str]) -> CheckerFiles | None:
-    """The configured checker folder, else the first model folder that ships one, else None.
+def find_checker(
+    configured: Path | None, model_sources: Mapping[str, str], cache_dir: Path | None = None
+) -> CheckerFiles | None:
+    """The configured checker folder, else the first model folder that ships one (the `tiny`
+    model ships a tiny one that flags nothing, built in `cache_dir`), else None.
 
     A configured folder without a checker is an error, not a silent fall-through: the volunteer
     meant to have one.
@@ -70,9 +77,14 @@ def find_checker(configured: Path | None, model_sources: Mapping[str, str]) -> C
             )
         return files
     for name, source in model_sources.items():
+        if source == TINY_SOURCE:
+            files = checker_files(ensure_tiny_checker(cache_dir))
+            assert files is not None
+            label = f"model {name} (the tiny model's random-weight checker: it flags nothing)"
+            return CheckerFiles(files.checker, files.feature_extractor, label)
         path = Path(source).expanduser()
         if not path.is_dir():
-            continue  # single-file checkpoints, hub ids and `tiny` ship no checker folder
+            continue  # single-file checkpoints and hub ids ship no checker folder
         files = checker_files(path)
         if files is not None:
             return CheckerFiles(files.checker, files.feature_extractor, f"model {name} ({path})")

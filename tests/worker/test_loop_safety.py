@@ -25,13 +25,12 @@ StartLoop = Callable[..., RunningLoop]
 CPU = resolve_placement("cpu", "fp32")
 
 
-def registry_with_checker(model: LoadedModel, folder: Path) -> ModelRegistry:
-    """The shared tiny model, with the checker in `folder` loaded beside it."""
-    files = checker_files(folder)
-    assert files is not None
+def registry_with_checker(model: LoadedModel, folder: Path | None) -> ModelRegistry:
+    """The shared tiny model, with the checker in `folder` loaded beside it (None: none)."""
     registry = ModelRegistry(load_settings(models={TINY_MODEL_NAME: "tiny"}), CPU)
     registry.add(model)
-    registry.features = Features(safety=SafetyChecker.load(files, CPU))
+    files = checker_files(folder) if folder is not None else None
+    registry.features = Features(safety=SafetyChecker.load(files, CPU) if files else None)
     return registry
 
 
@@ -88,11 +87,11 @@ def test_an_image_the_checker_passes_is_submitted_ok(
 
 
 def test_a_worker_without_a_checker_announces_it_and_refuses_a_censor_job(
-    stub: StubHorde, start_loop: StartLoop
+    stub: StubHorde, start_loop: StartLoop, tiny_model: LoadedModel
 ) -> None:
     job_id = censor_job(stub)
     follow_up = stub.add_job()
-    start_loop(stub.url)  # the shared tiny registry: no checker
+    start_loop(stub.url, registry=registry_with_checker(tiny_model, None))
     stub.wait_for(lambda: len(stub.submits) == 2)
     assert stub.pops[0].nsfw_censor is False
     refused, served = stub.submits

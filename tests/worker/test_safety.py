@@ -174,9 +174,19 @@ def test_a_model_folder_shipping_a_checker_provides_it_once_outside_the_pipeline
 
 
 def test_no_checker_anywhere_means_none(tiny_model_dir: Path) -> None:
-    assert find_checker(None, {MODEL: "tiny", "other": str(tiny_model_dir)}) is None
+    # The tiny pipeline folder itself ships none (its checker lives beside it).
+    assert find_checker(None, {"plain": str(tiny_model_dir), "hub": "owner/model"}) is None
     with pytest.raises(SafetyCheckerError):
         find_checker(tiny_model_dir, {})
+
+
+def test_the_tiny_model_serves_with_a_tiny_checker_that_flags_nothing() -> None:
+    """So the demo and the tests that send censored requests through a `tiny` worker take the
+    path of a real worker with a checker."""
+    files = find_checker(None, {"plain": "owner/model", MODEL: "tiny"}, cache_dir())
+    assert files is not None and "flags nothing" in files.source
+    checker = SafetyChecker.load(files, CPU)
+    assert checker.flagged([Image.new("RGB", (64, 64), (250, 200, 180))]) == [False]
 
 
 # ---- horde-worker check ----
@@ -186,6 +196,7 @@ def test_no_checker_anywhere_means_none(tiny_model_dir: Path) -> None:
 def test_check_says_which_case_applies(
     with_checker: bool,
     passing_dir: Path,
+    tiny_model_dir: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -193,8 +204,11 @@ def test_check_says_which_case_applies(
 
     # The command reconfigures logging for a terminal; the test's log capture stays as it is.
     monkeypatch.setattr(cli, "_setup_logging", lambda level: None)
+    # A model folder without a checker of its own; the configured checker when asked.
     checker = {"safety_checker": passing_dir} if with_checker else {}
-    settings = load_settings(models={MODEL: "tiny"}, cache_dir=cache_dir(), device="cpu", **checker)
+    settings = load_settings(
+        models={MODEL: str(tiny_model_dir)}, cache_dir=cache_dir(), device="cpu", **checker
+    )
     assert cli.command_check(settings) == cli.EXIT_OK
     out = capsys.readouterr().out
     if with_checker:
