@@ -6,9 +6,17 @@ instead of being finished for a submit the horde would refuse (`AbortedGen`).
 
 from __future__ import annotations
 
+import itertools
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+# The pace is judged over at least this many recent steps (and a tenth of the job), as their
+# median duration: the first steps at a new size can be many times slower than the rest
+# (kernel selection, allocator warm-up), and such a step must not condemn a job that ends in
+# time.
+MIN_PACE_STEPS = 5
 
 
 @dataclass
@@ -18,7 +26,7 @@ class Lease:
     # for decoding, post-processing, the safety checker, encoding and the submit itself.
     finish_by: float
     clock: Callable[[], float] = time.monotonic
-    _first_step: tuple[int, float] | None = None
+    _recent: deque[tuple[int, float]] = field(default_factory=deque, repr=False)
 
     @classmethod
     def start(
@@ -36,17 +44,23 @@ class Lease:
         return cls(ttl=float(ttl), finish_by=begun + ttl - margin, clock=clock)
 
     def can_finish(self, step: int, total: int) -> bool:
-        """Whether the job, at `step` of `total`, still ends in time at the pace of the steps
-        seen so far. The pace is measured from the first step seen, so the set-up before it
-        (prompt encoding, a first-use compile) does not count as step time."""
+        """Whether the job, at `step` of `total`, still ends in time: False once the time is
+        up, or once the median pace of the recent steps ends it too late."""
         now = self.clock()
         if now >= self.finish_by:
             return False
-        if self._first_step is None:
-            self._first_step = (step, now)
+        window = max(MIN_PACE_STEPS, total // 10)
+        self._recent.append((step, now))
+        while len(self._recent) > window + 1:
+            self._recent.popleft()
+        if len(self._recent) <= window:
             return True
-        first_step, first_time = self._first_step
-        if step <= first_step:
+        paces = sorted(
+            (later - earlier) / (later_step - step_before)
+            for (step_before, earlier), (later_step, later) in itertools.pairwise(self._recent)
+            if later_step > step_before
+        )
+        if not paces:
             return True
-        seconds_per_step = (now - first_time) / (step - first_step)
+        seconds_per_step = paces[len(paces) // 2]
         return now + (total - step) * seconds_per_step <= self.finish_by
