@@ -8,7 +8,15 @@ from typing import Any
 
 from PIL import Image
 
-from horde_protocol import Interpolation, PopPayload, PopReply, SourceProcessing, split_prompt
+from horde_protocol import (
+    Interpolation,
+    MetadataType,
+    MetadataValue,
+    PopPayload,
+    PopReply,
+    SourceProcessing,
+    split_prompt,
+)
 from horde_protocol.seeds import fold, seed_to_int
 from horde_worker.adapters import LoraRequest, TiRequest, name_key
 from horde_worker.images import (
@@ -37,7 +45,12 @@ class JobRejected(ValueError):
     `meta_type`/`meta_value` follow the public horde's gen_metadata vocabulary.
     """
 
-    def __init__(self, reason: str, meta_type: str = "information", meta_value: str = "see_ref"):
+    def __init__(
+        self,
+        reason: str,
+        meta_type: str = MetadataType.INFORMATION,
+        meta_value: str = MetadataValue.SEE_REF,
+    ):
         super().__init__(reason)
         self.reason = reason
         self.meta_type = meta_type
@@ -184,7 +197,7 @@ def job_from_pop(
                     "inpainting needs a source_mask or transparent pixels in source_image;"
                     " got neither",
                     "source_mask",
-                    "parse_failed",
+                    MetadataValue.PARSE_FAILED,
                 )
         source = opaque_rgb(source)
     if payload.control_type is not None and mode is not Mode.IMG2IMG:
@@ -313,7 +326,7 @@ def _decode(data: str | bytes, field_name: str) -> Image.Image:
     try:
         return decode_image(data, field_name)
     except ImageInputError as error:
-        raise JobRejected(str(error), error.field, "parse_failed") from None
+        raise JobRejected(str(error), error.field, MetadataValue.PARSE_FAILED) from None
 
 
 def _r2_targets(reply: PopReply, count: int) -> list[str | None]:

@@ -371,7 +371,7 @@ class WorkerLoop:
             )
         except (HordeRefusal, TransientError, GaveUp) as error:
             raise JobRejected(
-                f"{field}: download failed ({error})", field, "download_failed"
+                f"{field}: download failed ({error})", field, MetadataValue.DOWNLOAD_FAILED
             ) from None
 
     def _generation_fault(self, job: Job, error: Exception) -> Fault:
