@@ -45,6 +45,30 @@ class GenerationState(str, Enum):
     CSAM = "csam"
 
 
+class MetadataType(str, Enum):
+    """`gen_metadata[].type` of a submit, in the public horde's vocabulary: what it is about."""
+
+    LORA = "lora"
+    TI = "ti"
+    CENSORSHIP = "censorship"
+    SOURCE_IMAGE = "source_image"
+    SOURCE_MASK = "source_mask"
+    EXTRA_SOURCE_IMAGES = "extra_source_images"
+    BATCH_INDEX = "batch_index"
+    INFORMATION = "information"
+
+
+class MetadataValue(str, Enum):
+    """`gen_metadata[].value` of a submit, in the public horde's vocabulary: what happened."""
+
+    DOWNLOAD_FAILED = "download_failed"
+    PARSE_FAILED = "parse_failed"
+    BASELINE_MISMATCH = "baseline_mismatch"
+    CSAM = "csam"
+    NSFW = "nsfw"
+    SEE_REF = "see_ref"
+
+
 Side = Annotated[int, Field(ge=MIN_SIDE, le=MAX_SIDE)]
 Weight = Annotated[float, Field(ge=-5, le=5)]
 

@@ -240,9 +240,28 @@ def command_check(settings: WorkerSettings) -> int:
                 continue
             print(f"ok   {name} {mode} 64x64 in {time.perf_counter() - started:.2f}s")
     print(f"device {registry.placement.device}, dtype {registry.placement.dtype_name}")
+    failed |= not _check_safety(registry.features)
     if settings.api_key is not None:
         failed |= not _check_horde(settings)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _check_safety(features: Any) -> bool:
+    """Say which case applies to jobs asking for the NSFW censor; run the checker once."""
+    from PIL import Image
+
+    if features.safety is None:
+        print("no safety checker: jobs that ask for censorship will not be sent here")
+        return True
+    started = time.perf_counter()
+    try:
+        features.safety.flagged([Image.new("RGB", (64, 64), (90, 140, 200))])
+    except Exception as error:
+        print(f"FAIL safety checker {features.safety.source}: {type(error).__name__}: {error}")
+        return False
+    seconds = time.perf_counter() - started
+    print(f"safety checker: {features.safety.source} (ran in {seconds:.2f}s)")
+    return True
 
 
 def _check_horde(settings: WorkerSettings) -> bool:

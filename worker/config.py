@@ -100,6 +100,14 @@ class WorkerSettings(BaseSettings):
     textual_inversion_folder: Path | None = Field(
         None, description="folder of textual inversion files, served by file name"
     )
+    safety_checker: Path | None = Field(
+        None,
+        description=(
+            "folder of the NSFW safety checker (diffusers' StableDiffusionSafetyChecker and its"
+            " CLIP feature extractor) run on the images of jobs that ask for censorship; default:"
+            " the safety_checker/feature_extractor folders of a model folder that ships them"
+        ),
+    )
     upscale_tile: int = Field(
         256, ge=32, le=4096, description="side of the tiles post-processors work on (pixels)"
     )
@@ -161,6 +169,14 @@ class WorkerSettings(BaseSettings):
         30.0,
         gt=0,
         description="after a second signal, how long to keep retrying the last submit",
+    )
+    ttl_margin: float = Field(
+        10.0,
+        ge=0,
+        description=(
+            "seconds of a job's ttl kept for decoding, encoding and the submit: a generation"
+            " whose steps would end later is stopped and answered faulted"
+        ),
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level")
 
@@ -237,6 +253,15 @@ class WorkerSettings(BaseSettings):
     def _existing_folder(cls, value: Path | None) -> Path | None:
         if value is not None and not value.expanduser().is_dir():
             raise ValueError(f"{value}: no such folder")
+        return value
+
+    @field_validator("safety_checker")
+    @classmethod
+    def _checker_folder(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            from horde_worker.safety import find_checker
+
+            find_checker(value, {})  # raises a ValueError naming what the folder lacks
         return value
 
     @field_validator("device")

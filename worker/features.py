@@ -1,6 +1,7 @@
 """Everything a job may ask for beyond the base model, loaded once at start and shared by jobs:
-post-processors, ControlNet models, the LoRA/TI folders. Also what the worker therefore serves
-(its Capabilities) and the per-job preparation of the shared model (adapters, tiling, lock).
+post-processors, ControlNet models, the LoRA/TI folders, the NSFW safety checker. Also what the
+worker therefore serves (its Capabilities) and the per-job preparation of the shared model
+(adapters, tiling, lock).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from horde_worker.device import Placement
     from horde_worker.models import LoadedModel
     from horde_worker.postprocess import PostProcessors
+    from horde_worker.safety import SafetyChecker
 
 
 @dataclass
@@ -26,6 +28,7 @@ class Features:
     post_processors: PostProcessors | None = None
     controlnets: ControlNets | None = None
     adapters: AdapterLibrary = field(default_factory=AdapterLibrary)
+    safety: SafetyChecker | None = None
 
     @classmethod
     def load(cls, settings: WorkerSettings, placement: Placement) -> Features:
@@ -43,6 +46,11 @@ class Features:
 
             features.controlnets = ControlNets(placement)
             features.controlnets.load(settings.controlnets)
+        from horde_worker.safety import SafetyChecker, find_checker
+
+        checker_files = find_checker(settings.safety_checker, settings.models, settings.cache_dir)
+        if checker_files is not None:
+            features.safety = SafetyChecker.load(checker_files, placement)
         return features
 
     # ---- what the worker announces ----
@@ -58,6 +66,11 @@ class Features:
     @property
     def control_map_types(self) -> list[str]:
         return self.controlnets.map_types if self.controlnets else []
+
+    @property
+    def nsfw_censor(self) -> bool:
+        """Whether jobs asking for the NSFW censor can be served (announced in the pop)."""
+        return self.safety is not None
 
     # ---- one job ----
 
@@ -82,6 +95,16 @@ class Features:
                     applied(model.pipeline, self.adapters, job.loras, job.tis, prompts)
                 )
             yield prompts
+
+    def nsfw_flags(self, images: list[Any], job: Job) -> list[bool]:
+        """Which images the safety checker flags; all False, and the checker not run, when the
+        job did not ask for the censor."""
+        if not job.censor_nsfw:
+            return [False] * len(images)
+        if self.safety is None:
+            # job_from_pop refuses such a job first; never hand out an unchecked image.
+            raise ValueError("the job asks for the NSFW censor, but no safety checker is loaded")
+        return self.safety.flagged(images)
 
     def post_process(self, image: Any, job: Job) -> Any:
         if not job.post_processing:

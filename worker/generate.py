@@ -16,6 +16,7 @@ from horde_worker.images import fit, paste_unmasked
 from horde_worker.interpolation import noise_arguments, prompt_arguments
 from horde_worker.job import Job, Mode
 from horde_worker.models import LoadedModel
+from horde_worker.safety import placeholder
 
 
 class StepObserver(Protocol):
@@ -34,6 +35,7 @@ class GeneratedImage:
     id: str
     seed: int
     image: Image.Image
+    censored: bool = False  # the safety checker flagged it: `image` is the placeholder
 
 
 @dataclass
@@ -197,9 +199,20 @@ def generate(
                 result = result.convert("RGB")
             result = features.post_process(result, job)
             images.append(GeneratedImage(id=image_id, seed=seed, image=result))
+    _censor(images, job, features)
     return GenerationOutcome(
         images=images, steps_run=steps_done, seconds=time.perf_counter() - started
     )
+
+
+def _censor(images: list[GeneratedImage], job: Job, features: Features) -> None:
+    """The final images (decoded, post-processed) through the safety checker, one call for the
+    batch, when the job asks for it; a flagged one is replaced, nothing of it is kept."""
+    flags = features.nsfw_flags([generated.image for generated in images], job)
+    for generated, flagged in zip(images, flags, strict=True):
+        if flagged:
+            generated.image = placeholder(generated.image.size)
+            generated.censored = True
 
 
 def _control_image(job: Job) -> Image.Image | None:

@@ -8,7 +8,15 @@ from typing import Any
 
 from PIL import Image
 
-from horde_protocol import Interpolation, PopPayload, PopReply, SourceProcessing, split_prompt
+from horde_protocol import (
+    Interpolation,
+    MetadataType,
+    MetadataValue,
+    PopPayload,
+    PopReply,
+    SourceProcessing,
+    split_prompt,
+)
 from horde_protocol.seeds import fold, seed_to_int
 from horde_worker.adapters import LoraRequest, TiRequest, name_key
 from horde_worker.images import (
@@ -37,7 +45,12 @@ class JobRejected(ValueError):
     `meta_type`/`meta_value` follow the public horde's gen_metadata vocabulary.
     """
 
-    def __init__(self, reason: str, meta_type: str = "information", meta_value: str = "see_ref"):
+    def __init__(
+        self,
+        reason: str,
+        meta_type: str = MetadataType.INFORMATION,
+        meta_value: str = MetadataValue.SEE_REF,
+    ):
         super().__init__(reason)
         self.reason = reason
         self.meta_type = meta_type
@@ -77,6 +90,8 @@ class Job:
     loras: list[LoraRequest] = field(default_factory=list)
     tis: list[TiRequest] = field(default_factory=list)
     interpolation: Interpolation | None = None  # our extension (worker/interpolation.py)
+    # use_nsfw_censor: run the safety checker on its images (worker/safety.py).
+    censor_nsfw: bool = False
 
     @property
     def changes_model(self) -> bool:
@@ -107,6 +122,7 @@ class Capabilities:
     tis: tuple[str, ...] = ()
     hires_fix: bool = True
     tiling: bool = True
+    nsfw_censor: bool = False  # a safety checker is loaded
 
 
 def job_from_pop(
@@ -181,7 +197,7 @@ def job_from_pop(
                     "inpainting needs a source_mask or transparent pixels in source_image;"
                     " got neither",
                     "source_mask",
-                    "parse_failed",
+                    MetadataValue.PARSE_FAILED,
                 )
         source = opaque_rgb(source)
     if payload.control_type is not None and mode is not Mode.IMG2IMG:
@@ -236,10 +252,17 @@ def job_from_pop(
         loras=loras,
         tis=tis,
         interpolation=interpolation,
+        censor_nsfw=payload.use_nsfw_censor,
     )
 
 
 def _check_features(payload: PopPayload, capabilities: Capabilities) -> None:
+    if payload.use_nsfw_censor and not capabilities.nsfw_censor:
+        # A horde that did not read our `nsfw_censor: false` (an older one) sent it anyway.
+        raise JobRejected(
+            "the job asks for the NSFW censor (use_nsfw_censor) but this worker has no safety"
+            " checker; it does not generate images it cannot censor"
+        )
     for name in payload.post_processing:
         if name not in capabilities.post_processors:
             served = ", ".join(capabilities.post_processors) or "none"
@@ -303,7 +326,7 @@ def _decode(data: str | bytes, field_name: str) -> Image.Image:
     try:
         return decode_image(data, field_name)
     except ImageInputError as error:
-        raise JobRejected(str(error), error.field, "parse_failed") from None
+        raise JobRejected(str(error), error.field, MetadataValue.PARSE_FAILED) from None
 
 
 def _r2_targets(reply: PopReply, count: int) -> list[str | None]:

@@ -15,12 +15,15 @@ import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from enum import Enum
+from typing import Any, TypeVar
 
 from horde_protocol import (
     ErrorCode,
     GenerationMetadata,
     GenerationState,
+    MetadataType,
+    MetadataValue,
     PopReply,
     PopRequest,
     SubmitRequest,
@@ -38,8 +41,9 @@ from horde_worker.horde_client import (
 )
 from horde_worker.images import encode_webp, to_base64
 from horde_worker.job import Capabilities, Job, JobRejected, job_from_pop
+from horde_worker.lease import Lease
 from horde_worker.models import ModelRegistry
-from horde_worker.progress import ProgressReporter, ProgressSupport
+from horde_worker.progress import ProgressReporter, ProgressSupport, StopReason
 from horde_worker.shutdown import Shutdown
 from horde_worker.stats import WorkerStats
 
@@ -53,11 +57,21 @@ class GaveUp(Exception):
     """A retried call was abandoned because the worker is stopping."""
 
 
+class JobOutcome(str, Enum):
+    """How one popped job ended (the `state=` of its log line)."""
+
+    OK = "ok"  # every image delivered
+    CENSORED = "censored"  # delivered; the safety checker replaced at least one image
+    FAULTED = "faulted"  # answered faulted: the horde requeues it
+    CANCELLED = "cancelled"  # its requester cancelled it; answered, not our fault
+    UNDELIVERED = "undelivered"  # the horde refused a submit, or never got it
+
+
 @dataclass
 class Fault:
     reason: str
-    meta_type: str = "information"
-    meta_value: str = "see_ref"
+    meta_type: str = MetadataType.INFORMATION
+    meta_value: str = MetadataValue.SEE_REF
 
 
 class WorkerLoop:
@@ -85,6 +99,7 @@ class WorkerLoop:
             control_map_types=tuple(features.control_map_types),
             loras=tuple(features.adapters.loras.names),
             tis=tuple(features.adapters.tis.names),
+            nsfw_censor=features.nsfw_censor,
         )
         self._last_skipped_log = 0.0
         self._skipped_lock = threading.Lock()
@@ -179,10 +194,11 @@ class WorkerLoop:
                 self.shutdown.stop_popping.wait(idle.next_delay())
                 continue
             idle.reset()
+            received = time.monotonic()  # the job's ttl runs from about now
             if not self._take_job():
                 return
             try:
-                self.process(reply)
+                self.process(reply, received)
             except Exception:
                 # A slot must outlive any single job: log it and serve the next one.
                 log.exception("job %s: unexpected error in the worker", reply.id)
@@ -214,6 +230,8 @@ class WorkerLoop:
             textual_inversions=list(c.tis),
             # Our extension: frames between two seeds/prompts (worker/interpolation.py).
             allow_interpolation=True,
+            # Our extension: false keeps jobs that must be censored away from this worker.
+            nsfw_censor=c.nsfw_censor,
             threads=s.threads,
             amount=1,
             bridge_agent=BRIDGE_AGENT,
@@ -241,29 +259,27 @@ class WorkerLoop:
 
     # ---- one job ----
 
-    def process(self, reply: PopReply) -> str:
-        """Generate and answer one popped job; returns its final state for the log/tests."""
+    def process(self, reply: PopReply, received: float | None = None) -> JobOutcome:
+        """Generate and answer one popped job (popped at monotonic time `received`, default
+        now); returns how it ended, for the log and tests."""
         assert reply.has_job
         started = time.perf_counter()
-        ids = list(reply.ids) or [str(reply.id)]
+        lease = Lease.start(reply.ttl, self.settings.ttl_margin, received)
         if reply.payload is None:
-            self._submit_faulted(ids, Fault("the pop reply has a job id but no payload"), seed=0)
-            self._log_job(reply, None, started, "faulted", steps_run=0)
-            return "faulted"
+            return self._fault(
+                reply, None, started, Fault("the pop reply has a job id but no payload")
+            )
         try:
             job = self._prepare(reply)
         except JobRejected as rejected:
             log.warning("job %s rejected: %s", reply.id, rejected.reason)
             fault = Fault(rejected.reason, rejected.meta_type, rejected.meta_value)
-            self._submit_faulted(ids, fault, seed=0)
-            self._log_job(reply, None, started, "faulted", steps_run=0)
-            return "faulted"
+            return self._fault(reply, None, started, fault)
         model = self.registry.get(job.model)
         if model is None:
-            fault = Fault(f"model {job.model!r} is not loaded here")
-            self._submit_faulted(job.ids, fault, job.seeds[0])
-            self._log_job(reply, job, started, "faulted", steps_run=0)
-            return "faulted"
+            return self._fault(
+                reply, job, started, Fault(f"model {job.model!r} is not loaded here")
+            )
         reporter = ProgressReporter(
             self.client,
             job.id,
@@ -272,29 +288,19 @@ class WorkerLoop:
             self.shutdown.abort_job,
             interval=self.settings.progress_interval,
             preview_every=self.settings.preview_every,
+            lease=lease,
         )
         try:
             with reporter:
                 outcome = generate(job, model, reporter, self.registry.features)
         except JobInterrupted:
-            if reporter.stop_reason == "cancelled":
-                # Answering frees the requester's slot at once on our horde (docs/protocol.md).
-                fault = Fault("cancelled by its requester")
-                self._answer_faulted(job.ids, fault, job.seeds[0])
-                self.stats.add(jobs_cancelled=1)
-                self._log_job(reply, job, started, "cancelled", steps_run=0)
-                return "cancelled"
-            self._submit_faulted(job.ids, Fault("worker shutting down"), job.seeds[0])
-            self._log_job(reply, job, started, "faulted", steps_run=0)
-            return "faulted"
+            return self._interrupted(reply, job, started, reporter.stop_reason)
         except Exception as error:
-            fault = self._generation_fault(job, error)
-            self._submit_faulted(job.ids, fault, job.seeds[0])
-            self._log_job(reply, job, started, "faulted", steps_run=0)
-            return "faulted"
-        state = self._submit_images(job, outcome.images)
+            return self._fault(reply, job, started, self._generation_fault(job, error))
+        result = self._submit_images(job, outcome.images)
         self.stats.add(
             images=len(outcome.images),
+            images_censored=sum(generated.censored for generated in outcome.images),
             steps=outcome.steps_run,
             generation_seconds=outcome.seconds,
         )
@@ -302,11 +308,44 @@ class WorkerLoop:
             reply,
             job,
             started,
-            state,
+            result,
             steps_run=outcome.steps_run,
             generation_seconds=outcome.seconds,
         )
-        return state
+        return result
+
+    def _interrupted(
+        self, reply: PopReply, job: Job, started: float, reason: StopReason | None
+    ) -> JobOutcome:
+        if reason is StopReason.CANCELLED:
+            # Answering frees the requester's slot at once on our horde (docs/protocol.md).
+            fault = Fault("cancelled by its requester")
+            return self._fault(reply, job, started, fault, JobOutcome.CANCELLED)
+        if reason is StopReason.EXPIRED:
+            log.warning("job %s cannot be submitted within its ttl of %ss", job.id, reply.ttl)
+            fault = Fault(
+                f"stopped: it could not be finished and submitted within its ttl of {reply.ttl}s"
+            )
+            return self._fault(reply, job, started, fault)
+        return self._fault(reply, job, started, Fault("worker shutting down"))
+
+    def _fault(
+        self,
+        reply: PopReply,
+        job: Job | None,
+        started: float,
+        fault: Fault,
+        outcome: JobOutcome = JobOutcome.FAULTED,
+    ) -> JobOutcome:
+        """Answer every image of the job `faulted` with the reason, count and log it."""
+        ids = job.ids if job else list(reply.ids) or [str(reply.id)]
+        if outcome is JobOutcome.CANCELLED:
+            self._answer_faulted(ids, fault, job.seeds[0] if job else 0)
+            self.stats.add(jobs_cancelled=1)  # not a fault of this worker
+        else:
+            self._submit_faulted(ids, fault, job.seeds[0] if job else 0)
+        self._log_job(reply, job, started, outcome, steps_run=0)
+        return outcome
 
     def _prepare(self, reply: PopReply) -> Job:
         source_bytes = self._fetch_if_link(reply.source_image, "source_image")
@@ -332,7 +371,7 @@ class WorkerLoop:
             )
         except (HordeRefusal, TransientError, GaveUp) as error:
             raise JobRejected(
-                f"{field}: download failed ({error})", field, "download_failed"
+                f"{field}: download failed ({error})", field, MetadataValue.DOWNLOAD_FAILED
             ) from None
 
     def _generation_fault(self, job: Job, error: Exception) -> Fault:
@@ -345,8 +384,8 @@ class WorkerLoop:
 
     # ---- answering the horde ----
 
-    def _submit_images(self, job: Job, images: list[GeneratedImage]) -> str:
-        states = []
+    def _submit_images(self, job: Job, images: list[GeneratedImage]) -> JobOutcome:
+        delivered = []
         for index, generated in enumerate(images):
             data = encode_webp(generated.image, self.settings.webp_quality)
             upload_url = job.r2_uploads[index] if index < len(job.r2_uploads) else None
@@ -355,22 +394,21 @@ class WorkerLoop:
                 generation = "R2"
             else:
                 generation = to_base64(data)
-            states.append(
+            delivered.append(
                 self._submit(
                     SubmitRequest(
                         id=generated.id,
                         generation=generation,
                         seed=generated.seed,
-                        state=GenerationState.OK,
+                        **_censorship(generated),
                     )
                 )
             )
-        state = "ok" if all(s == "ok" for s in states) else "undelivered"
-        if state == "ok":
-            self.stats.add(jobs_ok=1)
-        else:
+        if not all(delivered):
             self.stats.add(jobs_undelivered=1)
-        return state
+            return JobOutcome.UNDELIVERED
+        self.stats.add(jobs_ok=1)
+        return JobOutcome.CENSORED if any(g.censored for g in images) else JobOutcome.OK
 
     def _upload(self, image_id: str, url: str, data: bytes) -> bool:
         """PUT to the presigned URL; False (submit inline instead) if it cannot be done."""
@@ -406,8 +444,9 @@ class WorkerLoop:
                 )
             )
 
-    def _submit(self, request: SubmitRequest) -> str:
-        """Deliver one submit: retried until accepted or definitively refused."""
+    def _submit(self, request: SubmitRequest) -> bool:
+        """Deliver one submit: retried until accepted or definitively refused; True when the
+        horde has it."""
         try:
             reply = self._retry(
                 lambda: self.client.submit(request),
@@ -418,21 +457,21 @@ class WorkerLoop:
             if refusal.rc == ErrorCode.DUPLICATE_GEN.value:
                 # An earlier attempt got through but its reply was lost.
                 log.info("submit %s: already accepted by the horde", request.id)
-                return "ok"
+                return True
             if refusal.rc == ErrorCode.ABORTED_GEN.value:
                 log.warning("submit %s: the horde had given up on it (ttl ran out)", request.id)
             else:
                 log.error("submit %s refused: %s", request.id, refusal)
-            return "undelivered"
+            return False
         except GaveUp:
             log.error(
                 "submit %s NOT delivered: the worker was stopped while the horde was"
                 " unreachable; the horde will requeue it after its ttl",
                 request.id,
             )
-            return "undelivered"
+            return False
         self.stats.add(kudos=reply.reward)
-        return "ok"
+        return True
 
     def _retry(
         self,
@@ -479,7 +518,7 @@ class WorkerLoop:
         reply: PopReply,
         job: Job | None,
         started: float,
-        state: str,
+        state: JobOutcome,
         *,
         steps_run: int,
         generation_seconds: float | None = None,
@@ -500,5 +539,18 @@ class WorkerLoop:
             len(job.ids) if job else len(reply.ids or [reply.id]),
             seconds,
             speed,
-            state,
+            state.value,
         )
+
+
+def _censorship(generated: GeneratedImage) -> dict[str, Any]:
+    """Submit fields of one image: `censored` with the public horde's metadata when the safety
+    checker replaced it (its NSFW verdict; this checker has no CSAM class), else `ok`."""
+    if not generated.censored:
+        return {"state": GenerationState.OK}
+    return {
+        "state": GenerationState.CENSORED,
+        "gen_metadata": [
+            GenerationMetadata(type=MetadataType.CENSORSHIP, value=MetadataValue.NSFW)
+        ],
+    }

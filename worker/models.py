@@ -6,6 +6,7 @@ Each model is one text-to-image pipeline; img2img and inpainting pipelines are m
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -54,7 +55,9 @@ def load_pipeline(source: str, placement: Placement, cache_dir: Path) -> Any:
             folder = ensure_tiny_pipeline(cache_dir)
             pipeline = AutoPipelineForText2Image.from_pretrained(str(folder), **common)
         elif path.is_dir():
-            pipeline = AutoPipelineForText2Image.from_pretrained(str(path), **common)
+            pipeline = AutoPipelineForText2Image.from_pretrained(
+                str(path), **common, **_without_safety_checker(path)
+            )
         elif path.is_file() and path.suffix.lower() in CHECKPOINT_SUFFIXES:
             pipeline = StableDiffusionPipeline.from_single_file(str(path), **common)
         else:
@@ -72,6 +75,22 @@ def load_pipeline(source: str, placement: Placement, cache_dir: Path) -> Any:
     pipeline.to(placement.device)
     _alias_text_model(pipeline)
     return pipeline
+
+
+def _without_safety_checker(folder: Path) -> dict[str, Any]:
+    """Load arguments that leave a folder's own safety checker out of the pipeline.
+
+    Inside the pipeline it would run on every image and black out the flagged ones, whether the
+    job asked for censorship or not; worker/safety.py loads it once, beside the models, and runs
+    it only for jobs that ask. Only pipelines that have the component are given the arguments
+    (SDXL's would warn about unexpected ones)."""
+    try:
+        index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if "safety_checker" not in index:
+        return {}
+    return {"safety_checker": None, "feature_extractor": None, "requires_safety_checker": False}
 
 
 def _alias_text_model(pipeline: Any) -> None:

@@ -11,13 +11,23 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from horde_protocol import ProgressRequest
 from horde_worker.horde_client import HordeClient, HordeRefusal, TransientError
 from horde_worker.images import latent_preview, to_base64
+from horde_worker.lease import Lease
 
 log = logging.getLogger(__name__)
+
+
+class StopReason(str, Enum):
+    """Why a ProgressReporter stopped its job."""
+
+    ABORTED = "aborted"  # the worker is shutting down (second signal)
+    CANCELLED = "cancelled"  # the horde says its requester cancelled it
+    EXPIRED = "expired"  # it can no longer be submitted within the job's ttl
 
 
 @dataclass
@@ -43,7 +53,8 @@ class ProgressSupport:
 
 
 class ProgressReporter:
-    """A StepObserver for one job: reports progress, stops on cancel or on abort."""
+    """A StepObserver for one job: reports progress, stops on cancel, on abort, or when the job
+    can no longer be submitted within its lease."""
 
     def __init__(
         self,
@@ -55,6 +66,7 @@ class ProgressReporter:
         *,
         interval: float,
         preview_every: int,
+        lease: Lease | None = None,
     ) -> None:
         self.client = client
         self.job_id = job_id
@@ -66,7 +78,8 @@ class ProgressReporter:
         self.interval = interval
         self.preview_every = preview_every
         self.cancelled = threading.Event()
-        self.stop_reason: str | None = None
+        self.lease = lease
+        self.stop_reason: StopReason | None = None
         self._pending: _Report | None = None
         self._last_queued = 0.0
         self._last_preview_step = 0
@@ -94,10 +107,13 @@ class ProgressReporter:
 
     def on_step(self, step: int, total: int, latents: Any) -> bool:
         if self.abort.is_set():
-            self.stop_reason = "aborted"
+            self.stop_reason = StopReason.ABORTED
             return True
         if self.cancelled.is_set():
-            self.stop_reason = "cancelled"
+            self.stop_reason = StopReason.CANCELLED
+            return True
+        if self.lease is not None and not self.lease.can_finish(step, total):
+            self.stop_reason = StopReason.EXPIRED
             return True
         if self._thread is None:
             return False

@@ -15,6 +15,7 @@ class WorkerStats:
     jobs_cancelled: int = 0
     jobs_undelivered: int = 0
     images: int = 0
+    images_censored: int = 0  # replaced by the safety checker's placeholder
     steps: int = 0
     generation_seconds: float = 0.0
     kudos: float = 0.0
@@ -33,5 +34,6 @@ class WorkerStats:
                 f"summary: uptime={uptime / 60:.1f}min jobs ok={self.jobs_ok}"
                 f" faulted={self.jobs_faulted} cancelled={self.jobs_cancelled}"
                 f" undelivered={self.jobs_undelivered} images={self.images}"
+                f" censored={self.images_censored}"
                 f" it/s={speed:.2f} kudos={self.kudos:.1f}"
             )

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 TINY_MODEL_NAME = "krita-horde-tiny"
@@ -139,24 +140,30 @@ def build_tiny_pipeline(output_dir: Path) -> Path:
 
 
 def ensure_tiny_pipeline(cache_dir: Path | None = None) -> Path:
-    """The cached tiny pipeline folder, built on first use.
+    """The cached tiny pipeline folder, built on first use."""
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return ensure_built(
+        root / f"tiny-sd-v{TINY_LAYOUT_VERSION}", "model_index.json", build_tiny_pipeline
+    )
+
+
+def ensure_built(target: Path, marker: str, build: Callable[[Path], object]) -> Path:
+    """`target`, built by `build` on first use (it exists once `target/marker` does).
 
     Built into a temporary sibling and renamed into place, so a crash mid-build or two workers
-    starting at once never leave (or read) a half-written model.
+    starting at once never leave (or read) a half-written folder.
     """
-    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    target = root / f"tiny-sd-v{TINY_LAYOUT_VERSION}"
-    if (target / "model_index.json").is_file():
+    if (target / marker).is_file():
         return target
-    root.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".tiny-build-", dir=root))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".tiny-build-", dir=target.parent))
     try:
-        build_tiny_pipeline(scratch)
+        build(scratch)
         try:
             os.rename(scratch, target)
         except OSError:
             # Another process won the race; its build is identical.
-            if not (target / "model_index.json").is_file():
+            if not (target / marker).is_file():
                 raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

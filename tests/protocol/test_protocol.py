@@ -1,6 +1,7 @@
 """The shared wire models: AI Horde v2 defaults, tolerance of unknown fields, clear rejections."""
 
 import ast
+import json
 import sys
 from pathlib import Path
 
@@ -10,7 +11,11 @@ from pydantic import ValidationError
 import horde_protocol as protocol
 from horde_protocol import (
     GenerationInput,
+    GenerationMetadata,
     GenerationParams,
+    GenerationState,
+    MetadataType,
+    MetadataValue,
     PopReply,
     PopRequest,
     RequestStatus,
@@ -89,6 +94,19 @@ def test_pop_and_submit_round_trip() -> None:
     assert empty.id is None and empty.skipped == {"models": 2}
     submit = SubmitRequest.model_validate({"id": "abc", "generation": "R2", "seed": "7"})
     assert submit.seed == 7 and submit.state == "ok"
+
+
+def test_a_censored_submit_carries_the_public_metadata_words_on_the_wire() -> None:
+    submit = SubmitRequest(
+        id="abc",
+        generation="UklGR",
+        seed=1,
+        state=GenerationState.CENSORED,
+        gen_metadata=[GenerationMetadata(type=MetadataType.CENSORSHIP, value=MetadataValue.NSFW)],
+    )
+    wire = json.loads(submit.model_dump_json())
+    assert wire["state"] == "censored"
+    assert wire["gen_metadata"] == [{"type": "censorship", "value": "nsfw", "ref": None}]
 
 
 def test_the_protocol_package_imports_only_pydantic_and_the_standard_library() -> None:

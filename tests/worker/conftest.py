@@ -68,10 +68,13 @@ class RunningLoop:
 
 @pytest.fixture
 def start_loop(tiny_registry: ModelRegistry) -> Iterator[Callable[..., RunningLoop]]:
-    """start_loop(horde_url, **settings) → a running loop on the shared tiny model."""
+    """start_loop(horde_url, registry=None, **settings) → a running loop on the shared tiny
+    model (or on `registry`)."""
     running: list[RunningLoop] = []
 
-    def start(horde_url: str, **overrides: Any) -> RunningLoop:
+    def start(
+        horde_url: str, registry: ModelRegistry | None = None, **overrides: Any
+    ) -> RunningLoop:
         options: dict[str, Any] = {
             "horde_url": horde_url,
             "api_key": TEST_KEY,
@@ -95,7 +98,7 @@ def start_loop(tiny_registry: ModelRegistry) -> Iterator[Callable[..., RunningLo
             connect_timeout=settings.connect_timeout,
             read_timeout=settings.read_timeout,
         )
-        loop = RunningLoop(WorkerLoop(settings, tiny_registry, client))
+        loop = RunningLoop(WorkerLoop(settings, registry or tiny_registry, client))
         loop.thread.start()
         running.append(loop)
         return loop

@@ -264,3 +264,21 @@ def test_a_retried_pop_carries_the_same_nonce_and_a_new_pop_a_new_one(
     first, retry, later = stub.pops[:3]
     assert first.nonce and first.nonce == retry.nonce, "the retry must repeat the nonce"
     assert later.nonce and later.nonce != first.nonce, "a new pop gets a new nonce"
+
+
+def test_a_job_that_cannot_be_submitted_within_its_ttl_is_stopped_and_faulted(
+    stub: StubHorde, start_loop: StartLoop
+) -> None:
+    """400 steps at 128x128 take seconds here; a 1 s ttl (no margin) cannot hold them: the
+    job is stopped at once and answered faulted, and the worker takes the next job."""
+    late = stub.add_job(steps=400, width=128, height=128, ttl=1)
+    follow_up = stub.add_job()
+    running = start_loop(stub.url, ttl_margin=0)
+    stub.wait_for(lambda: len(stub.submits) == 2)
+    stopped, served = stub.submits
+    assert (stopped.id, stopped.state) == (late, GenerationState.FAULTED)
+    assert "within its ttl of 1s" in (stopped.gen_metadata[0].ref or "")
+    assert max((p.step for p in stub.progress if p.id == late), default=0) < 400
+    assert (served.id, served.state) == (follow_up, GenerationState.OK)
+    running.stop()
+    assert running.loop.stats.jobs_faulted == 1 and running.loop.stats.jobs_ok == 1

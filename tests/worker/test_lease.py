@@ -1,0 +1,56 @@
+"""A job's lease (worker/lease.py): when a generation can no longer be submitted within the
+pop reply's ttl. A hand-moved clock: no sleeps, no timing luck."""
+
+from __future__ import annotations
+
+from horde_worker.lease import Lease
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_no_ttl_no_lease() -> None:
+    assert Lease.start(None, margin=10) is None
+    assert Lease.start(0, margin=10) is None
+
+
+def test_the_pace_of_the_recent_steps_decides() -> None:
+    clock = Clock()
+    lease = Lease.start(80, margin=10, clock=clock)  # steps must end by 100 + 70
+    assert lease is not None
+    for step in range(1, 7):  # set-up until 105, then 1 s a step
+        clock.now = 104.0 + step
+        assert lease.can_finish(step, 41)  # at step 6: the 35 left end at 145, in time
+    clock.now = 112.0  # then 2 s a step: the median of the last 5 steps is still 1 s
+    assert lease.can_finish(7, 41)
+    clock.now = 114.0
+    assert lease.can_finish(8, 41)
+    clock.now = 116.0  # now it is 2 s: the 32 steps left would end at 180, too late
+    assert not lease.can_finish(9, 41)
+
+
+def test_a_slow_first_step_does_not_condemn_a_job() -> None:
+    clock = Clock()
+    lease = Lease.start(80, margin=10, clock=clock)  # steps must end by 170
+    assert lease is not None
+    assert lease.can_finish(1, 100)
+    clock.now = 110.0  # 10 s for one step (warm-up at a new size), then 0.1 s a step
+    assert lease.can_finish(2, 100)
+    for step in range(3, 30):
+        clock.now = 110.0 + 0.1 * (step - 2)
+        assert lease.can_finish(step, 100), step
+
+
+def test_the_deadline_stops_a_job_even_before_its_pace_is_known() -> None:
+    clock = Clock()
+    lease = Lease.start(30, margin=10, received=90.0, clock=clock)  # steps end by 110
+    assert lease is not None
+    clock.now = 109.0
+    assert lease.can_finish(1, 2)
+    clock.now = 110.0
+    assert not lease.can_finish(1, 2)
