@@ -7,10 +7,13 @@ from __future__ import annotations
 import base64
 import io
 import time
+import uuid
 from typing import Any
 
+import boto3
 import httpx
 import pytest
+from moto.server import ThreadedMotoServer
 from PIL import Image
 
 from horde_api.queue.retention import UPLOAD_GRACE_SECONDS
@@ -245,3 +248,46 @@ def test_the_bucket_is_checked_at_start(
     with pytest.raises(ValueError, match=r"HORDE_RESULTS_S3_BUCKET.*no-such-bucket-of-ours"):
         make_horde(**settings)
     assert SECRET_ACCESS_KEY not in caplog.text
+
+
+@pytest.fixture
+def plain_http_server(s3_trust: None) -> Any:
+    """moto's own ThreadedMotoServer: S3 over plain http, as a MinIO without TLS."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def test_r2_links_of_a_plain_http_bucket_come_inline(
+    make_horde: HordeFactory, plain_http_server: str
+) -> None:
+    """Clients of the public horde read a link that is not https as base64: an http bucket's
+    presigned links would be garbage to them, so the image comes inline, read from the bucket."""
+    name = f"results-{uuid.uuid4().hex[:12]}"
+    admin = boto3.client(
+        "s3",
+        endpoint_url=plain_http_server,
+        region_name="us-east-1",
+        aws_access_key_id="AKIAEXAMPLE",
+        aws_secret_access_key=SECRET_ACCESS_KEY,
+    )
+    admin.create_bucket(Bucket=name)
+    horde = make_horde(
+        results_s3_bucket=name,
+        results_s3_endpoint_url=plain_http_server,
+        results_s3_region="us-east-1",
+        results_s3_access_key_id="AKIAEXAMPLE",
+        results_s3_secret_access_key=SECRET_ACCESS_KEY,
+        results_s3_addressing_style="path",
+    )
+    key = horde.user("volunteer")
+    rid = horde.request(r2=True)["id"]
+    job = horde.pop(key)
+    assert job["r2_upload"].startswith(f"{plain_http_server}/{name}/uploads/")
+    worker_upload(job["r2_upload"], png())
+    assert horde.submit(key, job["id"], generation="R2").status_code == 200
+    (generation,) = horde.status(rid)["generations"]
+    stored = admin.get_object(Bucket=name, Key=f"{day_of(horde)}/{job['id']}.webp")["Body"].read()
+    assert base64.b64decode(generation["img"]) == stored
