@@ -30,7 +30,8 @@ from horde_api.queue.pop import LeasePolicy
 from horde_api.queue.workers import LiveWorkersCache, live_workers
 from horde_api.routers import filters, generate, kudos, status, users, worker_jobs, workers
 from horde_api.settings import HordeSettings
-from horde_api.store.results import FilesystemResultStore
+from horde_api.store.results import FilesystemResultStore, ResultStore
+from horde_api.store.s3 import S3ResultStore
 from horde_api.studio import install_studio
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,13 @@ def _every(seconds: float, action: Callable[[], object]) -> Callable[[], None]:
     return maybe_run
 
 
+def build_result_store(settings: HordeSettings) -> ResultStore:
+    """The bucket when HORDE_RESULTS_S3_BUCKET names one, else files under the data dir."""
+    if settings.results_s3_bucket:
+        return S3ResultStore.from_settings(settings)
+    return FilesystemResultStore(settings.data_dir / "results")
+
+
 def build_context(settings: HordeSettings, clock: Callable[[], float] = time.time) -> HordeContext:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.resolved_database_url())
@@ -60,7 +68,7 @@ def build_context(settings: HordeSettings, clock: Callable[[], float] = time.tim
     connection = connect(settings)
     redis = connection.redis
     keys = RedisKeys(settings.redis_prefix)
-    store = FilesystemResultStore(settings.data_dir / "results")
+    store = build_result_store(settings)
     snapshot = settings.data_dir / EMBEDDED_SNAPSHOT_NAME
     filter_cache = FilterCache(sessions)
     filter_cache.reload()

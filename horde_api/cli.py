@@ -250,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--ssl-certfile",
         help="PEM certificate: serve HTTPS (default HORDE_TLS_CERT_FILE); r2 results are then"
-        " https links",
+        " https links (unless they are links to a results bucket)",
     )
     serve.add_argument("--ssl-keyfile", help="PEM key of the certificate (HORDE_TLS_KEY_FILE)")
     serve.set_defaults(func=cmd_serve)

@@ -11,6 +11,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from horde_api.store.results import ResultStoreUnavailable
 from horde_protocol import ErrorCode
 
 log = logging.getLogger(__name__)
@@ -176,6 +177,15 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(
             503,
             "The user database is unreachable; try again shortly",
+            ErrorCode.SERVICE_UNAVAILABLE.value,
+        )
+
+    @app.exception_handler(ResultStoreUnavailable)
+    async def _results_down(_: Request, exc: ResultStoreUnavailable) -> JSONResponse:
+        # The store logged what failed; the caller learns only that it may try again.
+        return error_response(
+            503,
+            "The result storage is unreachable; nothing was lost, try again shortly",
             ErrorCode.SERVICE_UNAVAILABLE.value,
         )
 

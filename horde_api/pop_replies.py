@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from horde_api.queue.pop import Claim
+from horde_api.store.results import ResultStore
 
 # What the public horde puts in `payload` when it has no job for the worker.
 EMPTY_PAYLOAD: dict[str, Any] = {
@@ -96,7 +97,7 @@ def no_job_reply(skipped: dict[str, int]) -> dict[str, Any]:
     return _reply(payload=dict(EMPTY_PAYLOAD), skipped=_skipped(skipped))
 
 
-def job_reply(claim: Claim, base_url: str) -> dict[str, Any]:
+def job_reply(claim: Claim, base_url: str, store: ResultStore) -> dict[str, Any]:
     spec: dict[str, Any] = json.loads(claim.spec_json)
     params: dict[str, Any] = spec["params"]
     payload: dict[str, Any] = {
@@ -120,8 +121,10 @@ def job_reply(claim: Claim, base_url: str) -> dict[str, Any]:
         use_nsfw_censor=bool(spec.get("censor_nsfw")) and not spec.get("nsfw"),
     )
     ids = claim.lease_ids
+    # Our upload endpoint, or a presigned PUT to the bucket that lives as long as the lease.
+    upload_seconds = max(60, int(claim.ttl))
     uploads = [
-        f"{base_url}/api/v2/generate/upload/{image.lease_id}?token={image.upload_token}"
+        store.upload_url(image.lease_id, image.upload_token, base_url, upload_seconds)
         for image in claim.images
     ]
     return _reply(

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -37,6 +37,34 @@ class HordeSettings(BaseSettings):
         default_factory=list,
         description="addresses/networks of reverse proxies whose X-Forwarded-For/-Proto are"
         " believed (comma-separated); empty = none",
+    )
+
+    # Results in S3-compatible object storage (docs/operator.md); empty bucket = the filesystem.
+    results_s3_bucket: str = Field("", description="bucket for result images; empty = data_dir")
+    results_s3_endpoint_url: str = Field(
+        "", description="S3 API endpoint (R2, MinIO); empty = AWS S3 of results_s3_region"
+    )
+    results_s3_region: str = Field("", description="region (R2: auto); empty = the AWS chain's")
+    results_s3_access_key_id: SecretStr | None = Field(
+        None, description="with the secret below; unset = the standard AWS credential chain"
+    )
+    results_s3_secret_access_key: SecretStr | None = None
+    results_s3_prefix: str = Field("", description="key prefix of every object, e.g. horde/")
+    results_s3_addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    results_s3_ca_bundle: Path | None = Field(
+        None, description="PEM CA bundle trusted for the endpoint (a private MinIO)"
+    )
+    results_s3_url_seconds: int = Field(
+        3600, ge=60, le=7 * 24 * 3600, description="lifetime of presigned result (GET) links"
+    )
+    results_s3_max_attempts: int = Field(
+        3, ge=1, le=10, description="tries per bucket call before a 503"
+    )
+    upload_sweep_seconds: float | None = Field(
+        None,
+        ge=0,
+        description="how often abandoned uploads are looked for; unset = every janitor pass on"
+        " the filesystem, 60 s with S3 (each look is a billed LIST)",
     )
 
     # Queue behaviour.
@@ -84,6 +112,29 @@ class HordeSettings(BaseSettings):
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @field_validator("results_s3_access_key_id", "results_s3_secret_access_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `HORDE_RESULTS_S3_SECRET_ACCESS_KEY=` in a config file means "not given".
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _s3_keys_in_pairs(self) -> HordeSettings:
+        # One of the pair alone is a typo or a lost variable, never a usable configuration.
+        key_id, secret = self.results_s3_access_key_id, self.results_s3_secret_access_key
+        if (key_id is None) != (secret is None):
+            missing = "ACCESS_KEY_ID" if key_id is None else "SECRET_ACCESS_KEY"
+            raise ValueError(
+                f"HORDE_RESULTS_S3_{missing} is not set but its pair is: set both, or neither"
+                " to use the standard AWS credential chain"
+            )
+        return self
+
+    def resolved_upload_sweep_seconds(self) -> float:
+        if self.upload_sweep_seconds is not None:
+            return self.upload_sweep_seconds
+        return 60.0 if self.results_s3_bucket else 0.0
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -65,15 +65,17 @@ def _check_fields(ctx: HordeContext, view: RequestView) -> dict[str, Any]:
 
 def status_reply(ctx: HordeContext, view: RequestView, base_url: str) -> RequestStatus:
     generations = []
-    # `r2` asks for links; clients of the public horde fetch only https links and read anything
-    # else as base64, so over plain http the images come inline (docs/protocol.md).
-    as_urls = bool(view.spec.get("r2", True)) and base_url.startswith("https://")
+    # `r2` asks for links (to our API, or presigned ones to the result bucket); clients of the
+    # public horde fetch only https links and read anything else as base64, so a link that is
+    # not https is replaced by the image inline (docs/protocol.md).
+    r2 = bool(view.spec.get("r2", True))
     for record in generation_records(ctx.redis, ctx.keys, view.request_id):
         ref = record.get("ref")
         if not ref:
             continue
-        if as_urls:
-            img = f"{base_url}/api/v2/generate/result/{record.get('job', record['id'])}.webp"
+        link = ctx.store.result_url(ref, record.get("job", record["id"]), base_url) if r2 else ""
+        if link.startswith("https://"):
+            img = link
         else:
             data = ctx.store.read(ref)
             if data is None:

@@ -48,6 +48,7 @@ class Janitor:
         self._after_run = after_run
         self._stop = threading.Event()
         self._next_repair = float("-inf")
+        self._next_upload_sweep = float("-inf")
         self._thread: threading.Thread | None = None
 
     def run_once(self, now: float | None = None) -> dict[str, int]:
@@ -65,13 +66,20 @@ class Janitor:
             "requests_purged": purge_finished_requests(
                 self.redis, self.keys, self.store, now, self.settings.result_retention_seconds
             ),
-            "uploads_purged": purge_orphan_uploads(self.redis, self.keys, self.store, now),
+            "uploads_purged": self._sweep_uploads(now),
             "queues_forgotten": forget_empty_queues(self.redis, self.keys, now),
             "in_flight_repaired": self._repair_in_flight(now),
         }
         if self._after_run is not None:
             self._after_run()
         return done
+
+    def _sweep_uploads(self, now: float) -> int:
+        # Listing a bucket is a billed request: with S3 it is done once a minute, not per pass.
+        if now < self._next_upload_sweep:
+            return 0
+        self._next_upload_sweep = now + self.settings.resolved_upload_sweep_seconds()
+        return purge_orphan_uploads(self.redis, self.keys, self.store, now)
 
     def _repair_in_flight(self, now: float) -> int:
         if now < self._next_repair:

@@ -12,7 +12,7 @@ from rq.registry import CanceledJobRegistry, FailedJobRegistry, FinishedJobRegis
 
 from horde_api.queue.keys import RedisKeys
 from horde_api.queue.lua import LuaScript
-from horde_api.store.results import ResultStore
+from horde_api.store.results import ResultStore, ResultStoreUnavailable
 
 log = logging.getLogger(__name__)
 RQ_END_REGISTRIES = (FinishedJobRegistry, FailedJobRegistry, CanceledJobRegistry)
@@ -28,9 +28,11 @@ def purge_finished_requests(
 ) -> int:
     """Remove requests finished more than `retention_seconds` ago. Several processes may run
     this at once: ZREM decides which one purges a given request."""
-    due = redis.zrangebyscore(keys.finished, "-inf", now - retention_seconds, start=0, num=limit)
+    due = redis.zrangebyscore(
+        keys.finished, "-inf", now - retention_seconds, start=0, num=limit, withscores=True
+    )
     purged = 0
-    for raw in due:
+    for raw, finished_at in due:
         request_id = raw.decode() if isinstance(raw, bytes) else raw
         if not redis.zrem(keys.finished, request_id):
             continue
@@ -39,10 +41,17 @@ def purge_finished_requests(
             for job_id in job_ids:
                 pipe.hget(keys.job(job_id), "queue")
             queues = [q.decode() if q else "" for q in pipe.execute()]
-        for record in redis.hvals(keys.request_generations(request_id)):
-            ref = json.loads(record).get("ref")
-            if ref:
-                store.delete(ref)
+        try:
+            for record in redis.hvals(keys.request_generations(request_id)):
+                ref = json.loads(record).get("ref")
+                if ref:
+                    store.delete(ref)
+        except ResultStoreUnavailable:
+            # Its keys stay, and so does its place among the finished: a later pass deletes the
+            # images (deleting twice is harmless) and then the keys. Nothing is forgotten.
+            redis.zadd(keys.finished, {request_id: finished_at})
+            log.warning("result storage unreachable: purging finished requests waits")
+            break
         with redis.pipeline(transaction=False) as pipe:
             pipe.delete(
                 keys.request(request_id),
@@ -77,7 +86,11 @@ def purge_orphan_uploads(
     upload only while its lease is active, so once the lease has ended (submitted without it,
     faulted, expired) and its ttl is over, or the lease is gone from Redis, the file is garbage.
     Idempotent, so several processes may run it at once."""
-    lease_ids = sorted(store.upload_ids())[:limit]
+    try:
+        lease_ids = sorted(store.upload_ids())[:limit]
+    except ResultStoreUnavailable:
+        log.warning("result storage unreachable: abandoned uploads wait for a later pass")
+        return 0
     if not lease_ids:
         return 0
     with redis.pipeline(transaction=False) as pipe:
@@ -90,7 +103,11 @@ def purge_orphan_uploads(
             active = state == b"active" or state == "active"
             if active or now <= float(expires or 0) + UPLOAD_GRACE_SECONDS:
                 continue
-        store.delete_upload(lease_id)
+        try:
+            store.delete_upload(lease_id)
+        except ResultStoreUnavailable:
+            log.warning("result storage unreachable: abandoned uploads wait for a later pass")
+            break
         purged += 1
     if purged:
         log.info("deleted %d uploads that were never submitted", purged)

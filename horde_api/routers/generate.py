@@ -293,7 +293,8 @@ async def result_image(job_id: Annotated[str, Path(max_length=64)], ctx: Context
     if key is not None:
         raw = ctx.redis.hget(ctx.keys.job(key), "ref")
         ref = raw.decode() if raw else None
-    data = ctx.store.read(ref) if ref else None
+    # Off the event loop: with a bucket, this read is a request over the network.
+    data = await run_in_threadpool(ctx.store.read, ref) if ref else None
     if data is None:
         raise NotFound(f"No image {job_id!r} (unknown, not finished, or expired)")
     return Response(

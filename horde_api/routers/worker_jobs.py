@@ -22,6 +22,7 @@ from horde_api.errors import (
     DuplicateGen,
     Forbidden,
     HordeError,
+    ImageValidationFailed,
     NotFound,
     WorkerMaintenance,
     WrongCredentials,
@@ -172,7 +173,7 @@ async def pop(
     crash_after_pop_commit(body.name)
     # Once the reply has left, its leases no longer count as unsent (horde_api/queue/pickup.py).
     sent = BackgroundTask(mark_sent, ctx.redis, ctx.keys, claim.lease_ids)
-    return JSONResponse(job_reply(claim, base_url), background=sent)
+    return JSONResponse(job_reply(claim, base_url, ctx.store), background=sent)
 
 
 def _flag(on: bool) -> str:
@@ -206,7 +207,8 @@ async def submit(
     ref = ""
     # A CSAM verdict keeps nothing; a censored image keeps the worker's placeholder.
     if state in (GenerationState.OK, GenerationState.CENSORED):
-        if len(body.generation) > INLINE_DECODE_LIMIT:
+        # "R2" takes the upload: with a bucket, a read, a check and a write over the network.
+        if body.generation == "R2" or len(body.generation) > INLINE_DECODE_LIMIT:
             ref = await run_in_threadpool(_store_result, ctx, lease_id, body, now)
         else:
             ref = _store_result(ctx, lease_id, body, now)
@@ -235,7 +237,7 @@ async def submit(
         now,
     )
     if result.outcome not in KEEPS_THE_IMAGE and ref:
-        ctx.store.delete(ref)
+        await run_in_threadpool(ctx.store.delete, ref)
     if result.outcome in ANSWERED:
         return SubmitReply(reward=result.reward)
     _raise_for(result.outcome, body.id)
@@ -279,7 +281,7 @@ def _raise_for(outcome: SubmitOutcome, job_id: str) -> NoReturn:
 
 def _store_result(ctx: HordeContext, lease_id: str, body: SubmitRequest, now: float) -> str:
     if body.generation == "R2":
-        ref = ctx.store.take_upload(lease_id, now)
+        ref = ctx.store.take_upload(lease_id, now, lambda raw: _checked_upload(ctx, raw))
         if ref is None:
             raise BadRequest(
                 f'generation is "R2" but nothing was uploaded for job {body.id};'
@@ -331,9 +333,18 @@ async def upload(
     return Response(status_code=200)
 
 
+def _checked_upload(ctx: HordeContext, raw: bytes) -> bytes:
+    """The checks of an uploaded image, wherever it was uploaded to: our endpoint, or the bucket
+    (checked at submit, since the bucket takes any PUT of a valid presigned URL)."""
+    if len(raw) > ctx.settings.max_result_bytes:
+        raise ImageValidationFailed(
+            f"uploaded image is larger than the allowed {ctx.settings.max_result_bytes} bytes"
+        )
+    return as_webp(check_image(raw, "uploaded image", MAX_RESULT_PIXELS))
+
+
 def _store_upload(ctx: HordeContext, lease_id: str, raw: bytes) -> None:
-    image = check_image(raw, "uploaded image", MAX_RESULT_PIXELS)
-    ctx.store.put_upload(lease_id, as_webp(image))
+    ctx.store.put_upload(lease_id, _checked_upload(ctx, raw))
 
 
 @router.post(
