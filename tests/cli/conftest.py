@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.recording_proxy import RecordingProxy, recording_proxy
-from tests.helpers.live_horde import LiveHorde, start_horde
-from tests.helpers.live_worker import start_worker
+from tests.helpers.live_setup import LiveSetup, horde_with_worker
 
 # Tiny and quick: the tiny model's 64 px images take a fraction of a second each.
 CONFIG = """\
@@ -30,21 +29,10 @@ timeout = 300
 """
 
 
-@dataclass
-class LiveSetup:
-    horde: LiveHorde
-    artist_key: str
-
-
 @pytest.fixture(scope="session")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSetup]:
-    folder = tmp_path_factory.mktemp("cli-horde")
-    with start_horde(folder) as horde:
-        artist = horde.create_user("artist", trusted=True)
-        volunteer = horde.create_user("volunteer")
-        with start_worker(folder, horde.url, volunteer, name="cli-worker") as worker:
-            worker.wait_ready()
-            yield LiveSetup(horde, artist)
+    with horde_with_worker(tmp_path_factory.mktemp("cli-horde"), "artist", "cli-worker") as live:
+        yield live
 
 
 @pytest.fixture

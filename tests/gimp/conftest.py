@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.recording_proxy import RecordingProxy, recording_proxy
-from tests.helpers.live_horde import LiveHorde, start_horde
-from tests.helpers.live_worker import start_worker
+from tests.helpers.live_setup import LiveSetup, horde_with_worker
 
 ROOT = Path(__file__).resolve().parents[2]
 # Quick on the tiny model; the plug-in's own arguments win over these.
@@ -82,12 +81,6 @@ class Gimp:
         return GimpRun(result.returncode, result.stderr)
 
 
-@dataclass
-class LiveSetup:
-    horde: LiveHorde
-    artist_key: str
-
-
 @pytest.fixture(scope="session")
 def plugin_binary(gimp_console: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The plug-in, built exactly as `./run gimp-plugin` builds it, running this venv's horde."""
@@ -106,13 +99,9 @@ def plugin_binary(gimp_console: str, tmp_path_factory: pytest.TempPathFactory) -
 @pytest.fixture(scope="session")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSetup]:
     folder = tmp_path_factory.mktemp("gimp-horde")
-    with start_horde(folder) as horde:
-        # Kudos: test_gimp_job's long request (500 steps, to be cancelled) is paid up front.
-        artist = horde.create_user("painter", trusted=True, kudos=100_000)
-        volunteer = horde.create_user("volunteer")
-        with start_worker(folder, horde.url, volunteer, name="gimp-worker") as worker:
-            worker.wait_ready()
-            yield LiveSetup(horde, artist)
+    # Kudos: test_gimp_job's long request (500 steps, to be cancelled) is paid up front.
+    with horde_with_worker(folder, "painter", "gimp-worker", kudos=100_000) as live:
+        yield live
 
 
 @pytest.fixture
