@@ -68,7 +68,9 @@ def test_rq_info_counts_waiting_running_finished_failed_and_cancelled_images(
         extra_env={"HORDE_MAX_FAULTS_PER_REQUEST": "0"},
     ) as horde:
         worker_key = horde.create_user("volunteer")
-        client_key = horde.create_user("artist")
+        # 2000 kudos: the few this test spends keep every request in one kudos band (12: at least
+        # 1000), however soon the janitor settles them.
+        client_key = horde.create_user("artist", kudos=2000)
         api = horde.api
         _pop(api, worker_key)  # the worker announces its model: it gets a queue of its own
         done = _request(api, client_key, 2, "finished")
@@ -90,7 +92,7 @@ def test_rq_info_counts_waiting_running_finished_failed_and_cancelled_images(
         _request(api, client_key, 3, "waiting")
         _pop(api, worker_key)  # one of them runs
 
-        queue = f"{redis_prefix}q|1.19|0|t|0|{WORKER_MODEL}"  # registered, no kudos
+        queue = f"{redis_prefix}q|1.12|0|t|0|{WORKER_MODEL}"  # registered, 1000+ kudos
         assert _rq_info(redis_url, queue) == (2, 1, 2, 2)
         redis = Redis.from_url(redis_url)
         rq_queue = Queue(queue, connection=redis)
