@@ -166,7 +166,15 @@ def _setup_logging(level: str) -> None:
         force=True,
     )
     # Library chatter (weights loading bars, hub hints) would drown the job lines.
-    for noisy in ("urllib3", "diffusers", "transformers", "PIL"):
+    for noisy in (
+        "urllib3",
+        "httpx",
+        "httpx2",
+        "huggingface_hub",
+        "diffusers",
+        "transformers",
+        "PIL",
+    ):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, getattr(logging, level)))
     try:
         import diffusers.utils.logging as diffusers_logging

@@ -123,8 +123,16 @@ class Provisioner:
         from huggingface_hub.errors import LocalEntryNotFoundError
 
         try:
-            # A repo fetched before loads from the cache, without a request.
-            return str(snapshot_download(repo_id, local_files_only=True))
+            # A repo fetched before loads from the cache, without a request. The same patterns
+            # as the download: huggingface_hub judges the cached snapshot complete against them.
+            return str(
+                snapshot_download(
+                    repo_id,
+                    local_files_only=True,
+                    allow_patterns=HUB_ALLOW,
+                    ignore_patterns=HUB_IGNORE,
+                )
+            )
         except LocalEntryNotFoundError:
             pass
         if self.settings.offline:
