@@ -55,7 +55,17 @@ class Provisioner:
         return self._reference
 
     def local_sources(self) -> dict[str, str]:
-        """Every configured model's local source, after fetching what is missing."""
+        """Every configured model's local source, after fetching what is missing. Serving the
+        public horde, every name must first be the reference's (worker/public_names.py)."""
+        from horde_worker.public_names import is_public_horde, public_name_problems
+
+        if is_public_horde(self.settings.horde_url):
+            problems = public_name_problems(self.settings, self.reference(), self.hashes)
+            if problems:
+                raise ProvisionError(
+                    "the public horde gets a model name only with the model reference's files:\n  "
+                    + "\n  ".join(problems)
+                )
         return {
             name: self.local_source(name, source)
             for name, source in self.settings.require_models().items()
