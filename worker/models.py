@@ -40,7 +40,9 @@ def load_pipeline(source: str, placement: Placement, cache_dir: Path) -> Any:
     """The text-to-image pipeline for one local source, on `placement`. Loading never
     downloads (`local_files_only`): fetching is worker/provision.py's job, done before, with a
     size check and a progress bar."""
-    from diffusers import AutoPipelineForText2Image, StableDiffusionPipeline
+    from diffusers import AutoPipelineForText2Image
+
+    from horde_worker.single_file import load_single_file
 
     common = {"dtype": placement.dtype, "local_files_only": True}
     path = Path(source).expanduser()
@@ -53,15 +55,15 @@ def load_pipeline(source: str, placement: Placement, cache_dir: Path) -> Any:
                 str(path), **common, **_without_safety_checker(path)
             )
         elif path.is_file() and path.suffix.lower() in CHECKPOINT_SUFFIXES:
-            pipeline = StableDiffusionPipeline.from_single_file(str(path), **common)
+            pipeline = load_single_file(path, placement.dtype, cache_dir)
         else:
             pipeline = AutoPipelineForText2Image.from_pretrained(source, **common)
     except (OSError, ValueError) as error:
         hint = ""
         if path.is_file():
             hint = (
-                " (single-file checkpoints need their model config in the local Hugging Face"
-                " cache when offline; converting the checkpoint to a diffusers folder avoids it)"
+                " (a single file loads when it is an SD 1.x, SD 2.x or SDXL checkpoint in the"
+                " original layout; converting it to a diffusers folder always works)"
             )
         elif source != TINY_SOURCE and not path.exists():
             hint = " (a hub id is fetched before loading unless offline)"
