@@ -28,6 +28,7 @@ from pydantic_settings import (
 
 from horde_worker.config import (
     ENV_PREFIX,
+    REFERENCE_SOURCE,
     ConfigError,
     WorkerSettings,
     format_errors,
@@ -52,6 +53,13 @@ class RunCommand(WorkerSettings):
 class CheckCommand(WorkerSettings):
     """Load the models and run one tiny generation per mode; with a key, reach the horde. Every
     option is also the environment variable HORDE_WORKER_<OPTION> and a key of the config file."""
+
+    config: Path | None = Field(None, description=CONFIG_HELP)
+
+
+class ModelsCommand(WorkerSettings):
+    """List the models of the model reference with their sizes, and which are on this machine.
+    Reads the same options (config file, env vars) as `run`."""
 
     config: Path | None = Field(None, description=CONFIG_HELP)
 
@@ -86,6 +94,9 @@ class HordeWorkerCli(
     check: CliSubCommand[CheckCommand] = Field(
         description="load the models and run one tiny generation per mode"
     )
+    models: CliSubCommand[ModelsCommand] = Field(
+        description="list the model reference's models, their sizes and which are present"
+    )
     build_tiny_model: CliSubCommand[BuildTinyModelCommand] = Field(
         description="write the tiny random-weight SD pipeline into DIR"
     )
@@ -104,26 +115,37 @@ def _config_file_of(argv: Sequence[str]) -> Path | None:
 
 
 TABLE_FLAGS = ("--model", "--models", "--post-processor", "--post-processors", "--controlnet")
+MODEL_FLAGS = ("--model", "--models")
 
 
-def _check_table_entries(argv: Sequence[str]) -> None:
-    """A table flag takes NAME=SOURCE; say so plainly (the parser's own message is cryptic)."""
-    for flag, value in itertools.pairwise(argv):
+def _normalise_tables(argv: Sequence[str]) -> list[str]:
+    """`--model NAME` (no source) is `--model NAME=reference`: the model reference's files for
+    NAME. Any other table entry must be NAME=SOURCE; say so plainly (the parser's own message
+    is cryptic)."""
+    result = list(argv)
+    for index, (flag, value) in enumerate(itertools.pairwise(argv)):
         if flag not in TABLE_FLAGS:
             continue
+        entries = []
         for entry in value.split(","):
             name, separator, source = entry.partition("=")
+            if not separator and flag in MODEL_FLAGS and name.strip():
+                entries.append(f"{name.strip()}={REFERENCE_SOURCE}")
+                continue
             if not (separator and name.strip() and source.strip()):
                 raise ConfigError(
                     f"{flag} {value!r}: expected NAME=SOURCE, e.g. krita-horde-tiny=tiny or"
                     " my-model=/path/to/diffusers-folder"
                 )
+            entries.append(entry)
+        result[index + 1] = ",".join(entries)
+    return result
 
 
 def parse_command(argv: Sequence[str]) -> BaseModel:
     """The chosen subcommand with its settings. Raises ConfigError (exit 2) on bad settings;
     argparse exits 2 on an unknown flag."""
-    _check_table_entries(argv)
+    argv = _normalise_tables(argv)
     with reading_config_file(_config_file_of(argv)):
         try:
             root = CliApp.run(HordeWorkerCli, cli_args=list(argv))
@@ -144,7 +166,15 @@ def _setup_logging(level: str) -> None:
         force=True,
     )
     # Library chatter (weights loading bars, hub hints) would drown the job lines.
-    for noisy in ("urllib3", "diffusers", "transformers", "PIL"):
+    for noisy in (
+        "urllib3",
+        "httpx",
+        "httpx2",
+        "huggingface_hub",
+        "diffusers",
+        "transformers",
+        "PIL",
+    ):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, getattr(logging, level)))
     try:
         import diffusers.utils.logging as diffusers_logging
@@ -285,6 +315,25 @@ def _png(image: Any) -> bytes:
     return buffer.getvalue()
 
 
+def command_models(settings: WorkerSettings) -> int:
+    from horde_worker.downloads import human_size
+    from horde_worker.provision import Provisioner
+
+    _setup_logging("WARNING")
+    provisioner = Provisioner(settings)
+    models = provisioner.reference()
+    print(f"{len(models)} models in {settings.model_reference_url}")
+    print(f"{'name':40} {'baseline':24} {'size':>10}  here")
+    for name in sorted(models, key=str.lower):
+        model = models[name]
+        shown = human_size(model.size_on_disk_bytes) if model.size_on_disk_bytes else "?"
+        # Presence is a file check, not a hash run over every model: serving verifies.
+        present = all((provisioner.models_dir / f.relative_path).is_file() for f in model.files)
+        here = "yes" if model.files and present else "no"
+        print(f"{name:40} {model.baseline:24} {shown:>10}  {here}")
+    return EXIT_OK
+
+
 def command_build_tiny_model(command: BuildTinyModelCommand) -> int:
     from horde_worker.tiny_model import build_tiny_pipeline
 
@@ -295,16 +344,19 @@ def command_build_tiny_model(command: BuildTinyModelCommand) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # Before diffusers/transformers are imported: they read it once. Nothing is downloaded.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     # transformers' import-time notices (optional image backends) are noise in a worker log.
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     try:
         command = parse_command(sys.argv[1:] if argv is None else argv)
+        if getattr(command, "offline", False):
+            # Before huggingface_hub is imported (it reads it once): no library may fetch.
+            os.environ["HF_HUB_OFFLINE"] = "1"
         if isinstance(command, RunCommand):
             return command_run(command)
         if isinstance(command, CheckCommand):
             return command_check(command)
+        if isinstance(command, ModelsCommand):
+            return command_models(command)
         assert isinstance(command, BuildTinyModelCommand)
         return command_build_tiny_model(command)
     except ConfigError as error:
@@ -313,6 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:
         from horde_worker.models import ModelLoadError
 
+        # Download, reference and provisioning errors are RuntimeErrors with a full message.
         if isinstance(error, (ModelLoadError, RuntimeError)):
             print(f"horde-worker: {error}", file=sys.stderr)
             return EXIT_FAILED

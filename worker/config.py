@@ -25,10 +25,13 @@ from pydantic_settings import (
 )
 
 from horde_protocol import ANONYMOUS_API_KEY, MAX_SIDE, MIN_SIDE, UPSCALERS, ControlType
+from horde_worker.model_reference import PUBLIC_REFERENCE_URL
 from horde_worker.tiny_model import TINY_SOURCE, default_cache_dir
 
 ENV_PREFIX = "HORDE_WORKER_"
 CHECKPOINT_SUFFIXES = (".safetensors", ".ckpt")
+# The source of a model fetched by its name in the public horde's model reference.
+REFERENCE_SOURCE = "reference"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
@@ -76,8 +79,28 @@ class WorkerSettings(BaseSettings):
         default_factory=dict,
         description=(
             "models to serve, NAME=SOURCE; SOURCE is `tiny` (built-in random-weight test model),"
-            " a diffusers folder, a .safetensors/.ckpt file or a hub id already in the local cache"
+            " `reference` (NAME's files in the model reference, fetched once; a bare --model"
+            " NAME means it), a diffusers folder, a .safetensors/.ckpt file or a hub id"
+            " owner/name (fetched once unless offline)"
         ),
+    )
+    offline: bool = Field(
+        False,
+        description=(
+            "never download: a model (or the model reference) that is not on this machine is an"
+            " error naming what is missing"
+        ),
+    )
+    model_reference_url: str = Field(
+        PUBLIC_REFERENCE_URL,
+        description=(
+            "the image model reference (JSON) naming the models, their files and sha256: an"
+            " http(s) URL or a local file"
+        ),
+    )
+    models_dir: Path | None = Field(
+        None,
+        description="where models fetched from the reference are kept; default CACHE_DIR/models",
     )
     # --- features beyond the model (docs/worker.md, "Adding model files") ---
     post_processors: dict[str, str] = Field(
@@ -142,7 +165,7 @@ class WorkerSettings(BaseSettings):
     webp_quality: int = Field(95, ge=1, le=100, description="WebP quality of results")
     cache_dir: Path = Field(
         default_factory=default_cache_dir,
-        description="where the tiny model is built and kept",
+        description="where the tiny model is built and the model reference is kept",
     )
     # --- timings (seconds) ---
     connect_timeout: float = Field(10.0, gt=0, description="HTTP connect timeout")
@@ -311,6 +334,10 @@ class WorkerSettings(BaseSettings):
             )
         return self.api_key.get_secret_value()
 
+    @property
+    def resolved_models_dir(self) -> Path:
+        return (self.models_dir or self.cache_dir / "models").expanduser()
+
     def require_models(self) -> dict[str, str]:
         if not self.models:
             raise ConfigError(
@@ -320,9 +347,18 @@ class WorkerSettings(BaseSettings):
         return self.models
 
 
+def is_hub_id(source: str) -> bool:
+    """`owner/name` that is not a path on this machine."""
+    path = Path(source).expanduser()
+    looks_like_path = (
+        source.startswith((".", "/", "~")) or path.suffix.lower() in CHECKPOINT_SUFFIXES
+    )
+    return not path.exists() and not looks_like_path and bool(_HUB_ID.match(source))
+
+
 def source_problem(source: str) -> str | None:
     """Why `source` cannot be a model source, or None when it can."""
-    if source == TINY_SOURCE:
+    if source in (TINY_SOURCE, REFERENCE_SOURCE):
         return None
     path = Path(source).expanduser()
     if path.is_dir():
@@ -333,14 +369,11 @@ def source_problem(source: str) -> str | None:
         if path.suffix.lower() in CHECKPOINT_SUFFIXES:
             return None
         return f"file is not a checkpoint; allowed suffixes: {', '.join(CHECKPOINT_SUFFIXES)}"
-    looks_like_path = (
-        source.startswith((".", "/", "~")) or path.suffix.lower() in CHECKPOINT_SUFFIXES
-    )
-    if not looks_like_path and _HUB_ID.match(source):
+    if is_hub_id(source):
         return None
     return (
-        "no such folder or file; a source is `tiny`, a diffusers folder, a .safetensors/.ckpt"
-        " file, or a hub id like owner/name that is already in the local cache"
+        "no such folder or file; a source is `tiny`, `reference`, a diffusers folder, a"
+        " .safetensors/.ckpt file, or a hub id like owner/name"
     )
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,16 +36,13 @@ class LoadedModel:
     use: ModelUse = field(default_factory=ModelUse, repr=False)
 
 
-def _offline() -> None:
-    # Nothing is ever downloaded: a missing file must be an error, not a silent fetch.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-
 def load_pipeline(source: str, placement: Placement, cache_dir: Path) -> Any:
-    """The text-to-image pipeline for one source, on `placement`."""
-    _offline()
-    from diffusers import AutoPipelineForText2Image, StableDiffusionPipeline
+    """The text-to-image pipeline for one local source, on `placement`. Loading never
+    downloads (`local_files_only`): fetching is worker/provision.py's job, done before, with a
+    size check and a progress bar."""
+    from diffusers import AutoPipelineForText2Image
+
+    from horde_worker.single_file import load_single_file
 
     common = {"dtype": placement.dtype, "local_files_only": True}
     path = Path(source).expanduser()
@@ -59,18 +55,18 @@ def load_pipeline(source: str, placement: Placement, cache_dir: Path) -> Any:
                 str(path), **common, **_without_safety_checker(path)
             )
         elif path.is_file() and path.suffix.lower() in CHECKPOINT_SUFFIXES:
-            pipeline = StableDiffusionPipeline.from_single_file(str(path), **common)
+            pipeline = load_single_file(path, placement.dtype, cache_dir)
         else:
             pipeline = AutoPipelineForText2Image.from_pretrained(source, **common)
     except (OSError, ValueError) as error:
         hint = ""
         if path.is_file():
             hint = (
-                " (single-file checkpoints need their model config in the local Hugging Face"
-                " cache when offline; converting the checkpoint to a diffusers folder avoids it)"
+                " (a single file loads when it is an SD 1.x, SD 2.x or SDXL checkpoint in the"
+                " original layout; converting it to a diffusers folder always works)"
             )
         elif source != TINY_SOURCE and not path.exists():
-            hint = " (a hub id must already be in the local Hugging Face cache: no downloads)"
+            hint = " (a hub id is fetched before loading unless offline)"
         raise ModelLoadError(f"cannot load model source {source!r}: {error}{hint}") from error
     pipeline.to(placement.device)
     _alias_text_model(pipeline)
@@ -120,6 +116,14 @@ class ModelRegistry:
             self.features = Features.load(self.settings, self.placement)
         except ValueError as error:
             raise ModelLoadError(str(error)) from error
+        from horde_worker.downloads import DownloadError
+        from horde_worker.model_reference import ModelReferenceError
+        from horde_worker.provision import Provisioner, ProvisionError
+
+        try:
+            local = Provisioner(self.settings).local_sources()
+        except (ProvisionError, DownloadError, ModelReferenceError, OSError) as error:
+            raise ModelLoadError(str(error)) from error
         for name, source in self.settings.require_models().items():
             log.info(
                 "loading model %s from %s on %s (%s)",
@@ -128,7 +132,7 @@ class ModelRegistry:
                 self.placement.device,
                 self.placement.dtype_name,
             )
-            pipeline = load_pipeline(source, self.placement, self.settings.cache_dir)
+            pipeline = load_pipeline(local[name], self.placement, self.settings.cache_dir)
             apply_speed_settings(
                 pipeline,
                 self.placement,

@@ -85,9 +85,13 @@ def test_help_documents_every_option() -> None:
 
 
 def test_config_errors_exit_2_with_the_reasons() -> None:
-    result = _cli("run", "--model", "broken", "--api-key", "k", "--threads", "99")
+    result = _cli("run", "--controlnet", "broken", "--api-key", "k", "--threads", "99")
     assert result.returncode == 2
-    assert "--model 'broken': expected NAME=SOURCE" in result.stderr
+    assert "--controlnet 'broken': expected NAME=SOURCE" in result.stderr
+    # A bare model name is a name of the model reference, not a mistake.
+    result = _cli("run", "--model", "stable_diffusion", "--api-key", "k", "--threads", "99")
+    assert result.returncode == 2
+    assert "expected NAME=SOURCE" not in result.stderr
     result = _cli("run", "--model", "m=tiny", "--threads", "99")
     assert result.returncode == 2
     assert "threads: Input should be less than or equal to 10" in result.stderr

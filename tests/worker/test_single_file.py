@@ -1,0 +1,130 @@
+"""Single-file checkpoints: the family and inpainting flag read from the tensor names and shapes
+(header only), and the configs shipped in the package that load them without the hub."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from horde_worker.checkpoint_kind import (
+    UNET_IN,
+    CheckpointKind,
+    CheckpointKindError,
+    Family,
+    detect_checkpoint,
+)
+from horde_worker.device import resolve_placement
+from horde_worker.models import LoadedModel, load_pipeline
+from horde_worker.single_file import config_folder
+from tests.worker.original_layout import write_original_checkpoint
+
+# The first tensor of each text encoder in the original (LDM/SGM) layouts.
+SD1_TEXT = "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight"
+SD2_TEXT = "cond_stage_model.model.token_embedding.weight"
+SDXL_TEXTS = (
+    "conditioner.embedders.0.transformer.text_model.embeddings.token_embedding.weight",
+    "conditioner.embedders.1.model.token_embedding.weight",
+)
+
+
+def _checkpoint(path: Path, text_keys: tuple[str, ...], in_channels: int) -> Path:
+    """A file with the real key names of a family; the tensors are tiny except where the
+    shape is what tells (the UNet's input convolution)."""
+    tensors = {key: torch.zeros(2, 2) for key in text_keys}
+    tensors[UNET_IN] = torch.zeros(320, in_channels, 3, 3)
+    tensors["first_stage_model.decoder.conv_in.weight"] = torch.zeros(2, 2)
+    save_file(tensors, str(path))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text_keys", "in_channels", "expected"),
+    [
+        ((SD1_TEXT,), 4, CheckpointKind(Family.SD1, False)),
+        ((SD1_TEXT,), 9, CheckpointKind(Family.SD1, True)),
+        ((SD2_TEXT,), 4, CheckpointKind(Family.SD2, False)),
+        ((SD2_TEXT,), 9, CheckpointKind(Family.SD2, True)),
+        (SDXL_TEXTS, 4, CheckpointKind(Family.SDXL, False)),
+        (SDXL_TEXTS, 9, CheckpointKind(Family.SDXL, True)),
+    ],
+)
+def test_the_family_and_inpainting_are_read_from_the_header(
+    tmp_path: Path, text_keys: tuple[str, ...], in_channels: int, expected: CheckpointKind
+) -> None:
+    path = _checkpoint(tmp_path / "model.safetensors", text_keys, in_channels)
+    assert detect_checkpoint(path) == expected
+
+
+def test_files_that_are_not_sd_checkpoints_say_why(tmp_path: Path) -> None:
+    lora = tmp_path / "lora.safetensors"
+    save_file({"lora_unet_down.alpha": torch.zeros(1)}, str(lora))
+    with pytest.raises(CheckpointKindError, match="no Stable Diffusion UNet"):
+        detect_checkpoint(lora)
+    refiner = _checkpoint(tmp_path / "refiner.safetensors", ("conditioner.embedders.0.model.x",), 4)
+    with pytest.raises(CheckpointKindError, match="SDXL refiner"):
+        detect_checkpoint(refiner)
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    with pytest.raises(CheckpointKindError, match="not a readable checkpoint"):
+        detect_checkpoint(broken)
+
+
+@pytest.mark.parametrize("inpainting", [False, True])
+@pytest.mark.parametrize("family", list(Family))
+def test_the_shipped_configs_fit_their_family(
+    tmp_path: Path, family: Family, inpainting: bool
+) -> None:
+    from diffusers import UNet2DConditionModel
+    from transformers import CLIPTextConfig
+
+    folder = config_folder(CheckpointKind(family, inpainting), tmp_path)
+    unet = UNet2DConditionModel.load_config(str(folder / "unet"))
+    assert unet["in_channels"] == (9 if inpainting else 4)
+    widths = [CLIPTextConfig.from_pretrained(str(folder / "text_encoder")).hidden_size]
+    if family is Family.SDXL:
+        widths.append(CLIPTextConfig.from_pretrained(str(folder / "text_encoder_2")).hidden_size)
+    # The UNet attends to the text encoders' hidden states (SDXL: both, concatenated).
+    assert unet["cross_attention_dim"] == sum(widths)
+    index = json.loads((folder / "model_index.json").read_text())
+    components = [k for k, v in index.items() if isinstance(v, list) and v[0] is not None]
+    for component in components:
+        assert (folder / component).is_dir(), component
+
+
+def test_the_shipped_vocabulary_is_clips(tmp_path: Path) -> None:
+    from transformers import CLIPTokenizer
+
+    folder = config_folder(CheckpointKind(Family.SD1, False), tmp_path)
+    tokenizer = CLIPTokenizer.from_pretrained(str(folder / "tokenizer"))
+    assert len(tokenizer) == 49408
+    # The ids every CLIP-based SD model was trained with.
+    assert tokenizer("a photo of a cat").input_ids == [49406, 320, 1125, 539, 320, 2368, 49407]
+
+
+def test_a_tiny_original_layout_checkpoint_loads_and_generates(
+    tmp_path: Path,
+    tiny_model: LoadedModel,
+    tiny_model_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    checkpoint = write_original_checkpoint(tiny_model.pipeline, tmp_path / "tiny.safetensors")
+    assert detect_checkpoint(checkpoint) == CheckpointKind(Family.SD1, False)
+    # The shipped SD 1.x config describes the full-size model; the tiny weights need the tiny
+    # one. Everything else (detection, conversion of the original keys, no hub) is the real path.
+    monkeypatch.setattr(
+        "horde_worker.single_file.config_folder", lambda kind, cache_dir: tiny_model_dir
+    )
+    pipeline = load_pipeline(str(checkpoint), resolve_placement("cpu", "fp32"), tmp_path)
+    for component in ("unet", "vae", "text_encoder"):
+        loaded = getattr(pipeline, component).state_dict()
+        original = getattr(tiny_model.pipeline, component).state_dict()
+        assert loaded.keys() == original.keys(), component
+        assert all(torch.equal(loaded[k], original[k]) for k in original), component
+    image = pipeline(
+        "a check", num_inference_steps=2, height=64, width=64, output_type="pil"
+    ).images[0]
+    assert image.size == (64, 64)
