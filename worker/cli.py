@@ -270,6 +270,7 @@ def command_check(settings: WorkerSettings) -> int:
                 continue
             print(f"ok   {name} {mode} 64x64 in {time.perf_counter() - started:.2f}s")
     print(f"device {registry.placement.device}, dtype {registry.placement.dtype_name}")
+    print(registry.size_report)
     failed |= not _check_safety(registry.features)
     if settings.api_key is not None:
         failed |= not _check_horde(settings)

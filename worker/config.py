@@ -138,7 +138,10 @@ class WorkerSettings(BaseSettings):
         512 * 512,
         ge=MIN_SIDE * MIN_SIDE,
         le=MAX_SIDE * MAX_SIDE,
-        description="largest width*height this worker accepts",
+        description=(
+            "largest width*height this worker accepts; unset = estimated from the free memory"
+            ' after loading (docs/worker.md, "Memory and image size")'
+        ),
     )
     allow_img2img: bool = Field(True, description="accept img2img jobs")
     allow_painting: bool = Field(True, description="accept inpainting/outpainting jobs")
@@ -161,7 +164,13 @@ class WorkerSettings(BaseSettings):
         False, description="CUDA: torch.compile the UNet (slow first job per size, then faster)"
     )
     channels_last: bool = Field(False, description="CUDA: channels_last memory format for the UNet")
-    vae_tiling: bool = Field(False, description="decode large images in tiles (less VRAM)")
+    vae_tiling: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description=(
+            "decode large images in tiles (less memory); auto = on when max_pixels would not"
+            ' decode untiled in the free memory (docs/worker.md, "Memory and image size")'
+        ),
+    )
     webp_quality: int = Field(95, ge=1, le=100, description="WebP quality of results")
     cache_dir: Path = Field(
         default_factory=default_cache_dir,
@@ -293,6 +302,21 @@ class WorkerSettings(BaseSettings):
         if not _DEVICE.match(value):
             raise ValueError(f"must be auto, cpu, mps, cuda or cuda:N, got {value!r}")
         return value
+
+    @field_validator("vae_tiling", mode="before")
+    @classmethod
+    def _tiling_switch(cls, value: Any) -> Any:
+        # Older configs said true/false.
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return "on" if value.lower() == "true" else "off"
+        return value
+
+    @property
+    def max_pixels_set(self) -> bool:
+        """Whether the volunteer chose max_pixels (flag, env, file); else it is estimated."""
+        return "max_pixels" in self.model_fields_set
 
     @field_validator("blacklist", mode="before")
     @classmethod

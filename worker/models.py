@@ -13,6 +13,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from horde_worker.capacity import (
+    Capacity,
+    DeviceMemory,
+    Family,
+    default_max_pixels,
+    device_memory,
+    estimate_capacity,
+    family_of,
+    needs_vae_tiling,
+    side,
+    width_of,
+)
 from horde_worker.config import CHECKPOINT_SUFFIXES, WorkerSettings
 from horde_worker.device import Placement, apply_speed_settings
 from horde_worker.features import Features
@@ -108,6 +120,10 @@ class ModelRegistry:
         self.placement = placement
         self._models: dict[str, LoadedModel] = {}
         self.features = Features()
+        # Set by load_all (fit_size): the device's memory and what it is estimated to serve.
+        self.memory: DeviceMemory | None = None
+        self.capacity = Capacity("sd1", 2, 0, 0)
+        self.size_report = ""
 
     def load_all(self) -> None:
         # Post-processors, ControlNets and the LoRA/TI folders first: a wrong file there fails
@@ -133,17 +149,46 @@ class ModelRegistry:
                 self.placement.dtype_name,
             )
             pipeline = load_pipeline(local[name], self.placement, self.settings.cache_dir)
+            # A progress bar only where someone watches a terminal; log files stay clean.
+            pipeline.set_progress_bar_config(disable=not sys.stderr.isatty())
+            self._models[name] = LoadedModel(name=name, source=source, pipeline=pipeline)
+        # Measured once every model is in memory: what is left is what the jobs get.
+        self.size_report = self.fit_size()
+        log.info("%s", self.size_report)
+        tiling = needs_vae_tiling(self.settings.vae_tiling, self.settings.max_pixels, self.capacity)
+        for model in self._models.values():
             apply_speed_settings(
-                pipeline,
+                model.pipeline,
                 self.placement,
                 attention=self.settings.attention,
                 torch_compile=self.settings.torch_compile,
                 channels_last=self.settings.channels_last,
-                vae_tiling=self.settings.vae_tiling,
+                vae_tiling=tiling,
             )
-            # A progress bar only where someone watches a terminal; log files stay clean.
-            pipeline.set_progress_bar_config(disable=not sys.stderr.isatty())
-            self._models[name] = LoadedModel(name=name, source=source, pipeline=pipeline)
+
+    def fit_size(self) -> str:
+        """Measure the device's memory, estimate the largest size the loaded models can serve,
+        and default `max_pixels` from it unless the volunteer set it. Returns the report line."""
+        self.memory = device_memory(self.placement.device)
+        # The most demanding family decides: any served model may get the largest job.
+        families = {family_of(model.pipeline) for model in self._models.values()}
+        family: Family = "sdxl" if "sdxl" in families else "sd1"
+        bytes_per_value = 4 if self.placement.dtype_name == "float32" else 2
+        width = max(width_of(model.pipeline) for model in self._models.values())
+        self.capacity = estimate_capacity(self.memory.free_bytes, family, bytes_per_value, width)
+        # Read before assigning: pydantic counts an assigned field as set.
+        estimated = not self.settings.max_pixels_set
+        if estimated:
+            self.settings.max_pixels = default_max_pixels(self.capacity, self.placement.device)
+        tiling = needs_vae_tiling(self.settings.vae_tiling, self.settings.max_pixels, self.capacity)
+        chosen = "estimated" if estimated else "set"
+        return (
+            f"device {self.memory.describe()}; largest size estimated for {family} at"
+            f" {8 * bytes_per_value}-bit: {side(self.capacity.untiled_pixels)} untiled,"
+            f" {side(self.capacity.tiled_pixels)} with VAE tiling; max_pixels="
+            f"{self.settings.max_pixels} ({chosen}, about {side(self.settings.max_pixels)});"
+            f" VAE tiling {'on' if tiling else 'off'} ({self.settings.vae_tiling})"
+        )
 
     def add(self, model: LoadedModel) -> None:
         self._models[model.name] = model
