@@ -31,9 +31,12 @@ from horde_worker.config import (
     REFERENCE_SOURCE,
     ConfigError,
     WorkerSettings,
+    default_config_path,
     format_errors,
+    load_settings,
     reading_config_file,
 )
+from horde_worker.model_reference import PUBLIC_REFERENCE_URL
 
 log = logging.getLogger("horde_worker")
 EXIT_OK = 0
@@ -64,6 +67,25 @@ class ModelsCommand(WorkerSettings):
     config: Path | None = Field(None, description=CONFIG_HELP)
 
 
+class InitCommand(BaseModel):
+    """Interactive first run: asks for the horde, the API key (hidden), a name and a model that
+    fits this machine, writes the config file (mode 0600) and runs `check` with it."""
+
+    config: Path | None = Field(
+        None,
+        description=(
+            "the config file to write; default $XDG_CONFIG_HOME/horde-worker/config.toml, which"
+            " run/check read when no other is named"
+        ),
+    )
+    model_reference_url: str = Field(
+        PUBLIC_REFERENCE_URL, description="the model reference offering models (URL or file)"
+    )
+    cache_dir: Path | None = Field(
+        None, description="cache folder written into the config (default: the settings' one)"
+    )
+
+
 class BuildTinyModelCommand(BaseModel):
     """Write the tiny random-weight SD pipeline into DIR (deterministic: same weights each time)."""
 
@@ -91,6 +113,9 @@ class HordeWorkerCli(
     underscores: HORDE_WORKER_IDLE_MAX_DELAY; tables and lists as JSON) or in the config file."""
 
     run: CliSubCommand[RunCommand] = Field(description="serve jobs until SIGINT/SIGTERM")
+    init: CliSubCommand[InitCommand] = Field(
+        description="first run: ask the horde, key and model, write the config, run check"
+    )
     check: CliSubCommand[CheckCommand] = Field(
         description="load the models and run one tiny generation per mode"
     )
@@ -110,8 +135,14 @@ def _config_file_of(argv: Sequence[str]) -> Path | None:
             return Path(argv[index + 1])
         if argument.startswith("--config="):
             return Path(argument.partition("=")[2])
+    if argv and argv[0] == "init":
+        return None  # init writes the file; it must not need one already
     configured = os.environ.get(f"{ENV_PREFIX}CONFIG")
-    return Path(configured) if configured else None
+    if configured:
+        return Path(configured)
+    # What `init` wrote, when it is there: a bare `horde-worker run` then just works.
+    default = default_config_path()
+    return default if default.is_file() else None
 
 
 TABLE_FLAGS = ("--model", "--models", "--post-processor", "--post-processors", "--controlnet")
@@ -335,6 +366,21 @@ def command_models(settings: WorkerSettings) -> int:
     return EXIT_OK
 
 
+def command_init(command: InitCommand) -> int:
+    from horde_worker.first_run import run_init
+
+    try:
+        path = run_init(command.config, command.model_reference_url, command.cache_dir)
+    except (EOFError, KeyboardInterrupt):
+        print("\nhorde-worker init: stopped; nothing written", file=sys.stderr)
+        return EXIT_FAILED
+    if path is None:
+        print("nothing written")
+        return EXIT_OK
+    print(f"Checking: horde-worker check --config {path}")
+    return command_check(load_settings(path))
+
+
 def command_build_tiny_model(command: BuildTinyModelCommand) -> int:
     from horde_worker.tiny_model import build_tiny_pipeline
 
@@ -358,6 +404,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_check(command)
         if isinstance(command, ModelsCommand):
             return command_models(command)
+        if isinstance(command, InitCommand):
+            return command_init(command)
         assert isinstance(command, BuildTinyModelCommand)
         return command_build_tiny_model(command)
     except ConfigError as error:

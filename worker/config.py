@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import json
+import os
 import re
 import socket
 from collections.abc import Iterator
@@ -46,8 +47,31 @@ class ConfigError(ValueError):
     """The configuration is invalid; the message lists every problem and what is allowed."""
 
 
-def _default_name() -> str:
+LOCAL_HORDE_URL = "http://127.0.0.1:7420"
+PUBLIC_HORDE_URL = "https://aihorde.net"
+
+
+def default_name() -> str:
     return f"krita-horde-{socket.gethostname()}"[:100]
+
+
+def default_config_path() -> Path:
+    """The config file `init` writes, and `run`/`check` read when it exists and no --config
+    (or HORDE_WORKER_CONFIG) names another: $XDG_CONFIG_HOME/horde-worker/config.toml."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base).expanduser() / "horde-worker" / "config.toml"
+
+
+def normalise_base_url(value: str) -> str:
+    """The horde's base URL without a trailing slash or /api/v2; ValueError when it is not an
+    http(s) URL."""
+    value = value.strip().rstrip("/")
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError(
+            f"must be an http:// or https:// URL such as http://host:7420, got {value!r}"
+        )
+    # People paste the API root; the contract is the base URL without it.
+    return value.removesuffix("/api/v2").rstrip("/")
 
 
 class WorkerSettings(BaseSettings):
@@ -61,7 +85,7 @@ class WorkerSettings(BaseSettings):
 
     # --- the horde ---
     horde_url: str = Field(
-        "http://127.0.0.1:7420",
+        LOCAL_HORDE_URL,
         description="base URL of the horde (scheme://host:port, without /api/v2)",
     )
     api_key: SecretStr | None = Field(
@@ -69,7 +93,7 @@ class WorkerSettings(BaseSettings):
         description="API key of the user who owns this worker (never logged); required by `run`",
     )
     name: str = Field(
-        default_factory=_default_name,
+        default_factory=default_name,
         min_length=1,
         max_length=100,
         description="worker name shown by the horde (first use registers it to the key's owner)",
@@ -215,14 +239,7 @@ class WorkerSettings(BaseSettings):
     @field_validator("horde_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
-        value = value.strip().rstrip("/")
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(
-                f"must be an http:// or https:// URL such as http://host:7420, got {value!r}"
-            )
-        # People paste the API root; the contract is the base URL without it.
-        value = value.removesuffix("/api/v2").rstrip("/")
-        return value
+        return normalise_base_url(value)
 
     @field_validator("api_key")
     @classmethod
