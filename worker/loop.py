@@ -303,6 +303,7 @@ class WorkerLoop:
             images_censored=sum(generated.censored for generated in outcome.images),
             steps=outcome.steps_run,
             generation_seconds=outcome.seconds,
+            jobs_generated=1,
         )
         self._log_job(
             reply,

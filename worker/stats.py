@@ -17,6 +17,7 @@ class WorkerStats:
     images: int = 0
     images_censored: int = 0  # replaced by the safety checker's placeholder
     steps: int = 0
+    jobs_generated: int = 0  # generations that finished (delivered or not): the s/job divisor
     generation_seconds: float = 0.0
     kudos: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -30,10 +31,11 @@ class WorkerStats:
         with self._lock:
             uptime = time.monotonic() - self.started
             speed = self.steps / self.generation_seconds if self.generation_seconds else 0.0
+            per_job = self.generation_seconds / self.jobs_generated if self.jobs_generated else 0.0
             return (
                 f"summary: uptime={uptime / 60:.1f}min jobs ok={self.jobs_ok}"
                 f" faulted={self.jobs_faulted} cancelled={self.jobs_cancelled}"
                 f" undelivered={self.jobs_undelivered} images={self.images}"
                 f" censored={self.images_censored}"
-                f" it/s={speed:.2f} kudos={self.kudos:.1f}"
+                f" s/job={per_job:.2f} it/s={speed:.2f} kudos={self.kudos:.1f}"
             )
