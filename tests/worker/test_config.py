@@ -113,3 +113,32 @@ def test_bad_config_files(tmp_path: Path) -> None:
     broken.write_text("threads = = 2")
     with pytest.raises(ConfigError, match="invalid worker configuration"):
         load_settings(broken)
+
+
+def test_the_file_init_writes_is_read_when_no_other_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from horde_worker.cli import parse_command
+    from horde_worker.config import default_config_path
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    default = default_config_path()
+    assert default == tmp_path / "horde-worker" / "config.toml"
+    assert parse_command(["check"]).name != "from-default"  # type: ignore[attr-defined]
+    default.parent.mkdir()
+    default.write_text('name = "from-default"\n')
+    assert parse_command(["check"]).name == "from-default"  # type: ignore[attr-defined]
+    other = tmp_path / "other.toml"
+    other.write_text('name = "from-other"\n')
+    named = parse_command(["check", "--config", str(other)])
+    assert named.name == "from-other"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"), [(True, "on"), (False, "off"), ("true", "on"), ("auto", "auto")]
+)
+def test_vae_tiling_is_auto_on_or_off_and_older_booleans_still_work(
+    given: object, expected: str
+) -> None:
+    assert load_settings(vae_tiling=given).vae_tiling == expected
+    assert load_settings().vae_tiling == "auto"
