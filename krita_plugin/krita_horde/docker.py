@@ -45,7 +45,8 @@ except ImportError:
 log = logging.getLogger(__name__)
 
 DOCKER_ID = "krita_horde_docker"
-DOCKER_TITLE = "AI Horde"
+# One name everywhere (docker title, plug-in manager, README): "AI Horde" is another docker.
+DOCKER_TITLE = "Krita Horde"
 SAVE_DELAY_MS = 500
 CANCELLED_MESSAGE = "cancelled by the artist"
 # Problems in the settings or the image that the artist can fix: shown as they are.
