@@ -35,7 +35,7 @@ from .network import HttpResult, JsonHttp
 from .preparation import PreparedJob, build_job, read_canvas
 from .replies import ReplyError, parse_models
 from .settings import JobSettings, SettingsError, SettingsStore, load_settings, save_settings
-from .status_text import describe, progress_percent
+from .status_text import ProgressView, describe, progress_view
 
 try:  # Inside Krita; the fallback lets the docker run under pytest without Krita.
     from krita import DockWidget
@@ -270,7 +270,7 @@ class HordeDocker(DockWidget):
             f"Done: {count} layer(s) added in the group “{result.group_name}”."
         )
         self._update_buttons()
-        self._settle_progress(100)
+        self._settle_progress()
         self.job_finished.emit(job_id, list(result.layer_names))
 
     def _on_failed(self, job_id: str, message: str) -> None:
@@ -281,15 +281,15 @@ class HordeDocker(DockWidget):
         text = "Cancelled." if message == CANCELLED_MESSAGE else f"Error: {message}"
         self.form.status_label.setText(text)
         self._update_buttons()
-        self._settle_progress(0)
+        self._settle_progress()
         self.job_failed.emit(job_id, message)
 
-    def _settle_progress(self, value: int) -> None:
-        """Stop the busy indicator once no job runs any more."""
+    def _settle_progress(self) -> None:
+        """Hide the bar once no job runs any more (no "100%" after an error)."""
         if self.active_jobs():
             self._update_status()
             return
-        self._show_progress(value)
+        self._show_progress(ProgressView.hidden())
 
     def _update_buttons(self) -> None:
         self.form.cancel_button.setEnabled(bool(self.active_jobs()))
@@ -300,21 +300,25 @@ class HordeDocker(DockWidget):
         if not active:
             return
         job = self.jobs[active[-1]].job
-        if job is None:  # its payload is still being built: busy indicator
-            text, percent = "Preparing the image…", None
+        if job is None:  # its payload is still being built: said in words, no bar
+            text, view = "Preparing the image…", ProgressView.hidden()
         else:
-            text, percent = describe(job.status), progress_percent(job.status)
+            text, view = describe(job.status), progress_view(job.status)
         if len(active) > 1:
             text = f"[{len(active)} jobs] {text}"
         self.form.status_label.setText(text)
-        self._show_progress(percent)
+        self._show_progress(view)
 
-    def _show_progress(self, percent: int | None) -> None:
-        """Percent on the bar, or None for the busy indicator, painted in a later event-loop
-        turn: QProgressBar.setValue repaints at once (synchronously), which inside Krita took
-        20-25 ms of the GUI thread on every poll."""
+    def _show_progress(self, view: ProgressView) -> None:
+        """The bar as `view` says, painted in a later event-loop turn: QProgressBar.setValue
+        repaints at once (synchronously), which inside Krita took 20-25 ms of the GUI thread
+        on every poll."""
         bar = self.form.progress_bar
-        maximum, value = (0, 0) if percent is None else (100, percent)
+        if bar.isVisibleTo(bar.parentWidget()) != view.visible:
+            bar.setVisible(view.visible)
+        if not view.visible:
+            return
+        maximum, value = (0, 0) if view.percent is None else (100, view.percent)
         if (bar.maximum(), bar.value()) == (maximum, value):
             return
         bar.setUpdatesEnabled(False)  # the synchronous repaint becomes a no-op ...

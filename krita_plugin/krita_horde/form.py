@@ -135,6 +135,7 @@ class HordeForm(QWidget):
         self.progress_bar = _named(QProgressBar(), "progress_bar")
         self.progress_bar.setRange(0, 100)
         self.progress_bar.setValue(0)
+        self.progress_bar.setVisible(False)  # shown only while images are being generated
         self._layout()
         self.show_settings(JobSettings())
         self._connect_changes()

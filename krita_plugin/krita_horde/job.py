@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from PyQt5.QtCore import QObject, QTimer, pyqtSignal
@@ -36,6 +37,14 @@ DONE = "done"
 FAILED = "failed"
 CANCELLED = "cancelled"
 FINAL_STATES = (DONE, FAILED, CANCELLED)
+
+
+class WaitReason(str, Enum):
+    """Why a queued job waits: an explicit field the status line reads (never the prose)."""
+
+    NONE = ""
+    QUEUE = "queue"  # waiting for its turn
+    NO_WORKER = "no_worker"  # the horde says no worker can take it right now
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,9 @@ class JobStatus:
     total: int = 0
     message: str = ""
     warnings: list[str] = field(default_factory=list)
+    wait_reason: WaitReason = WaitReason.NONE
+    retry_attempt: int = 0  # > 0 while a passing problem is being retried
+    retry_error: str = ""  # that problem, in plain words
 
 
 def _guarded(handler: Callable[..., None]) -> Callable[..., None]:
@@ -230,6 +242,7 @@ class HordeJob(QObject):
             self._fail(message)
             return
         self.status.message = f"{message} (retrying, attempt {self._errors})"
+        self.status.retry_attempt, self.status.retry_error = self._errors, message
         self.updated.emit()
         self._schedule(self.policy.interval_s * self._errors)
 
@@ -245,6 +258,7 @@ class HordeJob(QObject):
             self._poll_error(f"the horde's status reply made no sense: {error}", True)
             return
         self._errors = 0
+        self.status.retry_attempt, self.status.retry_error = 0, ""
         self._long_poll = check.has_progress_extension
         self._apply_check(check)
         if check.faulted:
@@ -289,11 +303,13 @@ class HordeJob(QObject):
         status.total = check.total
         status.progress = check.progress
         if not check.is_possible:
-            state, message = QUEUED, "no worker can take this request right now"
+            state, reason = QUEUED, WaitReason.NO_WORKER
+            message = "no worker can take this request right now"
         elif check.processing or check.finished or (check.progress or 0) > 0:
-            state, message = PROCESSING, "generating"
+            state, reason, message = PROCESSING, WaitReason.NONE, "generating"
         else:
-            state, message = QUEUED, "waiting in the queue"
+            state, reason, message = QUEUED, WaitReason.QUEUE, "waiting in the queue"
+        status.wait_reason = reason
         self._set(state, message)
 
     @_guarded

@@ -25,6 +25,7 @@ from krita_horde.docker import HordeDocker
 from krita_horde.geometry import GeometryError
 from krita_horde.preparation import build_job, prepare_job, read_canvas
 from krita_horde.settings import JobSettings
+from krita_horde.status_text import ProgressView
 
 from .fake_krita import FakeApp, FakeDocument, FakeNode, FakeSelection
 from .stub_horde import StubHorde
@@ -325,10 +326,10 @@ def test_progress_is_set_without_a_synchronous_repaint(qtbot, app, stub: StubHor
     updates_during_set: list[bool] = []
     real_set = bar.setValue
     bar.setValue = lambda value: (updates_during_set.append(bar.updatesEnabled()), real_set(value))
-    docker._show_progress(42)
+    docker._show_progress(ProgressView(True, 42))
     assert bar.value() == 42 and (bar.minimum(), bar.maximum()) == (0, 100)
-    docker._show_progress(None)
+    docker._show_progress(ProgressView(True, None))
     assert (bar.minimum(), bar.maximum()) == (0, 0)  # the busy indicator
-    docker._show_progress(None)  # unchanged: nothing is set again
+    docker._show_progress(ProgressView(True, None))  # unchanged: nothing is set again
     assert updates_during_set == [False, False]
     assert bar.updatesEnabled()

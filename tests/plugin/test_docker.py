@@ -211,7 +211,7 @@ def test_feathered_selection_job_ends_as_masked_layers_at_the_selection(qtbot, a
     assert app.action("add_new_transparency_mask").triggered == 1
     assert doc.activeNode() is background
     assert docker.status_label.text().startswith("Done: 2 layer(s) added")
-    assert docker.progress_bar.value() == 100
+    assert docker.progress_bar.isHidden()
 
 
 def test_mask_is_baked_into_alpha_when_the_mask_action_fails(qtbot, app, stub) -> None:
@@ -296,7 +296,7 @@ def test_cancel_button_cancels_running_jobs(qtbot, app, stub) -> None:
     docker.cancel_button.click()
     assert failures == ["cancelled by the artist"]
     assert docker.status_label.text() == "Cancelled."
-    assert (docker.progress_bar.maximum(), docker.progress_bar.value()) == (100, 0)
+    assert docker.progress_bar.isHidden()
     qtbot.waitUntil(lambda: bool(stub.calls("DELETE")), timeout=5000)
 
 
@@ -329,3 +329,36 @@ def test_img2img_source_is_the_visible_area_scaled(qtbot, app, stub) -> None:
     assert (source.width(), source.height()) == (512, 256)
     colour = source.pixelColor(100, 100)
     assert colour.red() > 240 and colour.green() < 15 and colour.blue() < 15
+
+
+def test_progress_bar_only_while_generating_and_words_while_waiting(qtbot, app, stub) -> None:
+    """Waiting is said in words with no bar (not "0%"); the bar shows while images are
+    generated; after an error it is gone (not "100%")."""
+    stub.state.checks_until_done = 10_000
+    stub.state.progress_extension = True
+    app.open(FakeDocument(64, 64))
+    docker = _ready(qtbot, app, stub, n=1)
+    seen: list[tuple[str, bool, int]] = []
+
+    def record() -> None:
+        bar = docker.progress_bar
+        seen.append((docker.status_label.text(), not bar.isHidden(), bar.value()))
+
+    stub.script(
+        "GET",
+        "/api/v2/generate/check/",
+        Canned(200, {"done": False, "waiting": 1, "queue_position": 2, "progress": 0.0}),
+        Canned(200, {"done": False, "processing": 1, "progress": 0.5}),
+        Canned(500, {"message": "boom"}),
+        *[Canned(404, {"message": "gone", "rc": "NotFound"})] * 3,
+    )
+    failed: list[str] = []
+    docker.job_failed.connect(lambda job_id, message: failed.append(message))
+    docker.generate()
+    qtbot.waitUntil(lambda: (record() or True) and "Queued, position 2" in seen[-1][0])
+    assert not seen[-1][1]  # waiting: words, no bar
+    qtbot.waitUntil(lambda: (record() or True) and "50%" in seen[-1][0])
+    assert seen[-1][1:] == (True, 50)
+    qtbot.waitUntil(lambda: bool(failed), timeout=10_000)
+    assert docker.status_label.text().startswith("Error:")
+    assert docker.progress_bar.isHidden()
