@@ -248,6 +248,9 @@ class ResultInserter:
     # --- the steps -----------------------------------------------------------------------
 
     def _start(self) -> None:
+        # Krita makes every node added to the tree the active one: remember the artist's
+        # layer now, before anything is added, and give it back at the end (and on failure).
+        self._previous_active = self.doc.activeNode()
         # Masks need Krita 5.2's API, or on 5.1 an action that only works on the active
         # document: otherwise the selection's shape is baked into the layers' alpha.
         self._native_mask = hasattr(self.doc, "createTransparencyMask")
@@ -339,7 +342,11 @@ class ResultInserter:
             self.result.masked_by = masked_by
             self._end_done()
 
-        return [_Step(self._refresh, ADD_LAYERS_FAILED), _Step(mark, ADD_LAYERS_FAILED)]
+        return [
+            _Step(self._restore_active_node, ADD_LAYERS_FAILED),
+            _Step(self._refresh, ADD_LAYERS_FAILED),
+            _Step(mark, ADD_LAYERS_FAILED),
+        ]
 
     def _is_active_document(self) -> bool:
         active = self.app.activeDocument()
@@ -366,7 +373,6 @@ class ResultInserter:
         self.group.addChildNode(node, None)
 
     def _activate_group(self) -> None:
-        self._previous_active = self.doc.activeNode()
         self.doc.setActiveNode(self.group)
 
     def _trigger_mask_action(self) -> None:
@@ -393,10 +399,7 @@ class ResultInserter:
         node.setPixelData(
             self.prepared.selection_mask, bounds.x, bounds.y, bounds.width, bounds.height
         )
-        self._then(
-            _Step(self._restore_active_node, FILL_MASK_FAILED),
-            *self._finishing_steps("transparency mask"),
-        )
+        self._then(*self._finishing_steps("transparency mask"))
 
     def _restore_active_node(self) -> None:
         previous = self._previous_active
@@ -406,7 +409,6 @@ class ResultInserter:
 
     def _bake_instead(self) -> None:
         """Fallback when no mask could be made: cut the layers to the selection's shape."""
-        self._then(_Step(self._restore_active_node, ADD_LAYERS_FAILED))
         self._fill_layers(True, self._rewrite_layer_steps, self._baked)
 
     def _rewrite_layer_steps(self, index: int, pixels: bytes) -> list[_Step]:

@@ -107,7 +107,17 @@ class FakeNode:
         index = self.children.index(above) + 1 if above is not None else 0
         self.children.insert(index, child)
         child.parent = self
+        # Krita activates a node added to a document's tree (its shape controller asks the
+        # node manager to), so the artist's active layer moves to whatever a script adds.
+        if self.doc.rootNode() is not None and self._in_tree():
+            self.doc.setActiveNode(child)
         return True
+
+    def _in_tree(self) -> bool:
+        node: FakeNode | None = self
+        while node is not None and node is not self.doc._root:
+            node = node.parent
+        return node is self.doc._root
 
     def remove(self) -> bool:
         """Take the node out of its parent, like Krita's Node.remove()."""

@@ -362,3 +362,19 @@ def test_progress_bar_only_while_generating_and_words_while_waiting(qtbot, app, 
     qtbot.waitUntil(lambda: bool(failed), timeout=10_000)
     assert docker.status_label.text().startswith("Error:")
     assert docker.progress_bar.isHidden()
+
+
+@pytest.mark.parametrize("shaped", [False, True], ids=["rectangle", "shaped selection"])
+def test_the_artists_active_layer_is_given_back_after_a_job(qtbot, app, stub, shaped) -> None:
+    """Krita activates every node a script adds: after the results are in, the artist's layer
+    is the active one again (with or without the 5.1 mask workaround)."""
+    doc = app.open(FakeDocument(100, 100))
+    background = doc.createNode("Background", "paintlayer")
+    doc.rootNode().addChildNode(background, None)
+    doc.setActiveNode(background)
+    mask = bytes([255, 0] * 32) if shaped else None
+    doc.setSelection(FakeSelection(10, 10, 8, 8, mask))
+    kind, _ = _wait_outcome(qtbot, _ready(qtbot, app, stub, n=2))
+    assert kind == "finished"
+    assert len(doc.walk()) > 1  # the results are in
+    assert doc.activeNode() is background
