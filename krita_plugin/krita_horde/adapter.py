@@ -20,7 +20,7 @@ from .background import BackgroundTask, run_in_background
 from .geometry import Bounds, Extent
 from .images import apply_mask, qimage_to_bgra, scaled
 from .job import GeneratedImage
-from .preparation import MASK_LAYER_NAME, PreparedJob, group_name, layer_name
+from .preparation import MASK_LAYER_NAME, PreparedJob, group_name, layer_name, unique_name
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,14 @@ class DocumentCanvas:
         return layer.pixelData(bounds.x, bounds.y, bounds.width, bounds.height)
 
 
+def _walk(node: Any) -> list[Any]:
+    found = []
+    for child in node.childNodes():
+        found.append(child)
+        found.extend(_walk(child))
+    return found
+
+
 def is_open(app: Any, doc: Any) -> bool:
     """True while the document is still open in Krita (closed documents leave stale
     wrappers whose methods return nothing)."""
@@ -169,8 +177,10 @@ class ResultInserter:
         images: list[GeneratedImage],
         done: Callable[[InsertedResult], None],
         failed: Callable[[str], None],
+        number: int | None = None,
     ) -> None:
         self.app = app
+        self.number = number
         self.doc = doc
         self.prepared = prepared
         self.images = images
@@ -294,7 +304,9 @@ class ResultInserter:
 
     def _add_group(self) -> None:
         prepared, root = self.prepared, self.doc.rootNode()
-        group = self.doc.createGroupLayer(group_name(prepared.settings.prompt, prepared.mode))
+        name = group_name(prepared.settings.prompt, prepared.mode, self.number)
+        taken = {node.name() for node in _walk(root)}
+        group = self.doc.createGroupLayer(unique_name(name, taken))
         children = root.childNodes()
         self.group = group
         root.addChildNode(group, children[-1] if children else None)

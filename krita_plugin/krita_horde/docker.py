@@ -12,30 +12,22 @@ from __future__ import annotations
 import logging
 import uuid
 import weakref
-from dataclasses import dataclass
 from typing import Any
 
 from PyQt5.QtCore import QTimer, pyqtSignal
 from PyQt5.QtWidgets import QScrollArea
 
-from .adapter import (
-    DocumentCanvas,
-    DocumentError,
-    InsertedResult,
-    KritaSettingsStore,
-    ResultInserter,
-    is_open,
-)
-from .background import BackgroundTask, run_in_background
+from .adapter import DocumentCanvas, KritaSettingsStore
 from .client import HordeClient
 from .form import WIDGET_NAMES, HordeForm
-from .geometry import GeometryError
-from .job import HordeJob, PollPolicy
+from .job import PollPolicy
+from .jobs import ARTIST_ERRORS, CANCELLED_MESSAGE, JobQueue, QueuedJob
 from .network import HttpResult, JsonHttp
-from .preparation import PreparedJob, build_job, read_canvas
+from .preparation import read_canvas
+from .queue_view import QueueView, job_progress, job_status_text, set_progress
 from .replies import ReplyError, parse_models
-from .settings import JobSettings, SettingsError, SettingsStore, load_settings, save_settings
-from .status_text import ProgressView, describe, progress_view
+from .settings import SettingsStore, load_settings, save_settings
+from .status_text import ProgressView
 
 try:  # Inside Krita; the fallback lets the docker run under pytest without Krita.
     from krita import DockWidget
@@ -48,9 +40,6 @@ DOCKER_ID = "krita_horde_docker"
 # One name everywhere (docker title, plug-in manager, README): "AI Horde" is another docker.
 DOCKER_TITLE = "Krita Horde"
 SAVE_DELAY_MS = 500
-CANCELLED_MESSAGE = "cancelled by the artist"
-# Problems in the settings or the image that the artist can fix: shown as they are.
-ARTIST_ERRORS = (DocumentError, SettingsError, GeometryError)
 
 _live: weakref.WeakSet[HordeDocker] = weakref.WeakSet()
 
@@ -60,23 +49,10 @@ def live_dockers() -> list[HordeDocker]:
     return list(_live)
 
 
-@dataclass
-class RunningJob:
-    doc: Any
-    settings: JobSettings
-    # While its payload is built in the background: `preparation` is set, `job` is None.
-    preparation: BackgroundTask[PreparedJob] | None = None
-    job: HordeJob | None = None
-    prepared: PreparedJob | None = None
-
-    @property
-    def is_active(self) -> bool:
-        if self.job is None:
-            return self.preparation is not None
-        return self.job.is_active
-
-
 class HordeDocker(DockWidget):
+    """The form, Generate/Cancel and the job queue's view. The jobs themselves live in a
+    `JobQueue` (jobs.py) that this widget observes."""
+
     job_started = pyqtSignal(str)
     job_finished = pyqtSignal(str, list)
     job_failed = pyqtSignal(str, str)
@@ -97,18 +73,18 @@ class HordeDocker(DockWidget):
         self.app = app
         self.store = store or KritaSettingsStore(app)
         self.http = http or JsonHttp(parent=self)
-        self.poll_policy = poll_policy
         self.setWindowTitle(DOCKER_TITLE)
         self.setObjectName(DOCKER_ID)
         self.form = HordeForm()
         for name in WIDGET_NAMES:
             setattr(self, name, getattr(self.form, name))
+        self.queue = JobQueue(app, self.http, poll_policy, parent=self)
+        self.queue_view = QueueView(self.queue)
+        self.form.add_queue_view(self.queue_view)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.form)
         self.setWidget(scroll)
-        self.jobs: dict[str, RunningJob] = {}
-        self._inserters: dict[str, ResultInserter] = {}
         self._models_request: Any = None
         self._save_timer = QTimer(self)
         self._save_timer.setSingleShot(True)
@@ -116,9 +92,13 @@ class HordeDocker(DockWidget):
         self.form.show_settings(load_settings(self.store))
         self.form.changed.connect(lambda: self._save_timer.start(SAVE_DELAY_MS))
         self.form.generate_button.clicked.connect(self.generate)
-        self.form.cancel_button.clicked.connect(self.cancel)
+        self.form.cancel_button.clicked.connect(lambda: self.cancel())
         self.form.refresh_models_button.clicked.connect(self.refresh_models)
         self.form.url_edit.editingFinished.connect(self.refresh_models)
+        self.queue.changed.connect(self._on_job_changed)
+        self.queue.started.connect(self.job_started)
+        self.queue.finished.connect(self._on_finished)
+        self.queue.failed.connect(self._on_failed)
         _live.add(self)
         if load_models:
             # After Krita has finished building its windows: the list arrives asynchronously.
@@ -130,6 +110,10 @@ class HordeDocker(DockWidget):
         pass
 
     # --- scripting surface ---------------------------------------------------------------
+
+    @property
+    def jobs(self) -> dict[str, QueuedJob]:
+        return self.queue.entries
 
     def apply_settings(self, values: dict[str, Any]) -> None:
         """Set widgets by field name (see form.FIELD_WIDGETS); persists them."""
@@ -143,13 +127,14 @@ class HordeDocker(DockWidget):
         save_settings(self.store, self.form.settings())
 
     def active_jobs(self) -> list[str]:
-        return [job_id for job_id, run in self.jobs.items() if run.is_active]
+        return self.queue.active()
 
     def generate(self) -> str:
         """Start a job from the current settings and the active document; returns its id at
         once. The document is read now (Krita's API: GUI thread); the payload is built in a
         background thread and the job submitted when it is ready. Problems, found now or
-        while building, are reported through `job_failed`."""
+        while building, are reported through `job_failed`. Every click adds a job to the
+        queue, next to those still running."""
         job_id = uuid.uuid4().hex[:12]
         try:
             self.save_settings()
@@ -157,33 +142,22 @@ class HordeDocker(DockWidget):
             canvas = DocumentCanvas(self.app.activeDocument())
             read = read_canvas(canvas, settings)
         except ARTIST_ERRORS as error:
-            self._show_error(job_id, f"{error}")
+            self.queue.fail_now(job_id, f"{error}")
             return job_id
         except Exception as error:
             log.exception("reading the document for a job failed")
-            self._show_error(job_id, f"could not read the document: {error}")
+            self.queue.fail_now(job_id, f"could not read the document: {error}")
             return job_id
-        run = RunningJob(canvas.doc, settings)
-        self.jobs[job_id] = run
-        run.preparation = run_in_background(
-            lambda: build_job(read),
-            done=lambda prepared, job_id=job_id: self._on_prepared(job_id, prepared),
-            failed=lambda error, job_id=job_id: self._on_preparation_failed(job_id, error),
-        )
-        self._update_status()
+        self.queue.add(job_id, canvas.doc, read)
         return job_id
 
-    def cancel(self) -> None:
-        """Cancel every running job of this docker (each is DELETEd on the horde; a job
-        still being prepared is dropped before it is sent)."""
-        for job_id in self.active_jobs():
-            run = self.jobs[job_id]
-            if run.job is not None:
-                run.job.cancel()
-            elif run.preparation is not None:
-                run.preparation.cancel()
-                run.preparation = None
-                self._on_failed(job_id, CANCELLED_MESSAGE)
+    def cancel(self, job_id: str | None = None) -> None:
+        """Cancel one job, or every running job of this docker (each is DELETEd on the horde;
+        a job still being prepared is dropped before it is sent)."""
+        if job_id is None:
+            self.queue.cancel_all()
+        else:
+            self.queue.cancel(job_id)
 
     def refresh_models(self) -> None:
         """Reload the model list from the horde (`/status/models`)."""
@@ -216,79 +190,27 @@ class HordeDocker(DockWidget):
         if not self.active_jobs():
             self.form.status_label.setText(text)
 
-    def _on_prepared(self, job_id: str, prepared: PreparedJob) -> None:
-        run = self.jobs[job_id]
-        run.preparation = None
-        if not is_open(self.app, run.doc):
-            self._on_failed(job_id, "the document was closed before the job was sent")
-            return
-        settings = run.settings
-        client = HordeClient(settings.base_url, settings.apikey, http=self.http, parent=self)
-        job = HordeJob(
-            job_id,
-            client,
-            prepared.payload,
-            settings.max_wait,
-            policy=self.poll_policy,
-            parent=self,
-        )
-        run.job, run.prepared = job, prepared
-        job.updated.connect(self._update_status)
-        job.finished.connect(lambda images, job_id=job_id: self._on_images(job_id, images))
-        job.failed.connect(lambda message, job_id=job_id: self._on_failed(job_id, message))
-        job.cancelled.connect(lambda job_id=job_id: self._on_failed(job_id, CANCELLED_MESSAGE))
-        self.job_started.emit(job_id)
-        job.start()
+    def _on_job_changed(self, job_id: str) -> None:
         self._update_status()
 
-    def _on_preparation_failed(self, job_id: str, error: Exception) -> None:
-        self.jobs[job_id].preparation = None
-        if isinstance(error, ARTIST_ERRORS):
-            self._on_failed(job_id, f"{error}")
-            return
-        log.error("preparing job %s failed", job_id, exc_info=error)
-        self._on_failed(job_id, f"could not prepare the image for the horde: {error}")
-
-    def _on_images(self, job_id: str, images: list) -> None:
-        run = self.jobs[job_id]
-        assert run.prepared is not None
-        inserter = ResultInserter(
-            self.app,
-            run.doc,
-            run.prepared,
-            images,
-            done=lambda result, job_id=job_id: self._on_inserted(job_id, result),
-            failed=lambda message, job_id=job_id: self._on_failed(job_id, message),
-        )
-        self._inserters[job_id] = inserter
-        inserter.run()
-
-    def _on_inserted(self, job_id: str, result: InsertedResult) -> None:
-        self._inserters.pop(job_id, None)
-        count = len(result.layer_names)
-        self.form.status_label.setText(
-            f"Done: {count} layer(s) added in the group “{result.group_name}”."
-        )
-        self._update_buttons()
-        self._settle_progress()
-        self.job_finished.emit(job_id, list(result.layer_names))
+    def _on_finished(self, job_id: str, layer_names: list) -> None:
+        entry = self.queue.entries[job_id]
+        self.form.status_label.setText(f"Done: {entry.message}.")
+        self._settle()
+        self.job_finished.emit(job_id, layer_names)
 
     def _on_failed(self, job_id: str, message: str) -> None:
-        self._inserters.pop(job_id, None)
-        self._show_error(job_id, message)
-
-    def _show_error(self, job_id: str, message: str) -> None:
         text = "Cancelled." if message == CANCELLED_MESSAGE else f"Error: {message}"
         self.form.status_label.setText(text)
-        self._update_buttons()
-        self._settle_progress()
+        self._settle()
         self.job_failed.emit(job_id, message)
 
-    def _settle_progress(self) -> None:
-        """Hide the bar once no job runs any more (no "100%" after an error)."""
+    def _settle(self) -> None:
+        """After a job ended: the newest running job's status, or no bar when none runs."""
         if self.active_jobs():
             self._update_status()
             return
+        self._update_buttons()
         self._show_progress(ProgressView.hidden())
 
     def _update_buttons(self) -> None:
@@ -299,34 +221,18 @@ class HordeDocker(DockWidget):
         self._update_buttons()
         if not active:
             return
-        job = self.jobs[active[-1]].job
-        if job is None:  # its payload is still being built: said in words, no bar
-            text, view = "Preparing the image…", ProgressView.hidden()
-        else:
-            text, view = describe(job.status), progress_view(job.status)
+        entry = self.queue.entries[active[-1]]
+        text = job_status_text(entry)
         if len(active) > 1:
             text = f"[{len(active)} jobs] {text}"
         self.form.status_label.setText(text)
-        self._show_progress(view)
+        self._show_progress(job_progress(entry))
 
     def _show_progress(self, view: ProgressView) -> None:
         """The bar as `view` says, painted in a later event-loop turn: QProgressBar.setValue
         repaints at once (synchronously), which inside Krita took 20-25 ms of the GUI thread
         on every poll."""
-        bar = self.form.progress_bar
-        if bar.isVisibleTo(bar.parentWidget()) != view.visible:
-            bar.setVisible(view.visible)
-        if not view.visible:
-            return
-        maximum, value = (0, 0) if view.percent is None else (100, view.percent)
-        if (bar.maximum(), bar.value()) == (maximum, value):
-            return
-        bar.setUpdatesEnabled(False)  # the synchronous repaint becomes a no-op ...
-        try:
-            bar.setRange(0, maximum)
-            bar.setValue(value)
-        finally:
-            bar.setUpdatesEnabled(True)  # ... and this schedules an ordinary paint
+        set_progress(self.form.progress_bar, view)
 
 
 def register(krita_module: Any) -> None:

@@ -176,6 +176,11 @@ class HordeForm(QWidget):
         outer.addWidget(self.progress_bar)
         outer.addWidget(self.status_label)
         outer.addStretch(1)
+        self._outer = outer
+
+    def add_queue_view(self, view: QWidget) -> None:
+        """The job queue's rows go under the status line."""
+        self._outer.insertWidget(self._outer.count() - 1, view)
 
     def _connect_changes(self) -> None:
         for edit in (self.prompt_edit, self.negative_edit):

@@ -139,8 +139,20 @@ def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def group_name(prompt: str, mode: str) -> str:
-    return f"Horde {mode}: {_shorten(prompt, GROUP_NAME_CHARS)}"
+def group_name(prompt: str, mode: str, number: int | None = None) -> str:
+    """`Horde #3 img2img: a red fox`: the number is the job's in the docker's queue."""
+    tag = f" #{number}" if number is not None else ""
+    return f"Horde{tag} {mode}: {_shorten(prompt, GROUP_NAME_CHARS)}"
+
+
+def unique_name(name: str, taken: set[str]) -> str:
+    """`name`, or `name (2)`, `name (3)`… when a layer of the document already has it (jobs
+    of an earlier session are numbered from 1 again)."""
+    candidate, count = name, 1
+    while candidate in taken:
+        count += 1
+        candidate = f"{name} ({count})"
+    return candidate
 
 
 def layer_name(prompt: str, seed: str) -> str:

@@ -17,8 +17,8 @@ import pytest
 from PyQt5.QtCore import QByteArray, QTimer
 
 import krita_horde.adapter as adapter_module
-import krita_horde.docker as docker_module
 import krita_horde.job as job_module
+import krita_horde.jobs as jobs_module
 from krita_horde.adapter import DocumentCanvas
 from krita_horde.background import run_in_background, thread_pool
 from krita_horde.docker import HordeDocker
@@ -161,7 +161,7 @@ def test_gui_thread_keeps_turning_while_a_job_is_prepared(
 ) -> None:
     _painted_doc(app)
     docker = _ready(qtbot, app, stub, n=1)
-    monkeypatch.setattr(docker_module, "build_job", gate.wrap(docker_module.build_job))
+    monkeypatch.setattr(jobs_module, "build_job", gate.wrap(jobs_module.build_job))
     outcomes = _outcomes(docker)
     job_id = docker.generate()
     # generate() returned while the payload is still being built in another thread.
@@ -202,7 +202,7 @@ def test_error_while_building_the_job_reaches_job_failed(
     def broken(read: Any) -> None:
         raise error
 
-    monkeypatch.setattr(docker_module, "build_job", broken)
+    monkeypatch.setattr(jobs_module, "build_job", broken)
     outcomes = _outcomes(docker)
     docker.generate()
     assert _wait_ended(qtbot, outcomes) == ("failed", message)
@@ -217,7 +217,7 @@ def test_cancel_while_preparing_drops_the_job_before_it_is_sent(
 ) -> None:
     _painted_doc(app)
     docker = _ready(qtbot, app, stub)
-    monkeypatch.setattr(docker_module, "build_job", gate.wrap(docker_module.build_job))
+    monkeypatch.setattr(jobs_module, "build_job", gate.wrap(jobs_module.build_job))
     outcomes = _outcomes(docker)
     docker.generate()
     assert gate.entered.wait(GATE_TIMEOUT_S)
@@ -237,7 +237,7 @@ def test_document_closed_while_preparing_is_not_sent(
 ) -> None:
     doc = _painted_doc(app)
     docker = _ready(qtbot, app, stub)
-    monkeypatch.setattr(docker_module, "build_job", gate.wrap(docker_module.build_job))
+    monkeypatch.setattr(jobs_module, "build_job", gate.wrap(jobs_module.build_job))
     outcomes = _outcomes(docker)
     docker.generate()
     assert gate.entered.wait(GATE_TIMEOUT_S)

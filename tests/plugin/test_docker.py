@@ -199,7 +199,7 @@ def test_feathered_selection_job_ends_as_masked_layers_at_the_selection(qtbot, a
     assert payload["params"]["seed"] == "7"
     root = doc.rootNode().childNodes()
     group = root[-1]  # on top of the existing layers
-    assert group.type() == "grouplayer" and group.name() == "Horde inpainting: a red fox"
+    assert group.type() == "grouplayer" and group.name() == "Horde #1 inpainting: a red fox"
     kinds = [node.type() for node in group.childNodes()]
     assert sorted(kinds) == ["paintlayer", "paintlayer", "transparencymask"]
     layer = next(node for node in group.childNodes() if node.type() == "paintlayer")
@@ -312,7 +312,51 @@ def test_two_jobs_at_once_each_get_their_group(qtbot, app, stub) -> None:
     qtbot.waitUntil(lambda: len(finished) == 2, timeout=10_000)
     assert sorted(finished) == sorted([first, second])
     names = [node.name() for node in doc.rootNode().childNodes()]
-    assert sorted(names) == ["Horde txt2img: a blue owl", "Horde txt2img: a red fox"]
+    assert sorted(names) == ["Horde #1 txt2img: a red fox", "Horde #2 txt2img: a blue owl"]
+
+
+def _row_texts(docker: HordeDocker) -> list[str]:
+    return [row.label.text() for row in docker.queue_view.rows.values()]
+
+
+def test_a_second_generate_is_a_visible_queue_row_with_its_own_cancel(qtbot, app, stub) -> None:
+    """Concurrent jobs are listed, each with its status and its own Cancel; cancelling one
+    leaves the other running; same prompts still get distinct group names."""
+    stub.state.checks_until_done = 10_000
+    doc = app.open(FakeDocument(64, 64))
+    docker = _ready(qtbot, app, stub, n=1)
+    first, second = docker.generate(), docker.generate()
+    rows = docker.queue_view.rows
+    assert not docker.queue_view.isHidden() and list(rows) == [first, second]
+    qtbot.waitUntil(lambda: all("Queued" in text for text in _row_texts(docker)), timeout=5000)
+    assert [text.split(" — ")[0] for text in _row_texts(docker)] == ["#1 a red fox", "#2 a red fox"]
+    assert docker.status_label.text().startswith("[2 jobs]")
+    failed: list[str] = []
+    docker.job_failed.connect(lambda job_id, message: failed.append(job_id))
+    rows[first].cancel_button.click()
+    assert failed == [first]
+    assert docker.active_jobs() == [second]
+    assert rows[first].label.text() == "#1 a red fox — Cancelled."
+    assert rows[first].cancel_button.isHidden() and not rows[second].cancel_button.isHidden()
+    # The second finishes on its own; a third job with the same prompt gets its own name.
+    stub.state.checks_until_done = 0
+    finished: list[str] = []
+    docker.job_finished.connect(lambda job_id, names: finished.append(job_id))
+    third = docker.generate()
+    qtbot.waitUntil(lambda: len(finished) == 2, timeout=10_000)
+    assert sorted(finished) == sorted([second, third])
+    names = sorted(node.name() for node in doc.rootNode().childNodes())
+    assert names == ["Horde #2 txt2img: a red fox", "Horde #3 txt2img: a red fox"]
+
+
+def test_group_names_stay_distinct_across_sessions(qtbot, app, stub) -> None:
+    doc = app.open(FakeDocument(64, 64))
+    earlier = doc.createGroupLayer("Horde #1 txt2img: a red fox")  # from yesterday's session
+    doc.rootNode().addChildNode(earlier, None)
+    kind, _ = _wait_outcome(qtbot, _ready(qtbot, app, stub, n=1))
+    assert kind == "finished"
+    names = [node.name() for node in doc.rootNode().childNodes()]
+    assert names == ["Horde #1 txt2img: a red fox", "Horde #1 txt2img: a red fox (2)"]
 
 
 def test_img2img_source_is_the_visible_area_scaled(qtbot, app, stub) -> None:
