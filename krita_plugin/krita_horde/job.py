@@ -82,6 +82,8 @@ class JobStatus:
     wait_reason: WaitReason = WaitReason.NONE
     retry_attempt: int = 0  # > 0 while a passing problem is being retried
     retry_error: str = ""  # that problem, in plain words
+    # Cancelled after some images were finished: those are downloaded and kept (state DONE).
+    kept_after_cancel: bool = False
 
 
 def _guarded(handler: Callable[..., None]) -> Callable[..., None]:
@@ -151,19 +153,44 @@ class HordeJob(QObject):
         """Stop following the job and DELETE it on the horde (once its id is known)."""
         if not self.is_active:
             return
+        # Cancelled again while the finished images are fetched: keep nothing after all.
+        if self.status.kept_after_cancel and self._request is not None:
+            self._request.abort()
         self._timer.stop()
         if self._decoding is not None:
             self._decoding.cancel()
             self._decoding = None
-        if self.status.request_id is None:
-            # The submit reply is still on its way: cancel it on the horde when it arrives.
+        if self.status.request_id is None or self.status.kept_after_cancel:
+            # The submit reply is still on its way: cancel it on the horde when it arrives
+            # (or the request was already deleted when the finished images were kept).
             self._cancel_requested = True
             self._finish_cancelled()
             return
         if self._request is not None:
             self._request.abort()
+            self._request = None
+        if self.status.finished > 0:
+            # Images already finished are not thrown away: the DELETE's reply carries them
+            # (the public horde's behaviour, and ours), so they are decoded and kept.
+            self.status.kept_after_cancel = True
+            self._set(FETCHING, "cancelled: downloading the images already finished")
+            self._request = self.client.cancel(self.status.request_id, self._on_cancel_reply)
+            return
         self.client.cancel(self.status.request_id)
         self._finish_cancelled()
+
+    @_guarded
+    def _on_cancel_reply(self, result: HttpResult) -> None:
+        self._request = None
+        try:
+            usable = parse_status(result.data).generations if result.ok else ()
+        except ReplyError:
+            usable = ()
+        usable = tuple(g for g in usable if not g.censored and g.state in ("ok", ""))
+        if not usable:
+            self._finish_cancelled()
+            return
+        self._decode(list(usable), [])
 
     def _finish_cancelled(self) -> None:
         self._set(CANCELLED, "cancelled")
@@ -338,6 +365,9 @@ class HordeJob(QObject):
             why = f" ({', '.join(skipped)})" if skipped else ""
             self._fail(f"the horde finished but sent no usable image{why}")
             return
+        self._decode(usable, skipped)
+
+    def _decode(self, usable: list[Any], skipped: list[str]) -> None:
         texts = [generation.img for generation in usable]
         # Decoding a few large images takes tens of milliseconds each: off the GUI thread.
         self._decoding = run_in_background(
@@ -354,6 +384,8 @@ class HordeJob(QObject):
             for image, generation in zip(decoded, usable, strict=True)
         ]
         note = f", {len(skipped)} skipped ({', '.join(skipped)})" if skipped else ""
+        if self.status.kept_after_cancel:
+            note += ", kept after cancelling the rest"
         self.status.progress = 1.0
         self._set(DONE, f"{len(self.images)} image(s) received{note}")
         self.finished.emit(self.images)

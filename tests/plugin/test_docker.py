@@ -422,3 +422,48 @@ def test_the_artists_active_layer_is_given_back_after_a_job(qtbot, app, stub, sh
     assert kind == "finished"
     assert len(doc.walk()) > 1  # the results are in
     assert doc.activeNode() is background
+
+
+def test_cancel_keeps_the_images_already_finished(qtbot, app, stub) -> None:
+    """n = 3, one image finished when the artist cancels: the request is deleted and the
+    finished image (which the DELETE's reply carries) still becomes a layer."""
+    doc = app.open(FakeDocument(64, 64))
+    docker = _ready(qtbot, app, stub, n=3)
+    image = stub.state.images[0]
+    stub.script(
+        "GET",
+        "/api/v2/generate/check/",
+        *[Canned(200, {"done": False, "finished": 1, "processing": 1, "waiting": 1})] * 500,
+    )
+    generation = {"img": image, "seed": "77", "state": "ok", "censored": False, "id": "g1"}
+    stub.script(
+        "DELETE",
+        "/api/v2/generate/status/",
+        Canned(200, {"done": False, "finished": 1, "generations": [generation]}),
+    )
+    outcome: list[tuple[str, object]] = []
+    docker.job_finished.connect(lambda job_id, names: outcome.append(("finished", names)))
+    docker.job_failed.connect(lambda job_id, message: outcome.append(("failed", message)))
+    docker.generate()
+    qtbot.waitUntil(lambda: "1/3 images done" in docker.status_label.text(), timeout=5000)
+    docker.cancel_button.click()
+    qtbot.waitUntil(lambda: bool(outcome), timeout=10_000)
+    assert outcome == [("finished", ["a red fox [seed 77]"])]
+    assert len(stub.calls("DELETE")) == 1
+    (group,) = doc.rootNode().childNodes()
+    assert [layer.name() for layer in group.childNodes()] == ["a red fox [seed 77]"]
+    (entry,) = docker.jobs.values()
+    assert entry.job.status.kept_after_cancel
+    assert entry.job.status.message == "1 image(s) received, kept after cancelling the rest"
+
+
+def test_cancel_with_nothing_finished_is_immediate(qtbot, app, stub) -> None:
+    stub.state.checks_until_done = 10_000
+    app.open(FakeDocument(64, 64))
+    docker = _ready(qtbot, app, stub, n=3)
+    failed: list[str] = []
+    docker.job_failed.connect(lambda job_id, message: failed.append(message))
+    docker.generate()
+    qtbot.waitUntil(lambda: "Queued" in docker.status_label.text(), timeout=5000)
+    docker.cancel_button.click()
+    assert failed == ["cancelled by the artist"]
