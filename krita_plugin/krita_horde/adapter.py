@@ -17,7 +17,7 @@ from typing import Any
 from PyQt5.QtCore import QTimer
 
 from .background import BackgroundTask, run_in_background
-from .geometry import Bounds, Extent
+from .geometry import Bounds, Extent, JobArea
 from .images import apply_mask, qimage_to_bgra, scaled
 from .job import GeneratedImage
 from .preparation import MASK_LAYER_NAME, PreparedJob, group_name, layer_name, unique_name
@@ -131,9 +131,15 @@ class InsertedResult:
 
 
 def _result_pixels(
-    image: GeneratedImage, bounds: Bounds, selection_mask: bytes | None, bake: bool
+    image: GeneratedImage, area: JobArea, selection_mask: bytes | None, bake: bool
 ) -> bytes:
-    fitted = scaled(image.image, bounds.extent)
+    # Uniformly scaled back to the context it was generated from, then cut to the area.
+    bounds, context = area.bounds, area.context
+    fitted = scaled(image.image, context.extent)
+    if context != bounds:
+        fitted = fitted.copy(
+            bounds.x - context.x, bounds.y - context.y, bounds.width, bounds.height
+        )
     if bake and selection_mask is not None:
         fitted = apply_mask(fitted, selection_mask)
     return qimage_to_bgra(fitted)
@@ -278,12 +284,12 @@ class ResultInserter:
     ) -> None:
         """Make image `index`'s pixels in the background, then queue the steps `write` gives
         for them; go on with the next image after those; `finish` after the last one."""
-        image, bounds, mask = self.images[index], self.prepared.area.bounds, None
+        image, area, mask = self.images[index], self.prepared.area, None
         if bake:
             mask = self.prepared.selection_mask
 
         def work() -> bytes:
-            return _result_pixels(image, bounds, mask, bake)
+            return _result_pixels(image, area, mask, bake)
 
         def next_image() -> None:
             if index + 1 < len(self.images):

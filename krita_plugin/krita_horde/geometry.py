@@ -101,11 +101,17 @@ class SizeLimits:
 
 @dataclass(frozen=True)
 class JobArea:
-    """What a job covers: `bounds` on the canvas, generated at `generation` size."""
+    """What a job covers. Results go to `bounds` (the selection on the canvas). The horde gets
+    `context`: a rectangle around `bounds` with the aspect ratio of `generation` (up to a
+    pixel of rounding), so the image is scaled uniformly, never stretched; the results are
+    scaled back to `context` and cropped to `bounds`. `clamped_to` is the pixel budget
+    (width*height) of the largest worker when it made the generation size smaller."""
 
     bounds: Bounds
     generation: Extent
     from_selection: bool
+    context: Bounds
+    clamped_to: int | None = None
 
 
 def round_up(value: int | Fraction, multiple: int = SIDE_MULTIPLE) -> int:
@@ -142,6 +148,49 @@ def generation_extent(area: Extent, limits: SizeLimits) -> Extent:
     return Extent(round_up(area.width * scale), round_up(area.height * scale))
 
 
+def fit_pixels(area: Extent, generation: Extent, max_pixels: int) -> Extent:
+    """The largest size of the area's aspect (sides multiples of 64) whose width*height fits
+    in `max_pixels` (a worker's limit), when `generation` does not; else `generation`.
+    Never under 64x64, the smallest size there is."""
+    if generation.pixels <= max_pixels:
+        return generation
+    wide = area.width >= area.height
+    long_area, short_area = (area.width, area.height) if wide else (area.height, area.width)
+    long_side = (generation.long_side // SIDE_MULTIPLE) * SIDE_MULTIPLE
+    while long_side > SIDE_MULTIPLE:
+        short_side = round_up(Fraction(long_side * short_area, long_area))
+        if long_side * short_side <= max_pixels:
+            break
+        long_side -= SIDE_MULTIPLE
+    short_side = round_up(Fraction(long_side * short_area, long_area))
+    return Extent(long_side, short_side) if wide else Extent(short_side, long_side)
+
+
+def context_bounds(bounds: Bounds, generation: Extent, canvas: Extent) -> Bounds:
+    """The smallest rectangle with the generation's aspect that covers `bounds`, centred on
+    it and moved inside the canvas where the canvas is large enough, so the horde sees the
+    surrounding pixels instead of a stretched selection. Where the canvas is too small on a
+    side it reaches past the canvas there (those pixels read as transparent)."""
+    scale = min(
+        Fraction(generation.width, bounds.width), Fraction(generation.height, bounds.height)
+    )
+    width = max(bounds.width, math.ceil(generation.width / scale))
+    height = max(bounds.height, math.ceil(generation.height / scale))
+
+    def place(start: int, size: int, span: int, limit: int) -> int:
+        origin = start - (span - size) // 2
+        if span <= limit:
+            origin = min(max(origin, 0), limit - span)
+        return origin
+
+    return Bounds(
+        place(bounds.x, bounds.width, width, canvas.width),
+        place(bounds.y, bounds.height, height, canvas.height),
+        width,
+        height,
+    )
+
+
 def default_area(canvas: Extent, limits: SizeLimits) -> Bounds:
     """The area of a job without a selection: the whole canvas, or a centred square of the min
     size when the canvas is large (see LARGE_CANVAS_FACTOR)."""
@@ -151,11 +200,14 @@ def default_area(canvas: Extent, limits: SizeLimits) -> Bounds:
     return Bounds(0, 0, canvas.width, canvas.height)
 
 
-def job_area(canvas: Extent, selection: Bounds | None, limits: SizeLimits) -> JobArea:
+def job_area(
+    canvas: Extent, selection: Bounds | None, limits: SizeLimits, max_pixels: int | None = None
+) -> JobArea:
     """The canvas area a job reads and writes, and the size it is generated at.
 
     A selection partly outside the canvas is cut to the canvas (there are no pixels to read
-    outside it); a selection entirely outside is an error.
+    outside it); a selection entirely outside is an error. `max_pixels`, when known, is the
+    largest width*height a worker of the chosen model takes: a larger size is shrunk to fit.
     """
     if canvas.is_empty():
         raise GeometryError(f"the canvas is empty ({canvas.width}x{canvas.height} px)")
@@ -170,4 +222,10 @@ def job_area(canvas: Extent, selection: Bounds | None, limits: SizeLimits) -> Jo
                 "the selection lies entirely outside the canvas: select something on the canvas"
             )
         from_selection = True
-    return JobArea(bounds, generation_extent(bounds.extent, limits), from_selection)
+    generation = generation_extent(bounds.extent, limits)
+    clamped_to = None
+    if max_pixels is not None and generation.pixels > max_pixels:
+        generation = fit_pixels(bounds.extent, generation, max_pixels)
+        clamped_to = max_pixels
+    context = context_bounds(bounds, generation, canvas)
+    return JobArea(bounds, generation, from_selection, context, clamped_to)

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from PyQt5.QtCore import QByteArray
-from PyQt5.QtGui import QColor, QImage
+from PyQt5.QtGui import QImage
 
 from .geometry import Bounds, Extent, JobArea, job_area
 from .images import (
     bgra_to_qimage,
+    crop_bytes,
     encode_base64,
     flatten_on_white,
     has_visible_pixels,
@@ -64,24 +65,32 @@ class PreparedJob:
 
 @dataclass(frozen=True)
 class CanvasRead:
-    """The raw pixels a job needs, read from the document on the GUI thread."""
+    """The raw pixels a job needs, read from the document on the GUI thread. All of them
+    cover the area's context (the selection and the pixels around it)."""
 
     settings: JobSettings
     area: JobArea
-    pixels: bytes | QByteArray  # the visible pixels of the area, B,G,R,A
-    selection: bytes | QByteArray | None  # the selection over the area (None: not used)
-    mask_layer: bytes | QByteArray | None  # the "Horde mask" layer over the area, if any
+    pixels: bytes | QByteArray  # the visible pixels of the context, B,G,R,A
+    selection: bytes | QByteArray | None  # the selection over the context (None: not used)
+    mask_layer: bytes | QByteArray | None  # the "Horde mask" layer over the context, if any
 
 
-def read_canvas(canvas: CanvasSource, settings: JobSettings) -> CanvasRead:
+def read_canvas(
+    canvas: CanvasSource, settings: JobSettings, max_pixels: int | None = None
+) -> CanvasRead:
     """Check the settings, find the area and copy its bytes (SettingsError/GeometryError when
-    the settings or the selection cannot make a job). Only this step touches the canvas."""
+    the settings or the selection cannot make a job). Only this step touches the canvas.
+    `max_pixels`: the largest worker's limit for the chosen model, when known."""
     settings.validate()
-    area = job_area(canvas.extent(), canvas.selection_bounds(), settings.limits)
-    bounds = area.bounds
-    selection = canvas.selection_mask(bounds) if area.from_selection else None
+    area = job_area(canvas.extent(), canvas.selection_bounds(), settings.limits, max_pixels)
+    context = area.context
+    selection = canvas.selection_mask(context) if area.from_selection else None
     return CanvasRead(
-        settings, area, canvas.visible_pixels(bounds), selection, canvas.mask_layer_pixels(bounds)
+        settings,
+        area,
+        canvas.visible_pixels(context),
+        selection,
+        canvas.mask_layer_pixels(context),
     )
 
 
@@ -89,25 +98,28 @@ def build_job(read: CanvasRead) -> PreparedJob:
     """The job from the bytes read: mode, scaled and encoded sources, payload. Pure bytes and
     QImage work (no Krita, no QPixmap), so it is safe in a background thread."""
     settings, area = read.settings, read.area
-    bounds = area.bounds
+    bounds, context = area.bounds, area.context
     selection = _as_bytes(read.selection)
-    selection_mask = None
-    if selection is not None and not is_fully_selected(selection):
-        selection_mask = selection
-    mask_image = _inpainting_mask(_as_bytes(read.mask_layer), bounds, selection_mask)
-    pixels = bytes(read.pixels)
-    mode = resolve_mode(
-        settings.mode, has_content=has_visible_pixels(pixels), has_mask=mask_image is not None
+    selection_mask = None  # the selection's shape over the area (bounds), when not a rectangle
+    if selection is not None:
+        shape = crop_bytes(selection, context, bounds, 1)
+        if not is_fully_selected(shape):
+            selection_mask = shape
+    mask_image = _inpainting_mask(
+        _as_bytes(read.mask_layer), context, selection if selection_mask is not None else None
     )
+    pixels = bytes(read.pixels)
+    # The mode follows what is in the selection itself, not in the context around it.
+    has_content = has_visible_pixels(crop_bytes(pixels, context, bounds, 4))
+    mode = resolve_mode(settings.mode, has_content=has_content, has_mask=mask_image is not None)
     sources = JobSources()
     if mode != TXT2IMG:
-        source = flatten_on_white(bgra_to_qimage(pixels, bounds.extent))
+        source = flatten_on_white(bgra_to_qimage(pixels, context.extent))
         image_b64 = encode_base64(scaled(source, area.generation))
         mask_b64 = None
         if mode == INPAINTING:
             if mask_image is None:  # inpainting asked for a plain rectangle: repaint it all
-                mask_image = QImage(bounds.width, bounds.height, QImage.Format_Grayscale8)
-                mask_image.fill(QColor(255, 255, 255))
+                mask_image = _rectangle_mask(context, bounds)
             # PNG: exact like lossless WebP, and about 4x faster to encode for a mask.
             mask_b64 = encode_base64(scaled(mask_image, area.generation), fmt="png")
         sources = JobSources(image_b64, mask_b64)
@@ -125,13 +137,23 @@ def _as_bytes(data: bytes | QByteArray | None) -> bytes | None:
 
 
 def _inpainting_mask(
-    layer: bytes | None, bounds: Bounds, selection_mask: bytes | None
+    layer: bytes | None, context: Bounds, selection: bytes | None
 ) -> QImage | None:
     if layer is not None and has_visible_pixels(layer):
-        return layer_to_mask(bgra_to_qimage(layer, bounds.extent))
-    if selection_mask is not None:
-        return mask_to_qimage(selection_mask, bounds.extent)
+        return layer_to_mask(bgra_to_qimage(layer, context.extent))
+    if selection is not None:
+        return mask_to_qimage(selection, context.extent)
     return None
+
+
+def _rectangle_mask(context: Bounds, bounds: Bounds) -> QImage:
+    """White (repaint) over the area, black (keep) over the context around it."""
+    left, top = bounds.x - context.x, bounds.y - context.y
+    right = context.width - left - bounds.width
+    inside = bytes(left) + b"\xff" * bounds.width + bytes(right)
+    rows = [bytes(context.width)] * top + [inside] * bounds.height
+    rows += [bytes(context.width)] * (context.height - top - bounds.height)
+    return mask_to_qimage(b"".join(rows), context.extent)
 
 
 def _shorten(text: str, limit: int) -> str:

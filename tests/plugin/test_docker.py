@@ -467,3 +467,38 @@ def test_cancel_with_nothing_finished_is_immediate(qtbot, app, stub) -> None:
     qtbot.waitUntil(lambda: "Queued" in docker.status_label.text(), timeout=5000)
     docker.cancel_button.click()
     assert failed == ["cancelled by the artist"]
+
+
+def test_thin_selection_is_not_stretched_but_generated_with_context_and_cropped(
+    qtbot, app, stub
+) -> None:
+    """90x600 is sent as a 113x600 context at 192x1024 (same aspect) and the result is scaled
+    back uniformly and cropped: a feature 24 px from the result's left edge lands 3 px into
+    the selection (stretched, it landed 11 px in)."""
+    from PyQt5.QtGui import QColor, QImage, QPainter
+
+    from krita_horde.images import decode_base64, encode_base64
+
+    doc = app.open(FakeDocument(400, 800))
+    doc.paint((0, 255, 0, 255), 0, 0, 400, 800)
+    doc.setSelection(FakeSelection(100, 100, 90, 600))
+    result = QImage(192, 1024, QImage.Format_RGB32)
+    result.fill(QColor(255, 0, 0))
+    painter = QPainter(result)
+    painter.fillRect(0, 0, 24, 1024, QColor(0, 0, 255))
+    painter.end()
+    stub.state.images = [encode_base64(result, fmt="png")]
+    docker = _docker(qtbot, app)
+    docker.apply_settings({"prompt": "a tall tree", "url": stub.url, "apikey": "k", "n": 1})
+    kind, _ = _wait_outcome(qtbot, docker)
+    assert kind == "finished"
+    body = stub.calls("POST")[0].body
+    assert (body["params"]["width"], body["params"]["height"]) == (192, 1024)
+    source = decode_base64(body["source_image"])
+    assert (source.width(), source.height()) == (192, 1024)
+    (layer,) = doc.rootNode().childNodes()[-1].childNodes()
+    blue, red = bytes((255, 0, 0, 255)), bytes(RED_BGRA)
+    assert layer.pixelData(100, 300, 1, 1) == blue
+    assert layer.pixelData(106, 300, 1, 1) == red
+    assert layer.pixelData(99, 300, 1, 1) == bytes(4)  # nothing outside the selection
+    assert layer.pixelData(190, 300, 1, 1) == bytes(4)
