@@ -81,6 +81,10 @@ class HordeClient(QObject):
     def models(self, callback: ResultCallback):
         return self._send("GET", "/status/models?type=image", callback)
 
+    def workers(self, callback: ResultCallback):
+        """The live image workers with their models and limits (`max_pixels`, …)."""
+        return self._send("GET", "/workers?type=image", callback)
+
 
 def _ignore(_result: HttpResult) -> None:
     """Cancelling is best effort: the request expires on the horde anyway."""

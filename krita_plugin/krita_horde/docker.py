@@ -18,14 +18,17 @@ from PyQt5.QtCore import QTimer, pyqtSignal
 from PyQt5.QtWidgets import QScrollArea
 
 from .adapter import DocumentCanvas, KritaSettingsStore
+from .capacity import max_pixels_by_model, model_capacity
 from .client import HordeClient
 from .form import WIDGET_NAMES, HordeForm
 from .job import PollPolicy
 from .jobs import ARTIST_ERRORS, CANCELLED_MESSAGE, JobQueue, QueuedJob
 from .network import HttpResult, JsonHttp
+from .payload import TXT2IMG
+from .plan import plan_job, plan_text
 from .preparation import read_canvas
 from .queue_view import QueueView, job_progress, job_status_text, set_progress
-from .replies import ReplyError, parse_models
+from .replies import ModelInfo, ReplyError, WorkerInfo, parse_models, parse_workers
 from .settings import SettingsStore, load_settings, save_settings
 from .status_text import ProgressView
 
@@ -40,6 +43,7 @@ DOCKER_ID = "krita_horde_docker"
 # One name everywhere (docker title, plug-in manager, README): "AI Horde" is another docker.
 DOCKER_TITLE = "Krita Horde"
 SAVE_DELAY_MS = 500
+PLAN_INTERVAL_MS = 1500
 
 _live: weakref.WeakSet[HordeDocker] = weakref.WeakSet()
 
@@ -86,6 +90,13 @@ class HordeDocker(DockWidget):
         scroll.setWidget(self.form)
         self.setWidget(scroll)
         self._models_request: Any = None
+        self._workers_request: Any = None
+        self._models: list[ModelInfo] = []
+        # The live workers (None: not loaded): jobs are sized so one of them can take them.
+        self.workers: list[WorkerInfo] | None = None
+        self._plan_timer = QTimer(self)
+        self._plan_timer.setInterval(PLAN_INTERVAL_MS)
+        self._plan_timer.timeout.connect(self.update_plan)
         self._save_timer = QTimer(self)
         self._save_timer.setSingleShot(True)
         self._save_timer.timeout.connect(self.save_settings)
@@ -99,7 +110,13 @@ class HordeDocker(DockWidget):
         self.queue.started.connect(self.job_started)
         self.queue.finished.connect(self._on_finished)
         self.queue.failed.connect(self._on_failed)
+        self.form.changed.connect(self.update_plan)
+        self.queue.changed.connect(lambda job_id: self._update_buttons())
         _live.add(self)
+        # The selection and the canvas change without telling a docker: look again now and
+        # then (cheap: bounds, and the selection's bytes up to a size limit).
+        self._plan_timer.start()
+        QTimer.singleShot(0, self.update_plan)
         if load_models:
             # After Krita has finished building its windows: the list arrives asynchronously.
             QTimer.singleShot(0, self.refresh_models)
@@ -140,7 +157,8 @@ class HordeDocker(DockWidget):
             self.save_settings()
             settings = self.form.settings()
             canvas = DocumentCanvas(self.app.activeDocument())
-            read = read_canvas(canvas, settings)
+            capacity = model_capacity(self.workers, settings.model, None, settings.nsfw)
+            read = read_canvas(canvas, settings, capacity.max_pixels)
         except ARTIST_ERRORS as error:
             self.queue.fail_now(job_id, f"{error}")
             return job_id
@@ -164,11 +182,31 @@ class HordeDocker(DockWidget):
         settings = self.form.settings()
         if not settings.base_url.startswith(("http://", "https://")):
             return
-        if self._models_request is not None:
-            self._models_request.abort()
+        for request in (self._models_request, self._workers_request):
+            if request is not None:
+                request.abort()
         client = HordeClient(settings.base_url, settings.apikey, http=self.http, parent=self)
         self.form.refresh_models_button.setEnabled(False)
         self._models_request = client.models(self._on_models)
+        self._workers_request = client.workers(self._on_workers)
+
+    def update_plan(self) -> None:
+        """Show what Generate would do now (mode and why, sizes, workers) and hide the fields
+        that do not apply to that mode."""
+        settings = self.form.settings()
+        try:
+            canvas = DocumentCanvas(self.app.activeDocument())
+            plan = plan_job(canvas, settings, self.workers)
+        except ARTIST_ERRORS as error:
+            self.form.plan_label.setText(f"{error}")
+            self.form.show_denoise(settings.mode != TXT2IMG)
+            return
+        except Exception as error:  # never let a passing look at the canvas break the docker
+            log.exception("planning the job failed")
+            self.form.plan_label.setText(f"could not read the document: {error}")
+            return
+        self.form.plan_label.setText(plan_text(plan, settings.model))
+        self.form.show_denoise(plan.mode != TXT2IMG)
 
     # --- internals -----------------------------------------------------------------------
 
@@ -182,8 +220,26 @@ class HordeDocker(DockWidget):
         except ReplyError as error:
             self._show_info(f"Could not load the model list: {error}")
             return
-        self.form.set_models(models)
+        self._models = models
+        self._show_models()
         self._show_info(f"{len(models)} model(s) available on the horde.")
+
+    def _on_workers(self, result: HttpResult) -> None:
+        self._workers_request = None
+        try:
+            if not result.ok:
+                raise ReplyError(result.error)
+            self.workers = parse_workers(result.data)
+        except ReplyError as error:
+            # Without them jobs are simply not sized to the workers; nothing else breaks.
+            log.warning("could not load the workers: %s", error)
+            return
+        self._show_models()
+        self.update_plan()
+
+    def _show_models(self) -> None:
+        limits = max_pixels_by_model(self.workers) if self.workers is not None else None
+        self.form.set_models(self._models, limits)
 
     def _show_info(self, text: str) -> None:
         """Status text that must not hide a running job's status."""

@@ -6,6 +6,7 @@ real-Krita end-to-end test) can find and drive them; `apply_settings` sets them 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from PyQt5.QtCore import pyqtSignal
@@ -53,6 +54,7 @@ FIELD_WIDGETS: dict[str, str] = {
     "max_wait": "max_wait_spin",
 }
 OTHER_WIDGETS = (
+    "plan_label",
     "refresh_models_button",
     "generate_button",
     "cancel_button",
@@ -127,6 +129,9 @@ class HordeForm(QWidget):
         self.apikey_edit = _named(QLineEdit(), "apikey_edit")
         self.apikey_edit.setEchoMode(QLineEdit.Password)
         self.max_wait_spin = _spin("max_wait_spin", 10, 24 * 3600, 30, " s")
+        self.plan_label = _named(QLabel(""), "plan_label")
+        self.plan_label.setWordWrap(True)
+        self.plan_label.setToolTip("What Generate would do now: mode, sizes, workers")
         self.generate_button = _named(QPushButton("Generate"), "generate_button")
         self.cancel_button = _named(QPushButton("Cancel"), "cancel_button")
         self.cancel_button.setEnabled(False)
@@ -167,16 +172,25 @@ class HordeForm(QWidget):
         ]
         for label, field in rows:
             form.addRow(label, field)
+        self._form_layout = form
         buttons = QHBoxLayout()
         buttons.addWidget(self.generate_button, 1)
         buttons.addWidget(self.cancel_button)
         outer = QVBoxLayout(self)
         outer.addLayout(form)
+        outer.addWidget(self.plan_label)
         outer.addLayout(buttons)
         outer.addWidget(self.progress_bar)
         outer.addWidget(self.status_label)
         outer.addStretch(1)
         self._outer = outer
+
+    def show_denoise(self, visible: bool) -> None:
+        """Denoising only means something when a source image is sent (not for txt2img)."""
+        label = self._form_layout.labelForField(self.denoise_spin)
+        for widget in (self.denoise_spin, label):
+            if widget is not None and widget.isHidden() == visible:
+                widget.setVisible(visible)
 
     def add_queue_view(self, view: QWidget) -> None:
         """The job queue's rows go under the status line."""
@@ -299,8 +313,9 @@ class HordeForm(QWidget):
             index = self.model_combo.count() - 1
         self.model_combo.setCurrentIndex(index)
 
-    def set_models(self, models: list[ModelInfo]) -> None:
-        """Fill the model list (already sorted by worker count), keeping the selection."""
+    def set_models(self, models: list[ModelInfo], max_pixels: dict[str, int] | None = None) -> None:
+        """Fill the model list (already sorted by worker count), keeping the selection; with
+        the workers' limits known, each entry says the largest image its workers take."""
         current = self.model_combo.currentData() or ""
         self.model_combo.blockSignals(True)
         try:
@@ -308,7 +323,12 @@ class HordeForm(QWidget):
             self.model_combo.addItem(ANY_MODEL_LABEL, "")
             for model in models:
                 workers = "worker" if model.count == 1 else "workers"
-                self.model_combo.addItem(f"{model.name} ({model.count} {workers})", model.name)
+                label = f"{model.name} ({model.count} {workers}"
+                limit = (max_pixels or {}).get(model.name)
+                if limit:
+                    side = math.isqrt(limit)
+                    label += f", up to {side}×{side}"
+                self.model_combo.addItem(label + ")", model.name)
             self.select_model(current)
         finally:
             self.model_combo.blockSignals(False)

@@ -163,3 +163,39 @@ def parse_models(data: Any) -> list[ModelInfo]:
         models.append(ModelInfo(item["name"], int(count)))
     models.sort(key=lambda model: (-model.count, model.name.lower()))
     return models
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """What one live worker takes (`GET /workers`): the plug-in sizes its jobs by these."""
+
+    name: str
+    models: tuple[str, ...]
+    max_pixels: int
+    img2img: bool
+    painting: bool
+    nsfw: bool
+
+
+def parse_workers(data: Any) -> list[WorkerInfo]:
+    """`/workers?type=image`: every worker with its models and limits."""
+    if not isinstance(data, list):
+        raise ReplyError("the workers reply is not a JSON list")
+    workers = []
+    for index, item in enumerate(data):
+        if not isinstance(item, dict):
+            raise ReplyError(f"worker {index} is not a JSON object")
+        models = item.get("models") or []
+        if not isinstance(models, list):
+            raise ReplyError(f"worker {index}: field 'models' should be a list")
+        workers.append(
+            WorkerInfo(
+                name=str(item.get("name") or ""),
+                models=tuple(str(model) for model in models),
+                max_pixels=int(_field(item, "max_pixels", int, 0)),
+                img2img=_field(item, "img2img", bool, False),
+                painting=_field(item, "painting", bool, False),
+                nsfw=_field(item, "nsfw", bool, False),
+            )
+        )
+    return workers

@@ -502,3 +502,83 @@ def test_thin_selection_is_not_stretched_but_generated_with_context_and_cropped(
     assert layer.pixelData(106, 300, 1, 1) == red
     assert layer.pixelData(99, 300, 1, 1) == bytes(4)  # nothing outside the selection
     assert layer.pixelData(190, 300, 1, 1) == bytes(4)
+
+
+def _worker(name: str, models: list[str], max_pixels: int, **flags) -> dict:
+    return {
+        "name": name,
+        "models": models,
+        "max_pixels": max_pixels,
+        "img2img": flags.get("img2img", True),
+        "painting": flags.get("painting", True),
+        "nsfw": flags.get("nsfw", False),
+    }
+
+
+def _with_workers(qtbot, app, stub, workers: list[dict], **values) -> HordeDocker:
+    stub.script("GET", "/api/v2/workers", Canned(200, workers))
+    docker = _ready(qtbot, app, stub, **values)
+    docker.refresh_models()
+    qtbot.waitUntil(lambda: docker.workers is not None, timeout=5000)
+    return docker
+
+
+def test_default_sizes_are_fitted_to_the_workers_of_the_model(qtbot, app, stub) -> None:
+    """The default worker takes 512x512 pixels; the default max size is 1024. The job is sized
+    so a worker of the chosen model can take it, and the docker says so before Generate."""
+    app.open(FakeDocument(1200, 800))
+    docker = _with_workers(
+        qtbot,
+        app,
+        stub,
+        [_worker("small", ["few"], 512 * 512), _worker("big", ["many"], 1024 * 1024)],
+        model="few",
+        n=1,
+    )
+    labels = [docker.model_combo.itemText(i) for i in range(docker.model_combo.count())]
+    assert "few (1 worker, up to 512×512)" in labels
+    docker.update_plan()
+    assert "1200×800 → 576×384" in docker.plan_label.text()
+    assert "the largest worker of few takes 262,144 pixels" in docker.plan_label.text()
+    kind, _ = _wait_outcome(qtbot, docker)
+    assert kind == "finished"
+    params = stub.calls("POST")[0].body["params"]
+    assert (params["width"], params["height"]) == (576, 384)
+    # The model with a large worker keeps the artist's sizes.
+    docker.apply_settings({"model": "many"})
+    docker.update_plan()
+    assert "1200×800 → 1024×704" in docker.plan_label.text()
+    assert "largest worker" not in docker.plan_label.text()
+
+
+def test_a_model_no_worker_serves_is_said_before_generate(qtbot, app, stub) -> None:
+    app.open(FakeDocument(64, 64))
+    docker = _with_workers(
+        qtbot, app, stub, [_worker("w", ["few"], 512 * 512, img2img=False)], model="few"
+    )
+    docker.apply_settings({"mode": "img2img"})
+    docker.update_plan()
+    assert "No live worker takes img2img with few now" in docker.plan_label.text()
+
+
+@pytest.mark.parametrize(
+    ("paint", "shape", "mode", "expected", "denoise_shown"),
+    [
+        (False, None, "auto", "txt2img (the selection is empty)", False),
+        (True, None, "auto", "img2img (the selection has pixels)", True),
+        (True, bytes([255, 0] * 32), "auto", "inpainting (the selection is not a plain", True),
+        (True, None, "txt2img", "txt2img (as chosen)", False),
+    ],
+    ids=["empty", "pixels", "shaped", "forced txt2img"],
+)
+def test_the_mode_auto_chooses_and_why_is_shown_before_generate(
+    qtbot, app, stub, paint, shape, mode, expected, denoise_shown
+) -> None:
+    doc = app.open(FakeDocument(100, 100))
+    if paint:
+        doc.paint(RED_BGRA, 0, 0, 100, 100)
+    doc.setSelection(FakeSelection(10, 10, 8, 8, shape))
+    docker = _ready(qtbot, app, stub, mode=mode)
+    docker.update_plan()
+    assert docker.plan_label.text().startswith(expected)
+    assert docker.denoise_spin.isHidden() != denoise_shown
