@@ -81,6 +81,14 @@ class HordeClient(QObject):
     def models(self, callback: ResultCallback):
         return self._send("GET", "/status/models?type=image", callback)
 
+    def price(self, payload: dict[str, Any], callback: ResultCallback):
+        """What `payload` would cost in kudos, without queueing it (`dry_run`)."""
+        return self._send("POST", "/generate/async", callback, {**payload, "dry_run": True})
+
+    def find_user(self, callback: ResultCallback):
+        """The user owning the API key (their kudos balance)."""
+        return self._send("GET", "/find_user", callback)
+
     def workers(self, callback: ResultCallback):
         """The live image workers with their models and limits (`max_pixels`, …)."""
         return self._send("GET", "/workers?type=image", callback)

@@ -21,15 +21,24 @@ from .adapter import DocumentCanvas, KritaSettingsStore
 from .capacity import max_pixels_by_model, model_capacity
 from .client import HordeClient
 from .form import WIDGET_NAMES, HordeForm
+from .geometry import Extent
 from .job import PollPolicy
 from .jobs import ARTIST_ERRORS, CANCELLED_MESSAGE, JobQueue, QueuedJob
 from .network import HttpResult, JsonHttp
-from .payload import TXT2IMG
+from .payload import TXT2IMG, JobSources, build_payload
 from .plan import plan_job, plan_text
 from .preparation import read_canvas
 from .queue_view import QueueView, job_progress, job_status_text, set_progress
-from .replies import ModelInfo, ReplyError, WorkerInfo, parse_models, parse_workers
-from .settings import SettingsStore, load_settings, save_settings
+from .replies import (
+    ModelInfo,
+    ReplyError,
+    WorkerInfo,
+    parse_models,
+    parse_price,
+    parse_user,
+    parse_workers,
+)
+from .settings import JobSettings, SettingsStore, load_settings, save_settings
 from .status_text import ProgressView
 
 try:  # Inside Krita; the fallback lets the docker run under pytest without Krita.
@@ -44,6 +53,7 @@ DOCKER_ID = "krita_horde_docker"
 DOCKER_TITLE = "Krita Horde"
 SAVE_DELAY_MS = 500
 PLAN_INTERVAL_MS = 1500
+PRICE_DELAY_MS = 700
 
 _live: weakref.WeakSet[HordeDocker] = weakref.WeakSet()
 
@@ -94,6 +104,15 @@ class HordeDocker(DockWidget):
         self._models: list[ModelInfo] = []
         # The live workers (None: not loaded): jobs are sized so one of them can take them.
         self.workers: list[WorkerInfo] | None = None
+        self._price_request: Any = None
+        self._price_key: Any = None
+        self.price: float | None = None  # kudos the planned job costs (dry run)
+        self.balance: float | None = None  # the user's kudos (find_user)
+        self._balance_request: Any = None
+        self._price_timer = QTimer(self)
+        self._price_timer.setSingleShot(True)
+        self._price_timer.timeout.connect(self._request_price)
+        self._planned: tuple[JobSettings, Extent, str] | None = None
         self._plan_timer = QTimer(self)
         self._plan_timer.setInterval(PLAN_INTERVAL_MS)
         self._plan_timer.timeout.connect(self.update_plan)
@@ -189,6 +208,7 @@ class HordeDocker(DockWidget):
         self.form.refresh_models_button.setEnabled(False)
         self._models_request = client.models(self._on_models)
         self._workers_request = client.workers(self._on_workers)
+        self.refresh_balance()
 
     def update_plan(self) -> None:
         """Show what Generate would do now (mode and why, sizes, workers) and hide the fields
@@ -207,6 +227,71 @@ class HordeDocker(DockWidget):
             return
         self.form.plan_label.setText(plan_text(plan, settings.model))
         self.form.show_denoise(plan.mode != TXT2IMG)
+        self._planned = (settings, plan.area.generation, plan.mode or TXT2IMG)
+        key = (settings.base_url, settings.model, plan.area.generation, plan.mode, settings.steps,
+               settings.n, settings.sampler, settings.karras, settings.nsfw)  # fmt: skip
+        if key != self._price_key:
+            # Priced once the artist stopped changing things for a moment.
+            self._price_key = key
+            self._price_timer.start(PRICE_DELAY_MS)
+
+    def refresh_balance(self) -> None:
+        """Ask the horde for the user's kudos (`/find_user`)."""
+        settings = self.form.settings()
+        if not settings.base_url.startswith(("http://", "https://")):
+            return
+        if self._balance_request is not None:
+            self._balance_request.abort()
+        client = HordeClient(settings.base_url, settings.apikey, http=self.http, parent=self)
+        self._balance_request = client.find_user(self._on_balance)
+
+    def _request_price(self) -> None:
+        if self._planned is None:
+            return
+        settings, generation, mode = self._planned
+        if not settings.base_url.startswith(("http://", "https://")):
+            return
+        if self._price_request is not None:
+            self._price_request.abort()
+        client = HordeClient(settings.base_url, settings.apikey, http=self.http, parent=self)
+        # Without the source image (it is only read when the job is sent): the price of a
+        # request of this size, steps and number of images, which is what the horde charges by.
+        priced = settings.with_values(prompt=settings.prompt.strip() or "a picture")
+        payload = build_payload(priced, generation, TXT2IMG, JobSources())
+        if mode != TXT2IMG:
+            payload["params"]["denoising_strength"] = settings.denoise
+        self._price_request = client.price(payload, self._on_price)
+
+    def _on_price(self, result: HttpResult) -> None:
+        self._price_request = None
+        try:
+            if not result.ok:
+                raise ReplyError(result.error)
+            self.price = parse_price(result.data)
+        except ReplyError as error:
+            log.info("no price for the planned job: %s", error)
+            self.price = None
+        self._show_kudos()
+
+    def _on_balance(self, result: HttpResult) -> None:
+        self._balance_request = None
+        try:
+            if not result.ok:
+                raise ReplyError(result.error)
+            self.balance = parse_user(result.data).kudos
+        except ReplyError as error:
+            log.info("no kudos balance: %s", error)
+            self.balance = None
+        self._show_kudos()
+
+    def _show_kudos(self) -> None:
+        parts = []
+        if self.price is not None:
+            parts.append(f"Costs about {self.price:g} kudos")
+        if self.balance is not None:
+            parts.append(f"your balance: {self.balance:,.0f} kudos")
+        text = " · ".join(parts)
+        self.form.kudos_label.setText(text[:1].upper() + text[1:])
 
     # --- internals -----------------------------------------------------------------------
 
@@ -253,6 +338,7 @@ class HordeDocker(DockWidget):
         entry = self.queue.entries[job_id]
         self.form.status_label.setText(f"Done: {entry.message}.")
         self._settle()
+        self.refresh_balance()  # the job was paid for
         self.job_finished.emit(job_id, layer_names)
 
     def _on_failed(self, job_id: str, message: str) -> None:

@@ -55,6 +55,7 @@ FIELD_WIDGETS: dict[str, str] = {
 }
 OTHER_WIDGETS = (
     "plan_label",
+    "kudos_label",
     "refresh_models_button",
     "generate_button",
     "cancel_button",
@@ -132,6 +133,9 @@ class HordeForm(QWidget):
         self.plan_label = _named(QLabel(""), "plan_label")
         self.plan_label.setWordWrap(True)
         self.plan_label.setToolTip("What Generate would do now: mode, sizes, workers")
+        self.kudos_label = _named(QLabel(""), "kudos_label")
+        self.kudos_label.setWordWrap(True)
+        self.kudos_label.setToolTip("What the horde charges for this job, and your balance")
         self.generate_button = _named(QPushButton("Generate"), "generate_button")
         self.cancel_button = _named(QPushButton("Cancel"), "cancel_button")
         self.cancel_button.setEnabled(False)
@@ -179,6 +183,7 @@ class HordeForm(QWidget):
         outer = QVBoxLayout(self)
         outer.addLayout(form)
         outer.addWidget(self.plan_label)
+        outer.addWidget(self.kudos_label)
         outer.addLayout(buttons)
         outer.addWidget(self.progress_bar)
         outer.addWidget(self.status_label)

@@ -37,6 +37,8 @@ DONE = "done"
 FAILED = "failed"
 CANCELLED = "cancelled"
 FINAL_STATES = (DONE, FAILED, CANCELLED)
+# The horde's error code for a request that needs kudos up front the user does not have.
+KUDOS_UPFRONT = "KudosUpfront"
 
 
 class WaitReason(str, Enum):
@@ -84,6 +86,8 @@ class JobStatus:
     retry_error: str = ""  # that problem, in plain words
     # Cancelled after some images were finished: those are downloaded and kept (state DONE).
     kept_after_cancel: bool = False
+    kudos_cost: float = 0.0  # what the horde charges for the request (its submit reply)
+    kudos_consumed: float = 0.0  # charged so far (`check`)
 
 
 def _guarded(handler: Callable[..., None]) -> Callable[..., None]:
@@ -225,6 +229,11 @@ class HordeJob(QObject):
     @_guarded
     def _handle_submitted(self, result: HttpResult) -> None:
         self._request = None
+        if not result.ok and result.rc == KUDOS_UPFRONT:
+            # The horde's message says why kudos are needed up front and what would fit.
+            detail = result.data.get("message") if isinstance(result.data, dict) else None
+            self._fail(f"not enough kudos for this request: {detail or result.error}")
+            return
         if not result.ok:
             self._fail(f"could not submit: {result.error}")
             return
@@ -235,6 +244,7 @@ class HordeJob(QObject):
             return
         self.status.request_id = reply.id
         self.status.warnings = list(reply.warnings)
+        self.status.kudos_cost = reply.kudos
         self._set(QUEUED, "queued on the horde")
         self._schedule(0)
 
@@ -329,6 +339,7 @@ class HordeJob(QObject):
         status.finished = check.finished
         status.total = check.total
         status.progress = check.progress
+        status.kudos_consumed = check.kudos
         if not check.is_possible:
             state, reason = QUEUED, WaitReason.NO_WORKER
             message = "no worker can take this request right now"

@@ -42,7 +42,13 @@ def job_status_text(entry: QueuedJob) -> str:
 
 
 def job_line(entry: QueuedJob) -> str:
-    return f"#{entry.number} {_short(entry.settings.prompt)} — {job_status_text(entry)}"
+    text = f"#{entry.number} {_short(entry.settings.prompt)} — {job_status_text(entry)}"
+    status = entry.horde_status
+    if status is not None and status.kudos_cost:
+        text += f" · {status.kudos_cost:g} kudos"
+        if entry.is_active and status.kudos_consumed:
+            text += f" ({status.kudos_consumed:g} used so far)"
+    return text
 
 
 def job_progress(entry: QueuedJob) -> ProgressView:

@@ -70,6 +70,7 @@ class CheckReply:
     is_possible: bool
     progress: float | None  # our horde's extension; None from the public horde
     has_progress_extension: bool
+    kudos: float = 0.0  # consumed so far
 
     @property
     def total(self) -> int:
@@ -95,6 +96,7 @@ def parse_check(data: Any) -> CheckReply:
         is_possible=_field(body, "is_possible", bool, True),
         progress=float(progress) if progress is not None else None,
         has_progress_extension="progress" in body,
+        kudos=float(_field(body, "kudos", (int, float), 0)),
     )
 
 
@@ -199,3 +201,23 @@ def parse_workers(data: Any) -> list[WorkerInfo]:
             )
         )
     return workers
+
+
+def parse_price(data: Any) -> float:
+    """The reply to a `dry_run`: `{"kudos": x}`."""
+    body = _object(data, "price")
+    if "kudos" not in body:
+        raise ReplyError("the price reply has no 'kudos' field")
+    return float(_field(body, "kudos", (int, float), 0))
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    username: str
+    kudos: float
+
+
+def parse_user(data: Any) -> UserInfo:
+    """`/find_user`: who the key belongs to and their kudos."""
+    body = _object(data, "user")
+    return UserInfo(str(body.get("username") or ""), float(_field(body, "kudos", (int, float), 0)))

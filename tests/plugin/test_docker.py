@@ -336,7 +336,7 @@ def test_a_second_generate_is_a_visible_queue_row_with_its_own_cancel(qtbot, app
     rows[first].cancel_button.click()
     assert failed == [first]
     assert docker.active_jobs() == [second]
-    assert rows[first].label.text() == "#1 a red fox — Cancelled."
+    assert rows[first].label.text() == "#1 a red fox — Cancelled. · 10 kudos"
     assert rows[first].cancel_button.isHidden() and not rows[second].cancel_button.isHidden()
     # The second finishes on its own; a third job with the same prompt gets its own name.
     stub.state.checks_until_done = 0
@@ -516,9 +516,9 @@ def _worker(name: str, models: list[str], max_pixels: int, **flags) -> dict:
 
 
 def _with_workers(qtbot, app, stub, workers: list[dict], **values) -> HordeDocker:
-    stub.script("GET", "/api/v2/workers", Canned(200, workers))
+    # Setting the URL loads the models and workers (a later refresh aborts an earlier one).
+    stub.script("GET", "/api/v2/workers", *[Canned(200, workers)] * 10)
     docker = _ready(qtbot, app, stub, **values)
-    docker.refresh_models()
     qtbot.waitUntil(lambda: docker.workers is not None, timeout=5000)
     return docker
 
@@ -582,3 +582,39 @@ def test_the_mode_auto_chooses_and_why_is_shown_before_generate(
     docker.update_plan()
     assert docker.plan_label.text().startswith(expected)
     assert docker.denoise_spin.isHidden() != denoise_shown
+
+
+def test_kudos_cost_before_and_after_and_the_balance(qtbot, app, stub) -> None:
+    """Before Generate: the dry-run price and the balance; after: the request's cost."""
+    stub.state.checks_until_done = 2
+    doc = app.open(FakeDocument(64, 64))
+    docker = _ready(qtbot, app, stub, n=1, steps=30)
+    docker.refresh_balance()
+    docker.update_plan()
+    qtbot.waitUntil(
+        lambda: docker.kudos_label.text() == "Costs about 7.5 kudos · your balance: 1,234 kudos",
+        timeout=5000,
+    )
+    (priced,) = stub.calls("POST", "/api/v2/generate/async", dry_runs=True)
+    assert priced.body["dry_run"] is True and priced.body["params"]["steps"] == 30
+    assert stub.calls("GET", "/api/v2/find_user")[0].headers["apikey"] == "k"
+    kind, _ = _wait_outcome(qtbot, docker)
+    assert kind == "finished" and doc.walk()
+    (row,) = docker.queue_view.rows.values()
+    assert row.label.text().endswith(" · 10 kudos")
+    assert len(stub.calls("GET", "/api/v2/find_user")) == 2  # the balance after paying
+
+
+def test_kudos_upfront_refusal_is_a_clear_message(qtbot, app, stub) -> None:
+    app.open(FakeDocument(64, 64))
+    reason = (
+        "This request needs its kudos up front because it is larger than 576x576, and your"
+        " balance (3 kudos) is less than its price (40 kudos)."
+    )
+    stub.script(
+        "POST",
+        "/api/v2/generate/async",
+        Canned(403, {"message": reason, "rc": "KudosUpfront"}),
+    )
+    kind, message = _wait_outcome(qtbot, _ready(qtbot, app, stub, n=1))
+    assert (kind, message) == ("failed", f"not enough kudos for this request: {reason}")
