@@ -17,6 +17,7 @@ from typing import Any
 from PyQt5.QtCore import QTimer
 
 from .background import BackgroundTask, run_in_background
+from .colorspace import ColorSpaceError, PixelFormat, from_bgra8
 from .geometry import Bounds, Extent, JobArea
 from .images import apply_mask, qimage_to_bgra, scaled
 from .job import GeneratedImage
@@ -25,7 +26,6 @@ from .preparation import MASK_LAYER_NAME, PreparedJob, group_name, layer_name, u
 log = logging.getLogger(__name__)
 
 SETTINGS_GROUP = "krita_horde"
-SUPPORTED_COLOR = ("RGBA", "U8")
 TRANSPARENCY_MASK_ACTION = "add_new_transparency_mask"
 # Krita 5.1 needs event-loop turns between activating a node and acting on it.
 STEP_DELAY_MS = 50
@@ -49,16 +49,16 @@ class KritaSettingsStore:
         self._app.writeSetting(SETTINGS_GROUP, key, value)
 
 
-def check_document(doc: Any) -> None:
-    """Refuse documents whose pixels are not 8-bit RGBA (the bytes would be misread)."""
+def check_document(doc: Any) -> PixelFormat:
+    """The document's pixel format, or DocumentError for one the plug-in cannot convert (its
+    bytes would be misread): RGB and grey in 8/16-bit integer and 16/32-bit float work."""
     if doc is None:
         raise DocumentError("no document is open: create or open an image first")
-    model, depth = doc.colorModel(), doc.colorDepth()
-    if (model, depth) != SUPPORTED_COLOR:
-        raise DocumentError(
-            f"this document is {model}/{depth}; the horde plug-in works on 8-bit RGBA images."
-            " Convert it with Image › Convert Image Color Space… (RGB/Alpha, 8-bit integer)"
-        )
+    profile = doc.colorProfile() if hasattr(doc, "colorProfile") else ""
+    try:
+        return PixelFormat.of(doc.colorModel(), doc.colorDepth(), profile or "")
+    except ColorSpaceError as error:
+        raise DocumentError(str(error)) from None
 
 
 def find_mask_layer(node: Any) -> Any | None:
@@ -76,9 +76,12 @@ class DocumentCanvas:
     """A CanvasSource reading an open Krita document."""
 
     def __init__(self, doc: Any) -> None:
-        check_document(doc)
+        self.format = check_document(doc)
         self.doc = doc
         self._selection = doc.selection()
+
+    def pixel_format(self) -> PixelFormat:
+        return self.format
 
     def extent(self) -> Extent:
         return Extent(self.doc.width(), self.doc.height())
@@ -131,7 +134,11 @@ class InsertedResult:
 
 
 def _result_pixels(
-    image: GeneratedImage, area: JobArea, selection_mask: bytes | None, bake: bool
+    image: GeneratedImage,
+    area: JobArea,
+    selection_mask: bytes | None,
+    bake: bool,
+    fmt: PixelFormat | None = None,
 ) -> bytes:
     # Uniformly scaled back to the context it was generated from, then cut to the area.
     bounds, context = area.bounds, area.context
@@ -142,7 +149,8 @@ def _result_pixels(
         )
     if bake and selection_mask is not None:
         fitted = apply_mask(fitted, selection_mask)
-    return qimage_to_bgra(fitted)
+    # Back into the document's own colour space (8-bit RGBA: as it is).
+    return from_bgra8(qimage_to_bgra(fitted), fmt or PixelFormat())
 
 
 CLOSED_BEFORE = "the document was closed while the job ran: its results were dropped"
@@ -288,8 +296,10 @@ class ResultInserter:
         if bake:
             mask = self.prepared.selection_mask
 
+        fmt = self.prepared.pixel_format
+
         def work() -> bytes:
-            return _result_pixels(image, area, mask, bake)
+            return _result_pixels(image, area, mask, bake, fmt)
 
         def next_image() -> None:
             if index + 1 < len(self.images):

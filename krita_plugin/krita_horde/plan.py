@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from .capacity import Capacity, model_capacity
+from .colorspace import to_bgra8
 from .geometry import JobArea, job_area
 from .images import has_visible_pixels, is_fully_selected
 from .payload import IMG2IMG, INPAINTING, TXT2IMG
@@ -45,14 +46,16 @@ def auto_mode(
 ) -> tuple[str | None, ModeReason]:
     """The mode "auto" picks for this area, by the same rules as build_job."""
     bounds = area.bounds
-    if bounds.width * bounds.height > scan_limit:
+    fmt = canvas.pixel_format()
+    # Float pixels take a while to convert: not on the GUI thread for a passing look.
+    if bounds.width * bounds.height > scan_limit or fmt.depth in ("F16", "F32"):
         return None, ModeReason.NOT_CHECKED
     layer = canvas.mask_layer_pixels(bounds)
-    if layer is not None and has_visible_pixels(bytes(layer)):
+    if layer is not None and has_visible_pixels(to_bgra8(bytes(layer), fmt)):
         return INPAINTING, ModeReason.MASK_LAYER
     if area.from_selection and not is_fully_selected(bytes(canvas.selection_mask(bounds))):
         return INPAINTING, ModeReason.SHAPED_SELECTION
-    if has_visible_pixels(bytes(canvas.visible_pixels(bounds))):
+    if has_visible_pixels(to_bgra8(bytes(canvas.visible_pixels(bounds)), fmt)):
         return IMG2IMG, ModeReason.CONTENT
     return TXT2IMG, ModeReason.EMPTY
 

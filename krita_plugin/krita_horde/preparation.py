@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from PyQt5.QtCore import QByteArray
 from PyQt5.QtGui import QImage
 
+from .colorspace import NATIVE, PixelFormat, to_bgra8
 from .geometry import Bounds, Extent, JobArea, job_area
 from .images import (
     bgra_to_qimage,
@@ -51,6 +52,8 @@ class CanvasSource(Protocol):
 
     def mask_layer_pixels(self, bounds: Bounds) -> bytes | QByteArray | None: ...
 
+    def pixel_format(self) -> PixelFormat: ...
+
 
 @dataclass(frozen=True)
 class PreparedJob:
@@ -61,6 +64,7 @@ class PreparedJob:
     # The selection's shape over the area when it is not a plain rectangle: the results get a
     # transparency mask from it. None: the results cover the whole area.
     selection_mask: bytes | None
+    pixel_format: PixelFormat = NATIVE  # the document's: results are converted back to it
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,7 @@ class CanvasRead:
     pixels: bytes | QByteArray  # the visible pixels of the context, B,G,R,A
     selection: bytes | QByteArray | None  # the selection over the context (None: not used)
     mask_layer: bytes | QByteArray | None  # the "Horde mask" layer over the context, if any
+    pixel_format: PixelFormat = NATIVE  # of `pixels` and `mask_layer` (the document's)
 
 
 def read_canvas(
@@ -91,6 +96,7 @@ def read_canvas(
         canvas.visible_pixels(context),
         selection,
         canvas.mask_layer_pixels(context),
+        canvas.pixel_format(),
     )
 
 
@@ -105,10 +111,15 @@ def build_job(read: CanvasRead) -> PreparedJob:
         shape = crop_bytes(selection, context, bounds, 1)
         if not is_fully_selected(shape):
             selection_mask = shape
+    fmt = read.pixel_format
+    # Other colour spaces become 8-bit sRGB here, off the GUI thread (float ones take a while).
+    mask_layer = _as_bytes(read.mask_layer)
+    if mask_layer is not None:
+        mask_layer = to_bgra8(mask_layer, fmt)
     mask_image = _inpainting_mask(
-        _as_bytes(read.mask_layer), context, selection if selection_mask is not None else None
+        mask_layer, context, selection if selection_mask is not None else None
     )
-    pixels = bytes(read.pixels)
+    pixels = to_bgra8(bytes(read.pixels), fmt)
     # The mode follows what is in the selection itself, not in the context around it.
     has_content = has_visible_pixels(crop_bytes(pixels, context, bounds, 4))
     mode = resolve_mode(settings.mode, has_content=has_content, has_mask=mask_image is not None)
@@ -124,7 +135,7 @@ def build_job(read: CanvasRead) -> PreparedJob:
             mask_b64 = encode_base64(scaled(mask_image, area.generation), fmt="png")
         sources = JobSources(image_b64, mask_b64)
     payload = build_payload(settings, area.generation, mode, sources)
-    return PreparedJob(settings, area, mode, payload, selection_mask)
+    return PreparedJob(settings, area, mode, payload, selection_mask, fmt)
 
 
 def prepare_job(canvas: CanvasSource, settings: JobSettings) -> PreparedJob:

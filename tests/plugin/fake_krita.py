@@ -83,7 +83,7 @@ class FakeNode:
         self._type = node_type
         self.children: list[FakeNode] = []  # bottom to top, like Krita
         self.parent: FakeNode | None = None
-        channels = {"paintlayer": 4, "transparencymask": 1}.get(node_type)
+        channels = {"paintlayer": doc.pixel_bytes, "transparencymask": 1}.get(node_type)
         self.raster = _Raster(doc.width(), doc.height(), channels) if channels else None
         if node_type == "transparencymask":
             self.raster.data[:] = b"\xff" * len(self.raster.data)
@@ -141,12 +141,19 @@ class FakeNode:
 
 class FakeDocument:
     def __init__(
-        self, width: int, height: int, color_model: str = "RGBA", color_depth: str = "U8"
+        self,
+        width: int,
+        height: int,
+        color_model: str = "RGBA",
+        color_depth: str = "U8",
+        profile: str = "sRGB-elle-V2-srgbtrc.icc",
     ) -> None:
         self._w, self._h = width, height
-        self._model, self._depth = color_model, color_depth
+        self._model, self._depth, self._profile = color_model, color_depth, profile
         self._selection: FakeSelection | None = None
-        self.projection = _Raster(width, height, 4)
+        channels = {"RGBA": 4, "GRAYA": 2, "CMYKA": 5}.get(color_model, 4)
+        self.pixel_bytes = channels * {"U8": 1, "U16": 2, "F16": 2, "F32": 4}[color_depth]
+        self.projection = _Raster(width, height, self.pixel_bytes)
         self.open = True
         self._root = FakeNode(self, "root", "grouplayer")
         self._active: FakeNode | None = None
@@ -164,15 +171,19 @@ class FakeDocument:
     def colorDepth(self) -> str:
         return self._depth
 
+    def colorProfile(self) -> str:
+        return self._profile
+
     def selection(self) -> FakeSelection | None:
         return self._selection
 
     def setSelection(self, selection: FakeSelection | None) -> None:
         self._selection = selection
 
-    def paint(self, bgra: tuple[int, int, int, int], x: int, y: int, w: int, h: int) -> None:
-        """Put visible content on the canvas (what `pixelData` returns)."""
-        self.projection.write(bytes(bgra) * (w * h), x, y, w, h)
+    def paint(self, pixel: tuple[int, ...] | bytes, x: int, y: int, w: int, h: int) -> None:
+        """Put visible content on the canvas (what `pixelData` returns): `pixel` is one pixel
+        in the document's format (B,G,R,A bytes for 8-bit RGBA)."""
+        self.projection.write(bytes(pixel) * (w * h), x, y, w, h)
 
     def pixelData(self, x: int, y: int, w: int, h: int) -> bytes:
         return self.projection.read(x, y, w, h)

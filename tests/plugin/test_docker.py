@@ -3,6 +3,7 @@ jobs against the stub horde ending as layers (or as clear errors) in a fake docu
 
 from __future__ import annotations
 
+import struct
 import sys
 import types
 
@@ -165,11 +166,56 @@ def test_no_document_is_a_clear_error(qtbot, app, stub) -> None:
     assert not stub.calls("POST")
 
 
-def test_sixteen_bit_documents_are_refused_clearly(qtbot, app, stub) -> None:
-    app.open(FakeDocument(100, 100, "RGBA", "U16"))
+def test_cmyk_documents_are_refused_clearly(qtbot, app, stub) -> None:
+    app.open(FakeDocument(100, 100, "CMYKA", "U8"))
     kind, message = _wait_outcome(qtbot, _ready(qtbot, app, stub))
     assert kind == "failed"
-    assert "RGBA/U16" in message and "Convert Image Color Space" in message
+    assert "CMYKA/U8" in message and "Convert Image Color Space" in message
+
+
+@pytest.mark.parametrize(
+    ("model", "depth", "profile", "pixel", "result_pixel"),
+    [
+        # 16-bit integer RGBA: B,G,R,A little-endian; red comes back as 0xffff red.
+        ("RGBA", "U16", "sRGB-elle-V2-srgbtrc.icc",
+         struct.pack("<4H", 0x1010, 0x2020, 0xF0F0, 0xFFFF),
+         struct.pack("<4H", 0, 0, 0xFFFF, 0xFFFF)),
+        # 32-bit float, linear profile: R,G,B,A; linear 0.2159 is sRGB 128.
+        ("RGBA", "F32", "Rec2020-elle-V4-g10.icc",
+         struct.pack("<4f", 0.2159, 0.2159, 0.2159, 1.0),
+         struct.pack("<4f", 1.0, 0.0, 0.0, 1.0)),
+        # 16-bit half float grey: grey, alpha; red comes back as its luminance, 0.2126.
+        ("GRAYA", "F16", "", struct.pack("<2e", 0.2159, 1.0), None),
+    ],
+    ids=["rgba-u16", "rgba-f32-linear", "graya-f16"],
+)  # fmt: skip
+def test_other_depths_and_models_are_converted_for_the_job_and_back(
+    qtbot, app, stub, model, depth, profile, pixel, result_pixel
+) -> None:
+    """16-bit, float and grey documents: the horde gets 8-bit sRGB, the results come back in
+    the document's own pixel format."""
+    from krita_horde.images import decode_base64
+
+    doc = app.open(FakeDocument(64, 64, model, depth, profile))
+    doc.paint(pixel, 0, 0, 64, 64)
+    kind, _ = _wait_outcome(qtbot, _ready(qtbot, app, stub, n=1))
+    assert kind == "finished"
+    body = stub.calls("POST")[0].body
+    assert body["source_processing"] == "img2img"
+    colour = decode_base64(body["source_image"]).pixelColor(10, 10)
+    if depth == "U16":
+        expected = (0xF0, 0x20, 0x10)  # the high bytes (WebP may move a value by one)
+        assert all(abs(a - b) <= 2 for a, b in zip(colour.getRgb()[:3], expected, strict=True))
+    else:
+        assert all(abs(value - 128) <= 2 for value in colour.getRgb()[:3])
+    (layer,) = doc.rootNode().childNodes()[-1].childNodes()
+    written = layer.pixelData(5, 5, 1, 1)
+    assert len(written) == doc.pixel_bytes
+    if result_pixel is not None:
+        assert written == result_pixel
+    else:
+        grey, alpha = struct.unpack("<2e", written)
+        assert abs(grey - 0.2126) < 0.001 and alpha == 1.0  # red's luminance, linear
 
 
 def test_empty_prompt_is_refused_before_sending(qtbot, app, stub) -> None:
