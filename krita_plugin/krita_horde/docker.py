@@ -17,9 +17,9 @@ from typing import Any
 from PyQt5.QtCore import QTimer, pyqtSignal
 from PyQt5.QtWidgets import QScrollArea
 
-from .adapter import DocumentCanvas, KritaSettingsStore
 from .capacity import max_pixels_by_model, model_capacity
 from .client import HordeClient
+from .document import DocumentCanvas
 from .form import WIDGET_NAMES, HordeForm
 from .geometry import Extent
 from .job import PollPolicy
@@ -39,6 +39,7 @@ from .replies import (
     parse_workers,
 )
 from .settings import JobSettings, SettingsStore, load_settings, save_settings
+from .settings_store import KritaSettingsStore
 from .status_text import ProgressView
 
 try:  # Inside Krita; the fallback lets the docker run under pytest without Krita.

@@ -16,10 +16,11 @@ from typing import Any
 
 from PyQt5.QtCore import QObject, pyqtSignal
 
-from .adapter import DocumentError, InsertedResult, ResultInserter, is_open
 from .background import BackgroundTask, run_in_background
 from .client import HordeClient
+from .document import DocumentError, is_open
 from .geometry import GeometryError
+from .inserter import InsertedResult, ResultInserter
 from .job import HordeJob, JobStatus, PollPolicy
 from .network import JsonHttp
 from .preparation import CanvasRead, PreparedJob, build_job

@@ -1,5 +1,5 @@
 """Turn what the canvas offers into a ready-to-send job: area, mode, payload (no Krita here;
-the adapter supplies the pixels through the CanvasSource protocol).
+document.py supplies the pixels through the CanvasSource protocol).
 
 Two steps, so Krita stays responsive: `read_canvas` reads the pixels from the document (Krita's
 API: GUI thread only, fast), `build_job` does the heavy part — scaling, masks, WebP/PNG, base64 —

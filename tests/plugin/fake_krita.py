@@ -1,4 +1,4 @@
-"""A small fake of the parts of Krita's scripting API the adapter uses (unit tests only).
+"""A small fake of the parts of Krita's scripting API the plug-in uses (unit tests only).
 
 It follows Krita 5.1's documented behaviour where it matters: pixelData of an 8-bit RGBA
 document is B,G,R,A; reading outside the canvas gives transparent pixels; setPixelData on a

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from PyQt5.QtCore import QByteArray, QTimer
 
-import krita_horde.adapter as adapter_module
+import krita_horde.inserter as inserter_module
 import krita_horde.job as job_module
 import krita_horde.jobs as jobs_module
-from krita_horde.adapter import DocumentCanvas
 from krita_horde.background import run_in_background, thread_pool
 from krita_horde.docker import HordeDocker
+from krita_horde.document import DocumentCanvas
 from krita_horde.geometry import GeometryError
 from krita_horde.preparation import build_job, prepare_job, read_canvas
 from krita_horde.settings import JobSettings
@@ -259,7 +259,7 @@ def test_results_are_decoded_and_scaled_off_the_gui_thread_and_written_on_it(
     decode, pixels = Gate(), Gate()
     monkeypatch.setattr(job_module, "decode_base64", decode.wrap(job_module.decode_base64, False))
     monkeypatch.setattr(
-        adapter_module, "_result_pixels", pixels.wrap(adapter_module._result_pixels, False)
+        inserter_module, "_result_pixels", pixels.wrap(inserter_module._result_pixels, False)
     )
     krita_calls: list[int] = []
     real_set = FakeNode.setPixelData
@@ -285,7 +285,9 @@ def test_document_closed_while_results_are_scaled_drops_them(
     qtbot, app, stub: StubHorde, gate, monkeypatch
 ) -> None:
     doc = app.open(FakeDocument(100, 100))
-    monkeypatch.setattr(adapter_module, "_result_pixels", gate.wrap(adapter_module._result_pixels))
+    monkeypatch.setattr(
+        inserter_module, "_result_pixels", gate.wrap(inserter_module._result_pixels)
+    )
     docker = _ready(qtbot, app, stub, n=1)
     outcomes = _outcomes(docker)
     docker.generate()
@@ -305,7 +307,7 @@ def test_error_while_scaling_results_reaches_job_failed(
     def broken(*args: Any) -> bytes:
         raise ValueError("expected 400 mask bytes for the image, got 3")
 
-    monkeypatch.setattr(adapter_module, "_result_pixels", broken)
+    monkeypatch.setattr(inserter_module, "_result_pixels", broken)
     docker = _ready(qtbot, app, stub, n=1)
     outcomes = _outcomes(docker)
     docker.generate()

@@ -10,11 +10,11 @@ import types
 import pytest
 from PyQt5.QtWidgets import QLineEdit
 
-from krita_horde.adapter import KritaSettingsStore
 from krita_horde.docker import DOCKER_ID, HordeDocker, live_dockers
 from krita_horde.form import WIDGET_NAMES
 from krita_horde.job import PollPolicy
 from krita_horde.settings import JobSettings, MemorySettingsStore, SettingsError, to_text
+from krita_horde.settings_store import KritaSettingsStore
 
 from .fake_krita import FakeApp, FakeDocument, FakeNode, FakeSelection
 from .stub_horde import Canned, StubHorde

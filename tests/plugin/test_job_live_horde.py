@@ -13,9 +13,9 @@ import pytest
 from PyQt5.QtGui import QColor, QImage
 
 from horde_protocol import RequestStatus, RequestStatusCheck
-from krita_horde.adapter import DocumentCanvas
 from krita_horde.client import HordeClient
 from krita_horde.docker import HordeDocker
+from krita_horde.document import DocumentCanvas
 from krita_horde.images import encode_image
 from krita_horde.job import CANCELLED, DONE, HordeJob, PollPolicy
 from krita_horde.preparation import prepare_job

@@ -1,9 +1,8 @@
-"""The thin layer over Krita's scripting API: read a document for a job, put results back.
+"""Putting one job's results into its document as layers: `ResultInserter` and its step queue.
 
-Everything here that touches Krita runs on the GUI thread; only the pure image work of turning
-results into layer pixels (`_result_pixels`) goes to a background thread. The Krita application
-object is passed in (the real `Krita.instance()` inside Krita, a small fake in unit tests), so
-this module only imports `krita` where Krita-only classes are needed, and never at import time.
+Everything here that touches Krita runs on the GUI thread, one expensive call per event-loop
+turn; only the pure image work of turning results into layer pixels (`_result_pixels`) goes
+to a background thread. Only `_add_native_mask` imports `krita` (Krita 5.2's Selection).
 """
 
 from __future__ import annotations
@@ -17,113 +16,18 @@ from typing import Any
 from PyQt5.QtCore import QTimer
 
 from .background import BackgroundTask, run_in_background
-from .colorspace import ColorSpaceError, PixelFormat, from_bgra8
-from .geometry import Bounds, Extent, JobArea
+from .colorspace import PixelFormat, from_bgra8
+from .document import is_open, walk
+from .geometry import JobArea
 from .images import apply_mask, qimage_to_bgra, scaled
 from .job import GeneratedImage
-from .preparation import MASK_LAYER_NAME, PreparedJob, group_name, layer_name, unique_name
+from .preparation import PreparedJob, group_name, layer_name, unique_name
 
 log = logging.getLogger(__name__)
 
-SETTINGS_GROUP = "krita_horde"
 TRANSPARENCY_MASK_ACTION = "add_new_transparency_mask"
 # Krita 5.1 needs event-loop turns between activating a node and acting on it.
 STEP_DELAY_MS = 50
-
-
-class DocumentError(ValueError):
-    """A document the plug-in cannot work on; the message says why and what to do."""
-
-
-class KritaSettingsStore:
-    """Settings in Krita's kritarc (group `krita_horde`)."""
-
-    def __init__(self, app: Any) -> None:
-        self._app = app
-
-    def read(self, key: str, default: str) -> str:
-        value = self._app.readSetting(SETTINGS_GROUP, key, default)
-        return value if isinstance(value, str) else default
-
-    def write(self, key: str, value: str) -> None:
-        self._app.writeSetting(SETTINGS_GROUP, key, value)
-
-
-def check_document(doc: Any) -> PixelFormat:
-    """The document's pixel format, or DocumentError for one the plug-in cannot convert (its
-    bytes would be misread): RGB and grey in 8/16-bit integer and 16/32-bit float work."""
-    if doc is None:
-        raise DocumentError("no document is open: create or open an image first")
-    profile = doc.colorProfile() if hasattr(doc, "colorProfile") else ""
-    try:
-        return PixelFormat.of(doc.colorModel(), doc.colorDepth(), profile or "")
-    except ColorSpaceError as error:
-        raise DocumentError(str(error)) from None
-
-
-def find_mask_layer(node: Any) -> Any | None:
-    """The first paint layer named like MASK_LAYER_NAME anywhere in the tree."""
-    for child in node.childNodes():
-        if child.type() == "paintlayer" and child.name().strip().lower() == MASK_LAYER_NAME:
-            return child
-        found = find_mask_layer(child)
-        if found is not None:
-            return found
-    return None
-
-
-class DocumentCanvas:
-    """A CanvasSource reading an open Krita document."""
-
-    def __init__(self, doc: Any) -> None:
-        self.format = check_document(doc)
-        self.doc = doc
-        self._selection = doc.selection()
-
-    def pixel_format(self) -> PixelFormat:
-        return self.format
-
-    def extent(self) -> Extent:
-        return Extent(self.doc.width(), self.doc.height())
-
-    def selection_bounds(self) -> Bounds | None:
-        selection = self._selection
-        if selection is None or selection.width() <= 0 or selection.height() <= 0:
-            return None
-        return Bounds(selection.x(), selection.y(), selection.width(), selection.height())
-
-    # Krita's QByteArrays are handed on as they are: build_job copies them into bytes in its
-    # background thread (tens of MB for a big selection: milliseconds on the GUI thread).
-
-    def selection_mask(self, bounds: Bounds) -> Any:
-        return self._selection.pixelData(bounds.x, bounds.y, bounds.width, bounds.height)
-
-    def visible_pixels(self, bounds: Bounds) -> Any:
-        # The document's projection: every visible layer merged, as the artist sees it.
-        return self.doc.pixelData(bounds.x, bounds.y, bounds.width, bounds.height)
-
-    def mask_layer_pixels(self, bounds: Bounds) -> Any:
-        layer = find_mask_layer(self.doc.rootNode())
-        if layer is None:
-            return None
-        return layer.pixelData(bounds.x, bounds.y, bounds.width, bounds.height)
-
-
-def _walk(node: Any) -> list[Any]:
-    found = []
-    for child in node.childNodes():
-        found.append(child)
-        found.extend(_walk(child))
-    return found
-
-
-def is_open(app: Any, doc: Any) -> bool:
-    """True while the document is still open in Krita (closed documents leave stale
-    wrappers whose methods return nothing)."""
-    try:
-        return any(open_doc == doc for open_doc in app.documents()) and doc.rootNode() is not None
-    except RuntimeError:  # the wrapped C++ object is gone
-        return False
 
 
 @dataclass
@@ -321,7 +225,7 @@ class ResultInserter:
     def _add_group(self) -> None:
         prepared, root = self.prepared, self.doc.rootNode()
         name = group_name(prepared.settings.prompt, prepared.mode, self.number)
-        taken = {node.name() for node in _walk(root)}
+        taken = {node.name() for node in walk(root)}
         group = self.doc.createGroupLayer(unique_name(name, taken))
         children = root.childNodes()
         self.group = group
