@@ -49,6 +49,7 @@ class HordeClient(QObject):
         callback: ResultCallback,
         body: Any = None,
         timeout_s: float | None = None,
+        raw: bool = False,
     ):
         return self.http.request(
             method,
@@ -57,6 +58,7 @@ class HordeClient(QObject):
             headers=self._headers(),
             body=body,
             timeout_s=timeout_s or self.timeout_s,
+            raw=raw,
         )
 
     def submit(self, payload: dict[str, Any], callback: ResultCallback):
@@ -80,6 +82,11 @@ class HordeClient(QObject):
 
     def models(self, callback: ResultCallback):
         return self._send("GET", "/status/models?type=image", callback)
+
+    def preview(self, request_id: str, callback: ResultCallback):
+        """Our horde's extension: the latest preview (WebP bytes) a worker sent, 404 if none."""
+        path = f"/generate/preview/{quote(request_id, safe='')}"
+        return self._send("GET", path, callback, raw=True)
 
     def price(self, payload: dict[str, Any], callback: ResultCallback):
         """What `payload` would cost in kudos, without queueing it (`dry_run`)."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from PyQt5.QtCore import QTimer
+from PyQt5.QtGui import QImage
 
 from .background import BackgroundTask, run_in_background
 from .colorspace import PixelFormat, from_bgra8
@@ -37,6 +38,27 @@ class InsertedResult:
     masked_by: str  # "transparency mask", "baked alpha" or "none"
 
 
+def fit_to_area(
+    image: QImage,
+    area: JobArea,
+    selection_mask: bytes | None = None,
+    bake: bool = False,
+    fmt: PixelFormat | None = None,
+) -> bytes:
+    """Layer pixels of a generated image: scaled uniformly back to the context it was
+    generated from, cut to the area, optionally cut to the selection's shape, and converted
+    into the document's pixel format (8-bit RGBA: as it is). Pure QImage/bytes work."""
+    bounds, context = area.bounds, area.context
+    fitted = scaled(image, context.extent)
+    if context != bounds:
+        fitted = fitted.copy(
+            bounds.x - context.x, bounds.y - context.y, bounds.width, bounds.height
+        )
+    if bake and selection_mask is not None:
+        fitted = apply_mask(fitted, selection_mask)
+    return from_bgra8(qimage_to_bgra(fitted), fmt or PixelFormat())
+
+
 def _result_pixels(
     image: GeneratedImage,
     area: JobArea,
@@ -44,17 +66,7 @@ def _result_pixels(
     bake: bool,
     fmt: PixelFormat | None = None,
 ) -> bytes:
-    # Uniformly scaled back to the context it was generated from, then cut to the area.
-    bounds, context = area.bounds, area.context
-    fitted = scaled(image.image, context.extent)
-    if context != bounds:
-        fitted = fitted.copy(
-            bounds.x - context.x, bounds.y - context.y, bounds.width, bounds.height
-        )
-    if bake and selection_mask is not None:
-        fitted = apply_mask(fitted, selection_mask)
-    # Back into the document's own colour space (8-bit RGBA: as it is).
-    return from_bgra8(qimage_to_bgra(fitted), fmt or PixelFormat())
+    return fit_to_area(image.image, area, selection_mask, bake, fmt)
 
 
 CLOSED_BEFORE = "the document was closed while the job ran: its results were dropped"

@@ -23,7 +23,7 @@ from PyQt5.QtGui import QImage
 
 from .background import BackgroundTask, run_in_background
 from .client import HordeClient
-from .images import ImageDecodeError, ImageTooLargeError, decode_base64
+from .images import ImageDecodeError, ImageTooLargeError, decode_base64, decode_image
 from .network import HttpResult
 from .replies import CheckReply, ReplyError, parse_check, parse_status, parse_submit
 
@@ -109,6 +109,7 @@ class HordeJob(QObject):
     exactly one of `finished(list[GeneratedImage])`, `failed(str)` or `cancelled()`."""
 
     updated = pyqtSignal()
+    preview = pyqtSignal(QImage)  # the latest preview a worker sent (our horde's extension)
     finished = pyqtSignal(list)
     failed = pyqtSignal(str)
     cancelled = pyqtSignal()
@@ -140,6 +141,8 @@ class HordeJob(QObject):
         self._cancel_requested = False
         self._request: Any = None
         self._decoding: BackgroundTask[list[QImage]] | None = None
+        self._preview_request: Any = None
+        self._preview_progress: float | None = None  # the progress of the last preview asked
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._poll)
@@ -298,6 +301,8 @@ class HordeJob(QObject):
         self.status.retry_attempt, self.status.retry_error = 0, ""
         self._long_poll = check.has_progress_extension
         self._apply_check(check)
+        if check.preview_available and not check.done:
+            self._fetch_preview(check.progress)
         if check.faulted:
             self._fail("the horde reports that generating these images failed (faulted)")
             return
@@ -315,6 +320,29 @@ class HordeJob(QObject):
         else:
             self._impossible_since = None
         self._schedule(self._next_delay())
+
+    def _fetch_preview(self, progress: float | None) -> None:
+        """Ask for the newest preview once per progress step (one request at a time)."""
+        if self._preview_request is not None or progress == self._preview_progress:
+            return
+        self._preview_progress = progress
+        self._preview_request = self.client.preview(self.status.request_id or "", self._on_preview)
+
+    def _on_preview(self, result: HttpResult) -> None:
+        self._preview_request = None
+        # Best effort: no preview yet (404), or a broken one, changes nothing about the job.
+        if not self.is_active or not result.ok or not isinstance(result.data, bytes):
+            return
+        data = result.data
+        run_in_background(
+            lambda: decode_image(data),
+            done=self._emit_preview,
+            failed=lambda error: log.info("job %s: unusable preview: %s", self.job_id, error),
+        )
+
+    def _emit_preview(self, image: QImage) -> None:
+        if self.is_active and self.status.state != FETCHING:
+            self.preview.emit(image)
 
     def _give_up_impossible(self) -> None:
         params = self.payload.get("params", {})

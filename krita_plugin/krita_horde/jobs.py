@@ -15,6 +15,7 @@ from enum import Enum
 from typing import Any
 
 from PyQt5.QtCore import QObject, pyqtSignal
+from PyQt5.QtGui import QImage
 
 from .background import BackgroundTask, run_in_background
 from .client import HordeClient
@@ -24,6 +25,7 @@ from .inserter import InsertedResult, ResultInserter
 from .job import HordeJob, JobStatus, PollPolicy
 from .network import JsonHttp
 from .preparation import CanvasRead, PreparedJob, build_job
+from .preview import PreviewLayer
 from .settings import JobSettings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,7 @@ class QueuedJob:
     prepared: PreparedJob | None = None
     inserter: ResultInserter | None = None
     result: InsertedResult | None = None
+    preview: PreviewLayer | None = None  # the live preview's temporary layer, once one came
     message: str = ""  # the error (failed) or the result (done), in plain words
 
     @property
@@ -150,12 +153,27 @@ class JobQueue(QObject):
         )
         entry.job, entry.prepared, entry.phase = job, prepared, JobPhase.ON_HORDE
         job.updated.connect(lambda: self.changed.emit(entry.job_id))
+        job.preview.connect(lambda image: self._on_preview(entry, image))
         job.finished.connect(lambda images: self._on_images(entry, images))
         job.failed.connect(lambda message: self._end_failed(entry, message))
         job.cancelled.connect(lambda: self._end_failed(entry, CANCELLED_MESSAGE))
         self.started.emit(entry.job_id)
         job.start()
         self.changed.emit(entry.job_id)
+
+    def _on_preview(self, entry: QueuedJob, image: QImage) -> None:
+        if entry.phase != JobPhase.ON_HORDE or entry.prepared is None:
+            return
+        if entry.preview is None:
+            prepared = entry.prepared
+            entry.preview = PreviewLayer(
+                self.app, entry.doc, prepared.area, prepared.pixel_format, entry.number
+            )
+        entry.preview.show(image)
+
+    def _drop_preview(self, entry: QueuedJob) -> None:
+        if entry.preview is not None:
+            entry.preview.remove()
 
     def _on_preparation_failed(self, entry: QueuedJob, error: Exception) -> None:
         entry.preparation = None
@@ -181,6 +199,7 @@ class JobQueue(QObject):
         entry.inserter.run()
 
     def _on_inserted(self, entry: QueuedJob, result: InsertedResult) -> None:
+        self._drop_preview(entry)  # the results replace it
         entry.inserter, entry.result, entry.phase = None, result, JobPhase.DONE
         entry.message = (
             f"{len(result.layer_names)} layer(s) added in the group “{result.group_name}”"
@@ -192,6 +211,7 @@ class JobQueue(QObject):
         if not entry.is_active:
             return
         entry.inserter = None
+        self._drop_preview(entry)
         entry.phase = JobPhase.CANCELLED if message == CANCELLED_MESSAGE else JobPhase.FAILED
         entry.message = message
         self.changed.emit(entry.job_id)

@@ -116,11 +116,19 @@ def snippet(body: bytes, limit: int = 80) -> str:
 
 
 def interpret_reply(
-    status: int, body: bytes, transport_error: int, error_string: str, host: str
+    status: int,
+    body: bytes,
+    transport_error: int,
+    error_string: str,
+    host: str,
+    raw: bool = False,
 ) -> HttpResult:
-    """Turn what arrived into an HttpResult (pure; tested without a network)."""
+    """Turn what arrived into an HttpResult (pure; tested without a network). With `raw` a
+    2xx body is handed on as bytes (an image), errors are read as usual."""
     if 0 < transport_error <= _LAST_TRANSPORT_ERROR or (status == 0 and transport_error):
         return HttpResult(0, error=describe_transport_error(transport_error, host, error_string))
+    if raw and 200 <= status < 300:
+        return HttpResult(status, data=body)
     data: Any = None
     parse_error = None
     if body.strip():
@@ -162,6 +170,7 @@ class JsonHttp(QObject):
         headers: dict[str, str] | None = None,
         body: Any = None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
+        raw: bool = False,
     ) -> _PendingRequest:
         request = QNetworkRequest(QUrl(url))
         request.setAttribute(
@@ -185,7 +194,7 @@ class JsonHttp(QObject):
             reply = self.manager.deleteResource(request)
         else:
             raise ValueError(f"unsupported HTTP method {method!r}")
-        pending = _PendingRequest(self, reply, urlsplit(url).netloc, callback, timeout_s)
+        pending = _PendingRequest(self, reply, urlsplit(url).netloc, callback, timeout_s, raw)
         self._pending.add(pending)
         return pending
 
@@ -207,8 +216,10 @@ class _PendingRequest:
         host: str,
         callback: ResultCallback,
         timeout_s: float,
+        raw: bool = False,
     ) -> None:
         self._owner = owner
+        self._raw = raw
         self._reply = reply
         self._host = host
         self._callback: ResultCallback | None = callback
@@ -268,6 +279,7 @@ class _PendingRequest:
                     int(reply.error()),
                     reply.errorString(),
                     self._host,
+                    self._raw,
                 )
         except Exception as error:  # a reply Qt itself could not describe
             result = HttpResult(0, error=f"could not read the reply from {self._host}: {error}")

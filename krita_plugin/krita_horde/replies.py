@@ -71,6 +71,7 @@ class CheckReply:
     progress: float | None  # our horde's extension; None from the public horde
     has_progress_extension: bool
     kudos: float = 0.0  # consumed so far
+    preview_available: bool = False  # our extension: GET /generate/preview/{id} may have one
 
     @property
     def total(self) -> int:
@@ -97,6 +98,7 @@ def parse_check(data: Any) -> CheckReply:
         progress=float(progress) if progress is not None else None,
         has_progress_extension="progress" in body,
         kudos=float(_field(body, "kudos", (int, float), 0)),
+        preview_available=_field(body, "preview_available", bool, False),
     )
 
 

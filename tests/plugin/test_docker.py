@@ -664,3 +664,74 @@ def test_kudos_upfront_refusal_is_a_clear_message(qtbot, app, stub) -> None:
     )
     kind, message = _wait_outcome(qtbot, _ready(qtbot, app, stub, n=1))
     assert (kind, message) == ("failed", f"not enough kudos for this request: {reason}")
+
+
+def _preview_node(doc: FakeDocument) -> FakeNode | None:
+    return next((node for node in doc.walk() if node.name() == "Horde preview #1"), None)
+
+
+def test_live_preview_shows_in_a_temporary_layer_replaced_by_the_result(qtbot, app, stub) -> None:
+    from PyQt5.QtGui import QColor, QImage
+
+    from krita_horde.images import encode_image
+
+    doc = app.open(FakeDocument(200, 200))
+    background = doc.createNode("Background", "paintlayer")
+    doc.rootNode().addChildNode(background, None)
+    doc.setActiveNode(background)
+    doc.setSelection(FakeSelection(20, 30, 64, 64))
+    preview = QImage(64, 64, QImage.Format_RGB32)
+    preview.fill(QColor(0, 0, 255))
+    stub.state.checks_until_done = 1
+    processing = {"done": False, "processing": 1, "progress": 0.4, "preview_available": True}
+    stub.script("GET", "/api/v2/generate/check/", *[Canned(200, processing)] * 10_000)
+    stub.script(
+        "GET",
+        "/api/v2/generate/preview/",
+        *[Canned(200, encode_image(preview, fmt="png"), "image/webp")] * 10_000,
+    )
+    docker = _ready(qtbot, app, stub, n=1)
+    outcome: list[str] = []
+    docker.job_finished.connect(lambda job_id, names: outcome.append("finished"))
+    docker.generate()
+    qtbot.waitUntil(
+        lambda: (
+            (node := _preview_node(doc)) is not None
+            and node.pixelData(20, 30, 1, 1) == bytes((255, 0, 0, 255))
+        ),
+        timeout=10_000,
+    )
+    node = _preview_node(doc)
+    assert node.pixelData(19, 30, 1, 1) == bytes(4)  # only at the selection
+    assert doc.activeNode() is background  # the artist keeps painting on their layer
+    assert stub.calls("GET", "/api/v2/generate/preview/stub-request-1")
+    stub.scripts.clear()  # the horde now says done
+    qtbot.waitUntil(lambda: bool(outcome), timeout=10_000)
+    assert _preview_node(doc) is None
+    assert [n.name() for n in doc.rootNode().childNodes()] == [
+        "Background",
+        "Horde #1 txt2img: a red fox",
+    ]
+    assert doc.activeNode() is background
+
+
+def test_preview_layer_goes_away_when_the_job_is_cancelled(qtbot, app, stub) -> None:
+    from PyQt5.QtGui import QColor, QImage
+
+    from krita_horde.images import encode_image
+
+    doc = app.open(FakeDocument(100, 100))
+    preview = QImage(32, 32, QImage.Format_RGB32)
+    preview.fill(QColor(0, 255, 0))
+    processing = {"done": False, "processing": 1, "progress": 0.5, "preview_available": True}
+    stub.script("GET", "/api/v2/generate/check/", *[Canned(200, processing)] * 10_000)
+    stub.script(
+        "GET",
+        "/api/v2/generate/preview/",
+        *[Canned(200, encode_image(preview, fmt="png"), "image/webp")] * 10_000,
+    )
+    docker = _ready(qtbot, app, stub, n=1)
+    docker.generate()
+    qtbot.waitUntil(lambda: _preview_node(doc) is not None, timeout=10_000)
+    docker.cancel()
+    assert _preview_node(doc) is None
