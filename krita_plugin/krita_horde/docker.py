@@ -22,6 +22,7 @@ from .client import HordeClient
 from .document import DocumentCanvas
 from .form import WIDGET_NAMES, HordeForm
 from .geometry import Extent
+from .history_view import HistoryView
 from .job import PollPolicy
 from .jobs import ARTIST_ERRORS, CANCELLED_MESSAGE, JobQueue, QueuedJob
 from .network import HttpResult, JsonHttp
@@ -96,6 +97,15 @@ class HordeDocker(DockWidget):
         self.queue = JobQueue(app, self.http, poll_policy, parent=self)
         self.queue_view = QueueView(self.queue)
         self.form.add_queue_view(self.queue_view)
+        self.history = self.queue.history
+        self.history_view = HistoryView(self.history)
+        self.form.add_queue_view(self.history_view)
+        self.history_view.rerun_requested.connect(self.rerun)
+        self.history_view.settings_requested.connect(self.use_settings_of)
+        self.history.applied.connect(self._on_applied)
+        self.history.apply_failed.connect(
+            lambda item_id, message: self.form.status_label.setText(f"Error: {message}")
+        )
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.form)
@@ -122,7 +132,7 @@ class HordeDocker(DockWidget):
         self._save_timer.timeout.connect(self.save_settings)
         self.form.show_settings(load_settings(self.store))
         self.form.changed.connect(lambda: self._save_timer.start(SAVE_DELAY_MS))
-        self.form.generate_button.clicked.connect(self.generate)
+        self.form.generate_button.clicked.connect(lambda: self.generate())
         self.form.cancel_button.clicked.connect(lambda: self.cancel())
         self.form.refresh_models_button.clicked.connect(self.refresh_models)
         self.form.url_edit.editingFinished.connect(self.refresh_models)
@@ -166,7 +176,38 @@ class HordeDocker(DockWidget):
     def active_jobs(self) -> list[str]:
         return self.queue.active()
 
-    def generate(self) -> str:
+    def apply_result(self, item_id: str) -> None:
+        """Add a history item as a layer at its job's selection."""
+        self.history.apply(item_id)
+
+    def rerun(self, item_id: str) -> str | None:
+        """A new job with a history item's settings (prompt, seed, sizes…) on the current
+        image and selection, through the current connection; the form is left as it is."""
+        item = self.history.items.get(item_id)
+        if item is None:
+            return None
+        return self.generate(settings=self._with_connection(item.prepared.settings))
+
+    def use_settings_of(self, item_id: str) -> None:
+        """Put a history item's settings into the form (the connection stays)."""
+        item = self.history.items.get(item_id)
+        if item is not None:
+            self.form.show_settings(self._with_connection(item.prepared.settings))
+            self.save_settings()
+
+    def _with_connection(self, settings: JobSettings) -> JobSettings:
+        current = self.form.settings()
+        return settings.with_values(
+            url=current.url,
+            apikey=current.apikey,
+            max_wait=current.max_wait,
+            insert_all=current.insert_all,
+        )
+
+    def _on_applied(self, item_id: str, layer_names: list) -> None:
+        self.form.status_label.setText(f"Applied: {', '.join(layer_names)}.")
+
+    def generate(self, settings: JobSettings | None = None) -> str:
         """Start a job from the current settings and the active document; returns its id at
         once. The document is read now (Krita's API: GUI thread); the payload is built in a
         background thread and the job submitted when it is ready. Problems, found now or
@@ -175,7 +216,8 @@ class HordeDocker(DockWidget):
         job_id = uuid.uuid4().hex[:12]
         try:
             self.save_settings()
-            settings = self.form.settings()
+            if settings is None:
+                settings = self.form.settings()
             canvas = DocumentCanvas(self.app.activeDocument())
             capacity = model_capacity(self.workers, settings.model, None, settings.nsfw)
             read = read_canvas(canvas, settings, capacity.max_pixels)

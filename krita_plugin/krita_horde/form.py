@@ -52,6 +52,7 @@ FIELD_WIDGETS: dict[str, str] = {
     "url": "url_edit",
     "apikey": "apikey_edit",
     "max_wait": "max_wait_spin",
+    "insert_all": "insert_all_check",
 }
 OTHER_WIDGETS = (
     "plan_label",
@@ -130,6 +131,12 @@ class HordeForm(QWidget):
         self.apikey_edit = _named(QLineEdit(), "apikey_edit")
         self.apikey_edit.setEchoMode(QLineEdit.Password)
         self.max_wait_spin = _spin("max_wait_spin", 10, 24 * 3600, 30, " s")
+        self.insert_all_check = _named(
+            QCheckBox("Add every result as a layer at once"), "insert_all_check"
+        )
+        self.insert_all_check.setToolTip(
+            "Off: results wait in the history below until you apply one"
+        )
         self.plan_label = _named(QLabel(""), "plan_label")
         self.plan_label.setWordWrap(True)
         self.plan_label.setToolTip("What Generate would do now: mode, sizes, workers")
@@ -173,6 +180,7 @@ class HordeForm(QWidget):
             ("Horde URL", self.url_edit),
             ("API key", self.apikey_edit),
             ("Max wait", self.max_wait_spin),
+            ("", self.insert_all_check),
         ]
         for label, field in rows:
             form.addRow(label, field)
@@ -219,7 +227,7 @@ class HordeForm(QWidget):
             self.max_wait_spin,
         ):
             spin.valueChanged.connect(self.changed)
-        for check in (self.karras_check, self.nsfw_check):
+        for check in (self.karras_check, self.nsfw_check, self.insert_all_check):
             check.toggled.connect(self.changed)
 
     # --- widgets <-> settings -------------------------------------------------------------
@@ -244,6 +252,7 @@ class HordeForm(QWidget):
             url=self.url_edit.text().strip(),
             apikey=self.apikey_edit.text().strip(),
             max_wait=self.max_wait_spin.value(),
+            insert_all=self.insert_all_check.isChecked(),
         )
 
     def show_settings(self, settings: JobSettings) -> None:

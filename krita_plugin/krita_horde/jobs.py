@@ -10,7 +10,7 @@ processing, fetching) → inserting → done, and from anywhere failed or cancel
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -21,8 +21,9 @@ from .background import BackgroundTask, run_in_background
 from .client import HordeClient
 from .document import DocumentError, is_open
 from .geometry import GeometryError
+from .history import History
 from .inserter import InsertedResult, ResultInserter
-from .job import HordeJob, JobStatus, PollPolicy
+from .job import GeneratedImage, HordeJob, JobStatus, PollPolicy
 from .network import JsonHttp
 from .preparation import CanvasRead, PreparedJob, build_job
 from .preview import PreviewLayer
@@ -63,6 +64,7 @@ class QueuedJob:
     inserter: ResultInserter | None = None
     result: InsertedResult | None = None
     preview: PreviewLayer | None = None  # the live preview's temporary layer, once one came
+    images: list[GeneratedImage] = field(default_factory=list)  # while being inserted
     message: str = ""  # the error (failed) or the result (done), in plain words
 
     @property
@@ -96,6 +98,8 @@ class JobQueue(QObject):
         self.poll_policy = poll_policy
         self.entries: dict[str, QueuedJob] = {}
         self._next_number = 1
+        # Every job's images are kept here (applied or not).
+        self.history = History(app, parent=self)
 
     def active(self) -> list[str]:
         return [job_id for job_id, entry in self.entries.items() if entry.is_active]
@@ -185,6 +189,16 @@ class JobQueue(QObject):
 
     def _on_images(self, entry: QueuedJob, images: list) -> None:
         assert entry.prepared is not None
+        if not entry.settings.insert_all:
+            # The images wait in the history until the artist applies one.
+            self._drop_preview(entry)
+            self.history.add(entry.number, images, entry.prepared, entry.doc, applied=False)
+            entry.phase = JobPhase.DONE
+            entry.message = f"{len(images)} image(s) in the history: apply one to add it"
+            self.changed.emit(entry.job_id)
+            self.finished.emit(entry.job_id, [])
+            return
+        entry.images = list(images)
         entry.phase = JobPhase.INSERTING
         entry.inserter = ResultInserter(
             self.app,
@@ -201,6 +215,8 @@ class JobQueue(QObject):
     def _on_inserted(self, entry: QueuedJob, result: InsertedResult) -> None:
         self._drop_preview(entry)  # the results replace it
         entry.inserter, entry.result, entry.phase = None, result, JobPhase.DONE
+        assert entry.prepared is not None
+        self.history.add(entry.number, entry.images, entry.prepared, entry.doc, applied=True)
         entry.message = (
             f"{len(result.layer_names)} layer(s) added in the group “{result.group_name}”"
         )

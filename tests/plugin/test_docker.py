@@ -55,7 +55,10 @@ def _ready(qtbot, app: FakeApp, stub: StubHorde, **values) -> HordeDocker:
     docker = _docker(qtbot, app)
     # The stub answers with as many images as asked for.
     stub.state.images = [stub.state.images[0]] * values.get("n", 2)
-    docker.apply_settings({"prompt": "a red fox", "url": stub.url, "apikey": "k", **values})
+    # Results straight into layers, as most tests here check them there (see the history
+    # tests for the default: results wait until applied).
+    settings = {"prompt": "a red fox", "url": stub.url, "apikey": "k", "insert_all": True}
+    docker.apply_settings({**settings, **values})
     return docker
 
 
@@ -535,7 +538,9 @@ def test_thin_selection_is_not_stretched_but_generated_with_context_and_cropped(
     painter.end()
     stub.state.images = [encode_base64(result, fmt="png")]
     docker = _docker(qtbot, app)
-    docker.apply_settings({"prompt": "a tall tree", "url": stub.url, "apikey": "k", "n": 1})
+    docker.apply_settings(
+        {"prompt": "a tall tree", "url": stub.url, "apikey": "k", "n": 1, "insert_all": True}
+    )
     kind, _ = _wait_outcome(qtbot, docker)
     assert kind == "finished"
     body = stub.calls("POST")[0].body

@@ -185,7 +185,13 @@ def test_docker_job_into_layers_against_the_real_horde(qtbot, horde: Horde) -> N
     )
     qtbot.addWidget(docker)
     docker.apply_settings(
-        {"prompt": "a tiny house", "url": horde.url, "apikey": horde.user_key, "model": MODEL}
+        {
+            "prompt": "a tiny house",
+            "url": horde.url,
+            "apikey": horde.user_key,
+            "model": MODEL,
+            "insert_all": True,
+        }
     )
     finished = []
     docker.job_finished.connect(lambda job_id, names: finished.append(names))

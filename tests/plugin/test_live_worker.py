@@ -50,6 +50,7 @@ def test_docker_job_through_the_real_worker(qtbot, chain, selection_shape: str) 
     docker.apply_settings(
         {
             "prompt": "a small boat",
+            "insert_all": True,
             "url": url,
             "apikey": key,
             "model": MODEL,
