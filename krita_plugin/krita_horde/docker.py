@@ -15,7 +15,6 @@ import weakref
 from typing import Any
 
 from PyQt5.QtCore import QTimer, pyqtSignal
-from PyQt5.QtWidgets import QScrollArea
 
 from .capacity import max_pixels_by_model, model_capacity
 from .client import HordeClient
@@ -61,8 +60,16 @@ _live: weakref.WeakSet[HordeDocker] = weakref.WeakSet()
 
 
 def live_dockers() -> list[HordeDocker]:
-    """Every docker currently alive (one per Krita main window)."""
-    return list(_live)
+    """Every docker currently alive (one per Krita main window); a closed window's docker
+    whose Qt object is gone but whose Python wrapper lingers is left out."""
+    alive = []
+    for docker in list(_live):
+        try:
+            docker.objectName()
+        except RuntimeError:  # the wrapped C++ object was deleted
+            continue
+        alive.append(docker)
+    return alive
 
 
 class HordeDocker(DockWidget):
@@ -106,10 +113,8 @@ class HordeDocker(DockWidget):
         self.history.apply_failed.connect(
             lambda item_id, message: self.form.status_label.setText(f"Error: {message}")
         )
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self.form)
-        self.setWidget(scroll)
+        # The form scrolls its lower part itself: Generate stays visible in a short docker.
+        self.setWidget(self.form)
         self._models_request: Any = None
         self._workers_request: Any = None
         self._models: list[ModelInfo] = []
@@ -426,3 +431,6 @@ def register(krita_module: Any) -> None:
         DOCKER_ID, krita_module.DockWidgetFactoryBase.DockRight, HordeDocker
     )
     krita_module.Krita.instance().addDockWidgetFactory(factory)
+    from .actions import make_extension
+
+    krita_module.Krita.instance().addExtension(make_extension(krita_module))

@@ -9,10 +9,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from PyQt5.QtCore import pyqtSignal
+from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDialog,
+    QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
@@ -21,7 +23,9 @@ from PyQt5.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -55,6 +59,9 @@ FIELD_WIDGETS: dict[str, str] = {
     "insert_all": "insert_all_check",
 }
 OTHER_WIDGETS = (
+    "advanced_toggle",
+    "advanced_panel",
+    "connection_button",
     "plan_label",
     "kudos_label",
     "refresh_models_button",
@@ -143,6 +150,26 @@ class HordeForm(QWidget):
         self.kudos_label = _named(QLabel(""), "kudos_label")
         self.kudos_label.setWordWrap(True)
         self.kudos_label.setToolTip("What the horde charges for this job, and your balance")
+        self.advanced_toggle = _named(QToolButton(), "advanced_toggle")
+        self.advanced_toggle.setText("Advanced")
+        self.advanced_toggle.setCheckable(True)
+        self.advanced_toggle.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+        self.advanced_toggle.setArrowType(Qt.RightArrow)
+        self.advanced_toggle.setAutoRaise(True)
+        self.advanced_panel = _named(QWidget(), "advanced_panel")
+        self.connection_button = _named(QToolButton(), "connection_button")
+        self.connection_button.setText("⚙")
+        self.connection_button.setToolTip("Connection: horde URL, API key, max wait")
+        self.connection_button.clicked.connect(self.open_connection)
+        self.connection_dialog = _named(QDialog(self), "connection_dialog")
+        self.connection_dialog.setWindowTitle("Krita Horde: connection")
+        connection = QFormLayout(self.connection_dialog)
+        connection.addRow("Horde URL", self.url_edit)
+        connection.addRow("API key", self.apikey_edit)
+        connection.addRow("Max wait", self.max_wait_spin)
+        close = QDialogButtonBox(QDialogButtonBox.Close)
+        close.rejected.connect(self.connection_dialog.hide)
+        connection.addRow(close)
         self.generate_button = _named(QPushButton("Generate"), "generate_button")
         self.cancel_button = _named(QPushButton("Cancel"), "cancel_button")
         self.cancel_button.setEnabled(False)
@@ -157,16 +184,29 @@ class HordeForm(QWidget):
         self._connect_changes()
 
     def _layout(self) -> None:
-        form = QFormLayout()
+        """Compact: what an artist changes all day (prompt, negative, strength, model) and an
+        always-visible Generate on top; below, in a scroll area, the plan, the queue, the
+        history and the advanced fields (folded); the connection in a dialog."""
+        top = QFormLayout()
         model_row = QHBoxLayout()
         model_row.addWidget(self.model_combo, 1)
         model_row.addWidget(self.refresh_models_button)
-        rows: list[tuple[str, Any]] = [
+        model_row.addWidget(self.connection_button)
+        for label, field in (
             ("Prompt", self.prompt_edit),
             ("Negative", self.negative_edit),
+            ("Strength", self.denoise_spin),
             ("Model", model_row),
+        ):
+            top.addRow(label, field)
+        self._form_layout = top
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.generate_button, 1)
+        buttons.addWidget(self.cancel_button)
+
+        advanced = QFormLayout(self.advanced_panel)
+        for label, field in (
             ("Mode", self.mode_combo),
-            ("Denoising", self.denoise_spin),
             ("CFG scale", self.cfg_spin),
             ("Steps", self.steps_spin),
             ("Sampler", self.sampler_combo),
@@ -177,26 +217,32 @@ class HordeForm(QWidget):
             ("Max size", self.max_size_spin),
             ("Clip skip", self.clip_skip_spin),
             ("", self.nsfw_check),
-            ("Horde URL", self.url_edit),
-            ("API key", self.apikey_edit),
-            ("Max wait", self.max_wait_spin),
             ("", self.insert_all_check),
-        ]
-        for label, field in rows:
-            form.addRow(label, field)
-        self._form_layout = form
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.generate_button, 1)
-        buttons.addWidget(self.cancel_button)
+        ):
+            advanced.addRow(label, field)
+        self.advanced_panel.setVisible(False)
+        self.advanced_toggle.toggled.connect(self._fold_advanced)
+
+        rest = QWidget()
+        inner = QVBoxLayout(rest)
+        inner.addWidget(self.plan_label)
+        inner.addWidget(self.kudos_label)
+        inner.addWidget(self.status_label)
+        inner.addWidget(self.advanced_toggle)
+        inner.addWidget(self.advanced_panel)
+        inner.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setObjectName("form_scroll")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.NoFrame)
+        scroll.setWidget(rest)
+
         outer = QVBoxLayout(self)
-        outer.addLayout(form)
-        outer.addWidget(self.plan_label)
-        outer.addWidget(self.kudos_label)
+        outer.addLayout(top)
         outer.addLayout(buttons)
         outer.addWidget(self.progress_bar)
-        outer.addWidget(self.status_label)
-        outer.addStretch(1)
-        self._outer = outer
+        outer.addWidget(scroll, 1)
+        self._outer = inner
 
     def show_denoise(self, visible: bool) -> None:
         """Denoising only means something when a source image is sent (not for txt2img)."""
@@ -206,8 +252,18 @@ class HordeForm(QWidget):
                 widget.setVisible(visible)
 
     def add_queue_view(self, view: QWidget) -> None:
-        """The job queue's rows go under the status line."""
-        self._outer.insertWidget(self._outer.count() - 1, view)
+        """The job queue's rows (and the history) go under the status line, above the
+        advanced fields."""
+        self._outer.insertWidget(self._outer.indexOf(self.advanced_toggle), view)
+
+    def _fold_advanced(self, unfolded: bool) -> None:
+        self.advanced_panel.setVisible(unfolded)
+        self.advanced_toggle.setArrowType(Qt.DownArrow if unfolded else Qt.RightArrow)
+
+    def open_connection(self) -> None:
+        """The connection settings (horde URL, API key, max wait) in their dialog."""
+        self.connection_dialog.show()
+        self.connection_dialog.raise_()
 
     def _connect_changes(self) -> None:
         for edit in (self.prompt_edit, self.negative_edit):

@@ -649,11 +649,13 @@ def test_kudos_cost_before_and_after_and_the_balance(qtbot, app, stub) -> None:
     (priced,) = stub.calls("POST", "/api/v2/generate/async", dry_runs=True)
     assert priced.body["dry_run"] is True and priced.body["params"]["steps"] == 30
     assert stub.calls("GET", "/api/v2/find_user")[0].headers["apikey"] == "k"
+    asked = len(stub.calls("GET", "/api/v2/find_user"))
     kind, _ = _wait_outcome(qtbot, docker)
     assert kind == "finished" and doc.walk()
     (row,) = docker.queue_view.rows.values()
     assert row.label.text().endswith(" · 10 kudos")
-    assert len(stub.calls("GET", "/api/v2/find_user")) == 2  # the balance after paying
+    # The balance is asked again after paying.
+    qtbot.waitUntil(lambda: len(stub.calls("GET", "/api/v2/find_user")) > asked, timeout=5000)
 
 
 def test_kudos_upfront_refusal_is_a_clear_message(qtbot, app, stub) -> None:
@@ -740,3 +742,81 @@ def test_preview_layer_goes_away_when_the_job_is_cancelled(qtbot, app, stub) -> 
     qtbot.waitUntil(lambda: _preview_node(doc) is not None, timeout=10_000)
     docker.cancel()
     assert _preview_node(doc) is None
+
+
+def test_compact_layout_generate_always_visible_advanced_folded_connection_dialog(
+    qtbot, app
+) -> None:
+    from PyQt5.QtWidgets import QScrollArea
+
+    docker = _docker(qtbot, app)
+    docker.resize(320, 300)  # a short docker
+    docker.show()
+    qtbot.waitExposed(docker)
+    for name in ("prompt_edit", "negative_edit", "denoise_spin", "model_combo"):
+        assert getattr(docker, name).isVisible(), name
+    # Generate is outside the scrolling part: it never scrolls away.
+    node = docker.generate_button.parentWidget()
+    while node is not None:
+        assert not isinstance(node, QScrollArea)
+        node = node.parentWidget()
+    assert docker.generate_button.isVisible()
+    label = docker.form._form_layout.labelForField(docker.denoise_spin)
+    assert label.text() == "Strength"
+    # Advanced fields are folded away until asked for.
+    assert not docker.steps_spin.isVisible() and not docker.seed_edit.isVisible()
+    docker.advanced_toggle.click()
+    assert docker.advanced_panel.isVisibleTo(docker.form)
+    # The connection lives in a dialog.
+    assert not docker.url_edit.isVisible()
+    docker.connection_button.click()
+    assert docker.form.connection_dialog.isVisible() and docker.url_edit.isVisible()
+    docker.form.connection_dialog.hide()
+
+
+def test_generate_action_runs_generate_in_the_active_windows_docker(qtbot, app, stub) -> None:
+    from krita_horde import actions
+
+    app.open(FakeDocument(64, 64))
+    docker = _ready(qtbot, app, stub, n=1)
+    other = _ready(qtbot, app, stub, n=1)
+    created: dict[str, object] = {}
+
+    class Action:
+        def __init__(self) -> None:
+            self.slots: list = []
+            self.triggered = self
+
+        def connect(self, slot) -> None:
+            self.slots.append(slot)
+
+    class Window:
+        def createAction(self, action_id, text, menu):
+            created.update(id=action_id, text=text, menu=menu, action=Action())
+            return created["action"]
+
+        def qwindow(self):
+            return docker.window()
+
+    class Krita:
+        @staticmethod
+        def instance():
+            return Krita
+
+        @staticmethod
+        def activeWindow():
+            return Window()
+
+    class Extension:
+        def __init__(self, parent) -> None:
+            pass
+
+    module = types.SimpleNamespace(Extension=Extension, Krita=Krita)
+    actions.make_extension(module).createActions(Window())
+    assert (created["id"], created["menu"]) == ("krita_horde_generate", "tools/scripts")
+    started: list[str] = []
+    docker.job_started.connect(started.append)
+    other.job_started.connect(lambda job_id: started.append("other"))
+    created["action"].slots[0]()
+    qtbot.waitUntil(lambda: bool(started), timeout=5000)
+    assert started != ["other"]
