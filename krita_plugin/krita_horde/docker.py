@@ -18,14 +18,14 @@ from PyQt5.QtCore import QTimer, pyqtSignal
 
 from .capacity import max_pixels_by_model, model_capacity
 from .client import HordeClient
-from .document import DocumentCanvas
+from .document import DocumentCanvas, OutpaintCanvas
 from .form import WIDGET_NAMES, HordeForm
-from .geometry import Extent
+from .geometry import Extent, Outpaint, Sides, outpaint_plan, overflow
 from .history_view import HistoryView
 from .job import PollPolicy
 from .jobs import ARTIST_ERRORS, CANCELLED_MESSAGE, JobQueue, QueuedJob
 from .network import HttpResult, JsonHttp
-from .payload import TXT2IMG, JobSources, build_payload
+from .payload import INPAINTING, TXT2IMG, JobSources, build_payload
 from .plan import plan_job, plan_text
 from .preparation import read_canvas
 from .queue_view import QueueView, job_progress, job_status_text, set_progress
@@ -140,6 +140,7 @@ class HordeDocker(DockWidget):
         self.form.generate_button.clicked.connect(lambda: self.generate())
         self.form.cancel_button.clicked.connect(lambda: self.cancel())
         self.form.refresh_models_button.clicked.connect(self.refresh_models)
+        self.form.outpaint_button.clicked.connect(self._outpaint_clicked)
         self.form.url_edit.editingFinished.connect(self.refresh_models)
         self.queue.changed.connect(self._on_job_changed)
         self.queue.started.connect(self.job_started)
@@ -180,6 +181,62 @@ class HordeDocker(DockWidget):
 
     def active_jobs(self) -> list[str]:
         return self.queue.active()
+
+    def outpaint(self, left: int = 0, top: int = 0, right: int = 0, bottom: int = 0) -> str:
+        """Extend the active document's canvas and inpaint the new area with the pixels beside
+        it as context; returns the job id at once. With a selection reaching past the canvas
+        edges, it is extended that far instead of by the given sides. The canvas is resized
+        once, as one step of Krita's undo history (Image › Resize Canvas); the job follows in
+        the next event-loop turn, once Krita has done the resize."""
+        job_id = uuid.uuid4().hex[:12]
+        try:
+            settings = self.form.settings().with_values(mode=INPAINTING)
+            settings.validate()
+            canvas = DocumentCanvas(self.app.activeDocument())
+            sides = Sides(left, top, right, bottom)
+            selection = canvas.selection_bounds()
+            if selection is not None:
+                reaching = overflow(canvas.extent(), selection)
+                if not reaching.is_empty():
+                    sides = reaching
+            plan = outpaint_plan(canvas.extent(), sides)
+        except ARTIST_ERRORS as error:
+            self.queue.fail_now(job_id, f"{error}")
+            return job_id
+        doc = canvas.doc
+        try:
+            doc.resizeImage(-sides.left, -sides.top, plan.canvas.width, plan.canvas.height)
+            # The resize runs as a Krita stroke: wait for it once before reading the pixels.
+            doc.waitForDone()
+        except Exception as error:
+            log.exception("resizing the canvas failed")
+            self.queue.fail_now(job_id, f"could not extend the canvas: {error}")
+            return job_id
+        QTimer.singleShot(0, lambda: self._start_outpaint(job_id, doc, plan, settings))
+        return job_id
+
+    def _start_outpaint(self, job_id: str, doc: Any, plan: Outpaint, settings: JobSettings) -> None:
+        try:
+            canvas = OutpaintCanvas(DocumentCanvas(doc), plan)
+            capacity = model_capacity(self.workers, settings.model, INPAINTING, settings.nsfw)
+            read = read_canvas(canvas, settings, capacity.max_pixels)
+        except ARTIST_ERRORS as error:
+            self.queue.fail_now(job_id, f"{error}")
+            return
+        except Exception as error:
+            log.exception("reading the document for outpainting failed")
+            self.queue.fail_now(job_id, f"could not read the document: {error}")
+            return
+        self.queue.add(job_id, doc, read)
+
+    def _outpaint_clicked(self) -> None:
+        form = self.form
+        self.outpaint(
+            form.extend_left_spin.value(),
+            form.extend_top_spin.value(),
+            form.extend_right_spin.value(),
+            form.extend_bottom_spin.value(),
+        )
 
     def apply_result(self, item_id: str) -> None:
         """Add a history item as a layer at its job's selection."""

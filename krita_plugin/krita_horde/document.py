@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from .colorspace import ColorSpaceError, PixelFormat
-from .geometry import Bounds, Extent
+from .geometry import Bounds, Extent, Outpaint
 from .preparation import MASK_LAYER_NAME
 
 
@@ -95,3 +95,31 @@ def is_open(app: Any, doc: Any) -> bool:
         return any(open_doc == doc for open_doc in app.documents()) and doc.rootNode() is not None
     except RuntimeError:  # the wrapped C++ object is gone
         return False
+
+
+class OutpaintCanvas:
+    """A CanvasSource for outpainting: the document's pixels, with a "selection" that covers
+    the generated area and selects only the new canvas (so the horde inpaints it and the
+    results are masked to it). The document's own selection and mask layer are ignored."""
+
+    def __init__(self, canvas: DocumentCanvas, plan: Outpaint) -> None:
+        self.canvas = canvas
+        self.plan = plan
+
+    def extent(self) -> Extent:
+        return self.canvas.extent()
+
+    def selection_bounds(self) -> Bounds | None:
+        return self.plan.bounds
+
+    def selection_mask(self, bounds: Bounds) -> bytes:
+        return self.plan.mask(bounds)
+
+    def visible_pixels(self, bounds: Bounds) -> Any:
+        return self.canvas.visible_pixels(bounds)
+
+    def mask_layer_pixels(self, bounds: Bounds) -> None:
+        return None
+
+    def pixel_format(self) -> PixelFormat:
+        return self.canvas.pixel_format()

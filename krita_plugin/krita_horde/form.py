@@ -17,6 +17,7 @@ from PyQt5.QtWidgets import (
     QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -59,6 +60,11 @@ FIELD_WIDGETS: dict[str, str] = {
     "insert_all": "insert_all_check",
 }
 OTHER_WIDGETS = (
+    "extend_left_spin",
+    "extend_top_spin",
+    "extend_right_spin",
+    "extend_bottom_spin",
+    "outpaint_button",
     "advanced_toggle",
     "advanced_panel",
     "connection_button",
@@ -170,6 +176,15 @@ class HordeForm(QWidget):
         close = QDialogButtonBox(QDialogButtonBox.Close)
         close.rejected.connect(self.connection_dialog.hide)
         connection.addRow(close)
+        for side in ("left", "top", "right", "bottom"):
+            spin = _spin(f"extend_{side}_spin", 0, MAX_SIDE, SIDE_MULTIPLE, " px")
+            spin.setToolTip(f"How far to extend the canvas to the {side}")
+            setattr(self, f"extend_{side}_spin", spin)
+        self.outpaint_button = _named(QPushButton("Extend canvas && generate"), "outpaint_button")
+        self.outpaint_button.setToolTip(
+            "Extend the canvas (by the sides above, or as far as the selection reaches past"
+            " its edges) and paint the new area from the pixels beside it"
+        )
         self.generate_button = _named(QPushButton("Generate"), "generate_button")
         self.cancel_button = _named(QPushButton("Cancel"), "cancel_button")
         self.cancel_button.setEnabled(False)
@@ -220,6 +235,13 @@ class HordeForm(QWidget):
             ("", self.insert_all_check),
         ):
             advanced.addRow(label, field)
+        sides = QGridLayout()
+        sides.addWidget(self.extend_top_spin, 0, 1)
+        sides.addWidget(self.extend_left_spin, 1, 0)
+        sides.addWidget(self.extend_right_spin, 1, 2)
+        sides.addWidget(self.extend_bottom_spin, 2, 1)
+        advanced.addRow("Outpaint", sides)
+        advanced.addRow("", self.outpaint_button)
         self.advanced_panel.setVisible(False)
         self.advanced_toggle.toggled.connect(self._fold_advanced)
 

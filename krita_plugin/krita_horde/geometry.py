@@ -229,3 +229,82 @@ def job_area(
         clamped_to = max_pixels
     context = context_bounds(bounds, generation, canvas)
     return JobArea(bounds, generation, from_selection, context, clamped_to)
+
+
+@dataclass(frozen=True)
+class Sides:
+    """How far to extend the canvas on each side, in pixels (outpainting)."""
+
+    left: int = 0
+    top: int = 0
+    right: int = 0
+    bottom: int = 0
+
+    def is_empty(self) -> bool:
+        return not (self.left or self.top or self.right or self.bottom)
+
+    def validate(self) -> None:
+        for name in ("left", "top", "right", "bottom"):
+            value = getattr(self, name)
+            if not 0 <= value <= MAX_SIDE:
+                raise GeometryError(f"extend {name} must be between 0 and {MAX_SIDE}, got {value}")
+
+
+def overflow(canvas: Extent, selection: Bounds) -> Sides:
+    """How far a selection reaches past each edge of the canvas."""
+    return Sides(
+        max(0, -selection.x),
+        max(0, -selection.y),
+        max(0, selection.right - canvas.width),
+        max(0, selection.bottom - canvas.height),
+    )
+
+
+@dataclass(frozen=True)
+class Outpaint:
+    """An outpainting job after the canvas was extended: `canvas` is the new size, `old` where
+    the old canvas now lies in it, `bounds` the area generated: the new strips and as wide a
+    band of the old pixels beside them (the context the horde continues)."""
+
+    canvas: Extent
+    old: Bounds
+    bounds: Bounds
+
+    def mask(self, area: Bounds) -> bytes:
+        """1 byte per pixel over `area`: 255 on the new canvas (repaint), 0 on the old."""
+        old = self.old
+        rows = []
+        for y in range(area.y, area.bottom):
+            if not old.y <= y < old.bottom:
+                rows.append(b"\xff" * area.width)
+                continue
+            left = min(max(old.x - area.x, 0), area.width)
+            right = min(max(area.right - old.right, 0), area.width - left)
+            rows.append(b"\xff" * left + bytes(area.width - left - right) + b"\xff" * right)
+        return b"".join(rows)
+
+
+def _span(size: int, before: int, after: int, other_axis: bool) -> tuple[int, int]:
+    """The range of the generated area on one axis of the new canvas. A strip on the other
+    axis spans this whole axis; else the new strips here and, beside each, a band of old pixels
+    as wide as the strip (at most the old canvas): the horde sees as much as it paints."""
+    total = before + size + after
+    if other_axis or (before and after) or not (before or after):
+        return 0, total
+    if after:
+        return before + size - min(size, after), total
+    return 0, before + min(size, before)
+
+
+def outpaint_plan(canvas: Extent, sides: Sides) -> Outpaint:
+    """The extended canvas and the area to generate for extending `canvas` by `sides`."""
+    sides.validate()
+    if sides.is_empty():
+        raise GeometryError("choose how far to extend the canvas (left, top, right or bottom)")
+    vertical = bool(sides.top or sides.bottom)
+    horizontal = bool(sides.left or sides.right)
+    x0, x1 = _span(canvas.width, sides.left, sides.right, vertical)
+    y0, y1 = _span(canvas.height, sides.top, sides.bottom, horizontal)
+    new = Extent(canvas.width + sides.left + sides.right, canvas.height + sides.top + sides.bottom)
+    old = Bounds(sides.left, sides.top, canvas.width, canvas.height)
+    return Outpaint(new, old, Bounds(x0, y0, x1 - x0, y1 - y0))

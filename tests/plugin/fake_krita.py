@@ -158,6 +158,7 @@ class FakeDocument:
         self._root = FakeNode(self, "root", "grouplayer")
         self._active: FakeNode | None = None
         self.refreshes = 0
+        self.undo_steps: list[tuple] = []  # what Krita's undo history would hold
 
     def width(self) -> int:
         return self._w
@@ -205,6 +206,23 @@ class FakeDocument:
 
     def waitForDone(self) -> None:
         pass
+
+    def resizeImage(self, x: int, y: int, w: int, h: int) -> bool:
+        """Krita's Image › Resize Canvas: the canvas becomes x,y,w,h of the old one (negative
+        x/y extend it left/up); every layer keeps its pixels; one undo step."""
+
+        def moved(raster: _Raster) -> _Raster:
+            new = _Raster(w, h, raster.channels)
+            new.write(raster.read(x, y, w, h), 0, 0, w, h)
+            return new
+
+        self.projection = moved(self.projection)
+        for node in self.walk():
+            if node.raster is not None:
+                node.raster = moved(node.raster)
+        self._w, self._h = w, h
+        self.undo_steps.append(("resize canvas", x, y, w, h))
+        return True
 
     def refreshProjection(self) -> None:
         self.refreshes += 1

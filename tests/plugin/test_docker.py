@@ -820,3 +820,63 @@ def test_generate_action_runs_generate_in_the_active_windows_docker(qtbot, app, 
     created["action"].slots[0]()
     qtbot.waitUntil(lambda: bool(started), timeout=5000)
     assert started != ["other"]
+
+
+def _outpaint_outcome(qtbot, docker: HordeDocker, **sides) -> tuple[str, object]:
+    outcome: list[tuple[str, object]] = []
+    docker.job_finished.connect(lambda job_id, names: outcome.append(("finished", names)))
+    docker.job_failed.connect(lambda job_id, message: outcome.append(("failed", message)))
+    docker.outpaint(**sides)
+    qtbot.waitUntil(lambda: bool(outcome), timeout=10_000)
+    return outcome[0]
+
+
+def test_outpainting_extends_the_canvas_once_and_inpaints_only_the_new_area(
+    qtbot, app, stub
+) -> None:
+    from krita_horde.images import decode_base64
+
+    doc = app.open(FakeDocument(200, 100))
+    doc.paint((0, 255, 0, 255), 0, 0, 200, 100)
+    painting = doc.createNode("painting", "paintlayer")
+    doc.rootNode().addChildNode(painting, None)
+    painting.setPixelData(bytes((0, 255, 0, 255)) * 200 * 100, 0, 0, 200, 100)
+    doc.setActiveNode(painting)
+    docker = _ready(qtbot, app, stub, n=1, mode="txt2img")  # outpainting inpaints anyway
+    kind, names = _outpaint_outcome(qtbot, docker, right=64)
+    assert kind == "finished" and names == ["a red fox [seed 1000]"]
+    assert (doc.width(), doc.height()) == (264, 100)
+    assert doc.undo_steps == [("resize canvas", 0, 0, 264, 100)]  # resized once, undoable
+    assert painting.pixelData(199, 50, 1, 1) == bytes((0, 255, 0, 255))  # the old picture stays
+    body = stub.calls("POST")[0].body
+    assert body["source_processing"] == "inpainting"
+    mask = decode_base64(body["source_mask"])
+    width = mask.width()
+    # Repaint the new strip (right), keep the band of old pixels (left) as context.
+    assert mask.pixelColor(width - 2, 10).red() > 200
+    assert mask.pixelColor(1, 10).red() < 50
+    group = doc.rootNode().childNodes()[-1]
+    layer = next(node for node in group.childNodes() if node.type() == "paintlayer")
+    shape = next(node for node in group.childNodes() if node.type() == "transparencymask")
+    assert layer.pixelData(230, 50, 1, 1) == bytes(RED_BGRA)
+    assert shape.pixelData(230, 50, 1, 1) == b"\xff" and shape.pixelData(150, 50, 1, 1) == b"\x00"
+    assert doc.activeNode() is painting
+
+
+def test_a_selection_reaching_past_the_edge_sets_how_far_to_extend(qtbot, app, stub) -> None:
+    doc = app.open(FakeDocument(100, 100))
+    doc.setSelection(FakeSelection(40, -20, 30, 50))
+    kind, _ = _outpaint_outcome(qtbot, _ready(qtbot, app, stub, n=1), right=64)
+    assert kind == "finished"
+    assert (doc.width(), doc.height()) == (100, 120)  # up by 20 (the selection), not right
+    assert doc.undo_steps == [("resize canvas", 0, -20, 100, 120)]
+
+
+def test_outpainting_without_a_side_is_refused_before_resizing(qtbot, app, stub) -> None:
+    doc = app.open(FakeDocument(100, 100))
+    kind, message = _outpaint_outcome(qtbot, _ready(qtbot, app, stub))
+    assert (kind, message) == (
+        "failed",
+        "choose how far to extend the canvas (left, top, right or bottom)",
+    )
+    assert doc.undo_steps == []

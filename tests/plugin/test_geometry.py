@@ -12,10 +12,13 @@ from krita_horde.geometry import (
     Bounds,
     Extent,
     GeometryError,
+    Sides,
     SizeLimits,
     exact_generation_scale,
     generation_extent,
     job_area,
+    outpaint_plan,
+    overflow,
 )
 
 sides = st.integers(min_value=1, max_value=20_000)
@@ -203,3 +206,32 @@ def test_max_pixels_is_always_respected(
     generation = area.generation
     assert generation.pixels <= budget
     assert generation.width % 64 == 0 and generation.height % 64 == 0
+
+
+def test_outpainting_right_generates_the_strip_and_a_band_of_old_pixels() -> None:
+    plan = outpaint_plan(Extent(200, 100), Sides(right=64))
+    assert plan.canvas == Extent(264, 100)
+    assert plan.old == Bounds(0, 0, 200, 100)
+    assert plan.bounds == Bounds(136, 0, 128, 100)
+    mask = plan.mask(plan.bounds)
+    assert mask[:128] == bytes(64) + b"\xff" * 64  # first row: old band kept, new repainted
+
+
+def test_outpainting_left_and_top_cover_both_strips() -> None:
+    plan = outpaint_plan(Extent(200, 100), Sides(left=30, top=20))
+    assert plan.canvas == Extent(230, 120)
+    assert plan.old == Bounds(30, 20, 200, 100)
+    assert plan.bounds == Bounds(0, 0, 230, 120)
+    mask = plan.mask(plan.bounds)
+    assert mask[:230] == b"\xff" * 230  # the top strip
+    row = 50 * 230
+    assert mask[row : row + 31] == b"\xff" * 30 + b"\x00"
+
+
+def test_a_selection_reaching_past_the_edges_says_how_far() -> None:
+    assert overflow(Extent(100, 100), Bounds(-10, 50, 130, 80)) == Sides(10, 0, 20, 30)
+
+
+def test_outpainting_needs_a_side() -> None:
+    with pytest.raises(GeometryError, match="choose how far to extend"):
+        outpaint_plan(Extent(10, 10), Sides())
