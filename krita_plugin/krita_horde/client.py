@@ -8,6 +8,7 @@ from urllib.parse import quote
 from PyQt5.QtCore import QObject
 
 from .network import DEFAULT_TIMEOUT_S, HttpResult, JsonHttp, ResultCallback
+from .settings import JobSettings
 from .version import CLIENT_AGENT
 
 API_PREFIX = "/api/v2"
@@ -26,12 +27,21 @@ class HordeClient(QObject):
         http: JsonHttp | None = None,
         parent: QObject | None = None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
+        ca_file: str = "",
     ) -> None:
         super().__init__(parent)
         self.base_url = base_url.rstrip("/")
         self._apikey = apikey
         self.http = http or JsonHttp(parent=self)
         self.timeout_s = timeout_s
+        self.ca_file = ca_file
+
+    @classmethod
+    def for_settings(
+        cls, settings: JobSettings, http: JsonHttp, parent: QObject | None = None
+    ) -> HordeClient:
+        """The client of the horde, key and trusted CA file in `settings`."""
+        return cls(settings.base_url, settings.apikey, http, parent, ca_file=settings.ca_file)
 
     def __repr__(self) -> str:  # never shows the key
         return f"HordeClient({self.base_url!r})"
@@ -59,6 +69,7 @@ class HordeClient(QObject):
             body=body,
             timeout_s=timeout_s or self.timeout_s,
             raw=raw,
+            ca_file=self.ca_file,
         )
 
     def submit(self, payload: dict[str, Any], callback: ResultCallback):

@@ -264,6 +264,7 @@ class HordeDocker(DockWidget):
             apikey=current.apikey,
             max_wait=current.max_wait,
             insert_all=current.insert_all,
+            ca_file=current.ca_file,
         )
 
     def _on_applied(self, item_id: str, layer_names: list) -> None:
@@ -309,7 +310,7 @@ class HordeDocker(DockWidget):
         for request in (self._models_request, self._workers_request):
             if request is not None:
                 request.abort()
-        client = HordeClient(settings.base_url, settings.apikey, http=self.http, parent=self)
+        client = HordeClient.for_settings(settings, self.http, parent=self)
         self.form.refresh_models_button.setEnabled(False)
         self._models_request = client.models(self._on_models)
         self._workers_request = client.workers(self._on_workers)
@@ -347,7 +348,7 @@ class HordeDocker(DockWidget):
             return
         if self._balance_request is not None:
             self._balance_request.abort()
-        client = HordeClient(settings.base_url, settings.apikey, http=self.http, parent=self)
+        client = HordeClient.for_settings(settings, self.http, parent=self)
         self._balance_request = client.find_user(self._on_balance)
 
     def _request_price(self) -> None:
@@ -358,7 +359,7 @@ class HordeDocker(DockWidget):
             return
         if self._price_request is not None:
             self._price_request.abort()
-        client = HordeClient(settings.base_url, settings.apikey, http=self.http, parent=self)
+        client = HordeClient.for_settings(settings, self.http, parent=self)
         # Without the source image (it is only read when the job is sent): the price of a
         # request of this size, steps and number of images, which is what the horde charges by.
         priced = settings.with_values(prompt=settings.prompt.strip() or "a picture")

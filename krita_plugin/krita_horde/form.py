@@ -58,6 +58,7 @@ FIELD_WIDGETS: dict[str, str] = {
     "apikey": "apikey_edit",
     "max_wait": "max_wait_spin",
     "insert_all": "insert_all_check",
+    "ca_file": "ca_file_edit",
 }
 OTHER_WIDGETS = (
     "extend_left_spin",
@@ -163,6 +164,8 @@ class HordeForm(QWidget):
         self.advanced_toggle.setArrowType(Qt.RightArrow)
         self.advanced_toggle.setAutoRaise(True)
         self.advanced_panel = _named(QWidget(), "advanced_panel")
+        self.ca_file_edit = _named(QLineEdit(), "ca_file_edit")
+        self.ca_file_edit.setPlaceholderText("only for a horde with its own CA (PEM file)")
         self.connection_button = _named(QToolButton(), "connection_button")
         self.connection_button.setText("⚙")
         self.connection_button.setToolTip("Connection: horde URL, API key, max wait")
@@ -173,6 +176,7 @@ class HordeForm(QWidget):
         connection.addRow("Horde URL", self.url_edit)
         connection.addRow("API key", self.apikey_edit)
         connection.addRow("Max wait", self.max_wait_spin)
+        connection.addRow("CA file", self.ca_file_edit)
         close = QDialogButtonBox(QDialogButtonBox.Close)
         close.rejected.connect(self.connection_dialog.hide)
         connection.addRow(close)
@@ -290,7 +294,7 @@ class HordeForm(QWidget):
     def _connect_changes(self) -> None:
         for edit in (self.prompt_edit, self.negative_edit):
             edit.textChanged.connect(self.changed)
-        for line in (self.seed_edit, self.url_edit, self.apikey_edit):
+        for line in (self.seed_edit, self.url_edit, self.apikey_edit, self.ca_file_edit):
             line.textChanged.connect(self.changed)
         for combo in (self.model_combo, self.mode_combo, self.sampler_combo):
             combo.currentIndexChanged.connect(self.changed)
@@ -331,6 +335,7 @@ class HordeForm(QWidget):
             apikey=self.apikey_edit.text().strip(),
             max_wait=self.max_wait_spin.value(),
             insert_all=self.insert_all_check.isChecked(),
+            ca_file=self.ca_file_edit.text().strip(),
         )
 
     def show_settings(self, settings: JobSettings) -> None:

@@ -146,7 +146,7 @@ class JobQueue(QObject):
             self._end_failed(entry, "the document was closed before the job was sent")
             return
         settings = entry.settings
-        client = HordeClient(settings.base_url, settings.apikey, http=self.http, parent=self)
+        client = HordeClient.for_settings(settings, self.http, parent=self)
         job = HordeJob(
             entry.job_id,
             client,

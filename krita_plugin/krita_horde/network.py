@@ -16,7 +16,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from PyQt5.QtCore import QByteArray, QObject, QTimer, QUrl
-from PyQt5.QtNetwork import QNetworkAccessManager, QNetworkReply, QNetworkRequest, QSslSocket
+from PyQt5.QtNetwork import (
+    QNetworkAccessManager,
+    QNetworkReply,
+    QNetworkRequest,
+    QSsl,
+    QSslCertificate,
+    QSslConfiguration,
+    QSslSocket,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +80,8 @@ def describe_transport_error(code: int, host: str, error_string: str) -> str:
             f"{host} closed the connection before the reply was complete"
         ),
         QNetworkReply.SslHandshakeFailedError: (
-            f"secure connection to {host} failed: its TLS certificate is not trusted"
+            f"secure connection to {host} failed: its TLS certificate is not trusted (if the"
+            " horde uses a certificate authority of its own, give its CA file under ⚙)"
         ),
         QNetworkReply.NetworkSessionFailedError: "the network is not available",
         QNetworkReply.TemporaryNetworkFailureError: "the network connection was lost",
@@ -160,6 +169,7 @@ class JsonHttp(QObject):
         self.manager = manager or QNetworkAccessManager(self)
         self.max_reply_bytes = max_reply_bytes
         self._pending: set[_PendingRequest] = set()
+        self._ca_cache: dict[str, list[QSslCertificate]] = {}
 
     def request(
         self,
@@ -171,8 +181,15 @@ class JsonHttp(QObject):
         body: Any = None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         raw: bool = False,
+        ca_file: str = "",
     ) -> _PendingRequest:
         request = QNetworkRequest(QUrl(url))
+        if ca_file:
+            # Trust this CA too (a horde with a certificate of its own CA): verification
+            # stays on, only the list of trusted authorities grows.
+            config = QSslConfiguration.defaultConfiguration()
+            config.setCaCertificates(config.caCertificates() + self._certificates(ca_file))
+            request.setSslConfiguration(config)
         request.setAttribute(
             QNetworkRequest.RedirectPolicyAttribute, QNetworkRequest.NoLessSafeRedirectPolicy
         )
@@ -197,6 +214,15 @@ class JsonHttp(QObject):
         pending = _PendingRequest(self, reply, urlsplit(url).netloc, callback, timeout_s, raw)
         self._pending.add(pending)
         return pending
+
+    def _certificates(self, path: str) -> list[QSslCertificate]:
+        """The CA certificates of a PEM file, read once per path (none if unreadable)."""
+        if path not in self._ca_cache:
+            certificates = QSslCertificate.fromPath(path, QSsl.Pem)
+            if not certificates:
+                log.warning("no CA certificate could be read from %s", path)
+            self._ca_cache[path] = list(certificates)
+        return self._ca_cache[path]
 
     def _forget(self, pending: _PendingRequest) -> None:
         self._pending.discard(pending)

@@ -880,3 +880,40 @@ def test_outpainting_without_a_side_is_refused_before_resizing(qtbot, app, stub)
         "choose how far to extend the canvas (left, top, right or bottom)",
     )
     assert doc.undo_steps == []
+
+
+def _tls_stub(tmp_path, name: str):
+    import ssl
+
+    from tests.helpers.tls import make_tls_files
+
+    files = make_tls_files(tmp_path / name)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(files.cert_file, files.key_file)
+    horde = StubHorde(tls=context)
+    horde.state.images = []
+    return horde.start(), files
+
+
+def test_a_horde_with_its_own_ca_works_when_told_to_trust_it(qtbot, app, stub, tmp_path) -> None:
+    from PyQt5.QtNetwork import QSslSocket
+
+    if not QSslSocket.supportsSsl():
+        pytest.skip("this Qt cannot load OpenSSL")
+    horde, files = _tls_stub(tmp_path, "ca")
+    horde.state.images = stub.state.images[:1]
+    try:
+        doc = app.open(FakeDocument(64, 64))
+        docker = _docker(qtbot, app)
+        docker.apply_settings(
+            {"prompt": "a fox", "url": horde.url, "apikey": "k", "n": 1, "insert_all": True}
+        )
+        kind, message = _wait_outcome(qtbot, docker)
+        assert kind == "failed"
+        assert "its TLS certificate is not trusted" in message and "CA file under ⚙" in message
+        docker.apply_settings({"ca_file": str(files.ca_file)})
+        kind, names = _wait_outcome(qtbot, docker)
+        assert (kind, names) == ("finished", ["a fox [seed 1000]"])
+        assert doc.walk()
+    finally:
+        horde.stop()
