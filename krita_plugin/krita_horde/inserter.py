@@ -287,7 +287,9 @@ class ResultInserter:
             self._end_done()
 
         return [
-            _Step(self._restore_active_node, ADD_LAYERS_FAILED),
+            # Krita activates an added node a moment later (a queued signal of its shape
+            # controller): give the artist's layer back after that, not before.
+            _Step(self._restore_active_node, ADD_LAYERS_FAILED, STEP_DELAY_MS),
             _Step(self._refresh, ADD_LAYERS_FAILED),
             _Step(mark, ADD_LAYERS_FAILED),
         ]

@@ -170,6 +170,7 @@ class JsonHttp(QObject):
         self.max_reply_bytes = max_reply_bytes
         self._pending: set[_PendingRequest] = set()
         self._ca_cache: dict[str, list[QSslCertificate]] = {}
+        self._ca_file_in_use = ""
 
     def request(
         self,
@@ -184,6 +185,11 @@ class JsonHttp(QObject):
         ca_file: str = "",
     ) -> _PendingRequest:
         request = QNetworkRequest(QUrl(url))
+        if ca_file != self._ca_file_in_use:
+            # Qt keeps one connection per host and gives it the TLS configuration of the
+            # request that opened it: after the trusted CAs changed, open fresh connections.
+            self.manager.clearConnectionCache()
+            self._ca_file_in_use = ca_file
         if ca_file:
             # Trust this CA too (a horde with a certificate of its own CA): verification
             # stays on, only the list of trusted authorities grows.

@@ -19,7 +19,7 @@ from .background import BackgroundTask, run_in_background
 from .colorspace import PixelFormat
 from .document import is_open
 from .geometry import JobArea
-from .inserter import fit_to_area
+from .inserter import STEP_DELAY_MS, fit_to_area
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ class PreviewLayer:
         self._task: BackgroundTask[bytes] | None = None
         self._pending: QImage | None = None
         self._closed = False
+        self._artist_layer: Any = None
 
     def show(self, image: QImage) -> None:
         """Show `image` (the newest preview); previews arriving while one is being fitted
@@ -82,17 +83,26 @@ class PreviewLayer:
             return
         if self.layer is None:
             self._add_layer()
-            QTimer.singleShot(0, lambda: self._write(pixels))  # its own event-loop turn
+            # Its own event-loop turn, after Krita's own (queued) activation of the new layer.
+            QTimer.singleShot(STEP_DELAY_MS, lambda: self._write(pixels))
         else:
             self._write(pixels)
 
     def _add_layer(self) -> None:
-        artist_layer = self.doc.activeNode()
+        self._artist_layer = self.doc.activeNode()
         root = self.doc.rootNode()
         children = root.childNodes()
         self.layer = self.doc.createNode(self.name, "paintlayer")
         root.addChildNode(self.layer, children[-1] if children else None)
-        if artist_layer is not None and artist_layer.parentNode() is not None:
+        self._give_back_active_layer()
+
+    def _give_back_active_layer(self) -> None:
+        """Krita activates the added preview layer (at once, or a turn later): the artist's
+        layer is made active again, unless the artist chose another one meanwhile."""
+        artist_layer, active = self._artist_layer, self.doc.activeNode()
+        if artist_layer is None or artist_layer.parentNode() is None:
+            return
+        if active is None or active.name() == self.name:
             self.doc.setActiveNode(artist_layer)
 
     def _write(self, pixels: bytes) -> None:
@@ -100,6 +110,7 @@ class PreviewLayer:
             return
         bounds = self.area.bounds
         try:
+            self._give_back_active_layer()
             self.layer.setPixelData(pixels, bounds.x, bounds.y, bounds.width, bounds.height)
             self.doc.refreshProjection()
             self.shown += 1
