@@ -1,10 +1,12 @@
-"""The Krita docker: the form, Generate/Cancel, one HordeJob per click, results into layers.
+"""The Krita docker: the form, the plan line and kudos, Generate/Cancel, the queue and the
+history views. The jobs live in a JobQueue (jobs.py) the docker observes.
 
-Scripting surface (used by the real-Krita end-to-end test; see docs/plugin.md):
+Scripting surface (used by the real-Krita end-to-end tests; see docs/plugin.md):
 `live_dockers()`, the form's widgets as attributes, `apply_settings(dict)`, `generate() ->
-job id`, `cancel()`, `refresh_models()`, and the signals `job_started(job_id)`,
-`job_finished(job_id, layer_names)`, `job_failed(job_id, message)`. The job id is the
-plug-in's own (known before the horde answers), not the horde's request id.
+job id`, `outpaint(left, top, right, bottom) -> job id`, `cancel(job_id=None)`,
+`refresh_models()`, `refresh_balance()`, `update_plan()`, the history actions, and the signals
+`job_started(job_id)`, `job_finished(job_id, layer_names)`, `job_failed(job_id, message)`.
+The job id is the plug-in's own (known before the horde answers), not the horde's request id.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from .document import DocumentCanvas, OutpaintCanvas
 from .form import WIDGET_NAMES, HordeForm
 from .geometry import Extent, Outpaint, Sides, outpaint_plan, overflow
 from .history_view import HistoryView
-from .job import PollPolicy
+from .job import KUDOS_UPFRONT, PollPolicy
 from .jobs import ARTIST_ERRORS, CANCELLED_MESSAGE, JobQueue, QueuedJob
 from .network import HttpResult, JsonHttp
 from .payload import INPAINTING, TXT2IMG, JobSources, build_payload
@@ -110,9 +112,7 @@ class HordeDocker(DockWidget):
         self.history_view.rerun_requested.connect(self.rerun)
         self.history_view.settings_requested.connect(self.use_settings_of)
         self.history.applied.connect(self._on_applied)
-        self.history.apply_failed.connect(
-            lambda item_id, message: self.form.status_label.setText(f"Error: {message}")
-        )
+        self.history.apply_failed.connect(self._on_apply_failed)
         # The form scrolls its lower part itself: Generate stays visible in a short docker.
         self.setWidget(self.form)
         self._models_request: Any = None
@@ -124,6 +124,7 @@ class HordeDocker(DockWidget):
         self._price_key: Any = None
         self.price: float | None = None  # kudos the planned job costs (dry run)
         self.balance: float | None = None  # the user's kudos (find_user)
+        self._price_refused = ""  # the horde's KudosUpfront message for the planned job
         self._balance_request: Any = None
         self._price_timer = QTimer(self)
         self._price_timer.setSingleShot(True)
@@ -131,14 +132,14 @@ class HordeDocker(DockWidget):
         self._planned: tuple[JobSettings, Extent, str] | None = None
         self._plan_timer = QTimer(self)
         self._plan_timer.setInterval(PLAN_INTERVAL_MS)
-        self._plan_timer.timeout.connect(self.update_plan)
+        self._plan_timer.timeout.connect(self._plan_tick)
         self._save_timer = QTimer(self)
         self._save_timer.setSingleShot(True)
         self._save_timer.timeout.connect(self.save_settings)
         self.form.show_settings(load_settings(self.store))
-        self.form.changed.connect(lambda: self._save_timer.start(SAVE_DELAY_MS))
-        self.form.generate_button.clicked.connect(lambda: self.generate())
-        self.form.cancel_button.clicked.connect(lambda: self.cancel())
+        self.form.changed.connect(self._save_soon)
+        self.form.generate_button.clicked.connect(self._generate_clicked)
+        self.form.cancel_button.clicked.connect(self._cancel_clicked)
         self.form.refresh_models_button.clicked.connect(self.refresh_models)
         self.form.outpaint_button.clicked.connect(self._outpaint_clicked)
         self.form.url_edit.editingFinished.connect(self.refresh_models)
@@ -147,7 +148,7 @@ class HordeDocker(DockWidget):
         self.queue.finished.connect(self._on_finished)
         self.queue.failed.connect(self._on_failed)
         self.form.changed.connect(self.update_plan)
-        self.queue.changed.connect(lambda job_id: self._update_buttons())
+        self.queue.changed.connect(self._on_queue_changed)
         _live.add(self)
         # The selection and the canvas change without telling a docker: look again now and
         # then (cheap: bounds, and the selection's bytes up to a size limit).
@@ -156,6 +157,25 @@ class HordeDocker(DockWidget):
         if load_models:
             # After Krita has finished building its windows: the list arrives asynchronously.
             QTimer.singleShot(0, self.refresh_models)
+
+    def _on_apply_failed(self, item_id: str, message: str) -> None:
+        self.form.status_label.setText(f"Error: {message}")
+
+    def _plan_tick(self) -> None:
+        if self.isVisible():  # a hidden docker need not look at the canvas
+            self.update_plan()
+
+    def _save_soon(self) -> None:
+        self._save_timer.start(SAVE_DELAY_MS)
+
+    def _generate_clicked(self) -> None:
+        self.generate()
+
+    def _cancel_clicked(self) -> None:
+        self.cancel()
+
+    def _on_queue_changed(self, job_id: str) -> None:
+        self._update_buttons()
 
     # Krita calls this when the active view changes; jobs read the active document when
     # they start, so nothing is kept per canvas.
@@ -370,6 +390,10 @@ class HordeDocker(DockWidget):
 
     def _on_price(self, result: HttpResult) -> None:
         self._price_request = None
+        self._price_refused = ""
+        if result.rc == KUDOS_UPFRONT and isinstance(result.data, dict):
+            # Said before Generate: the horde's message says why and what would need none.
+            self._price_refused = str(result.data.get("message") or result.error)
         try:
             if not result.ok:
                 raise ReplyError(result.error)
@@ -392,7 +416,9 @@ class HordeDocker(DockWidget):
 
     def _show_kudos(self) -> None:
         parts = []
-        if self.price is not None:
+        if self._price_refused:
+            parts.append(f"Not enough kudos for this request: {self._price_refused}")
+        elif self.price is not None:
             parts.append(f"Costs about {self.price:g} kudos")
         if self.balance is not None:
             parts.append(f"your balance: {self.balance:,.0f} kudos")

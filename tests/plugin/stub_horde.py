@@ -69,6 +69,7 @@ class StubHorde:
         # Scripted replies per (method, path prefix), used before the default behaviour.
         self.scripts: dict[tuple[str, str], deque[Canned]] = {}
         self.default_delay_s = 0.0
+        self.dry_run_scripts = False  # price queries take scripted replies too
         self._lock = threading.Lock()
         self._server = _QuietServer(("127.0.0.1", 0), self._handler_class())
         if tls is not None:
@@ -196,7 +197,9 @@ class StubHorde:
                         Recorded(self.command, self.path, dict(self.headers.items()), body)
                     )
                 # Price queries are answered by the default, never take a scripted reply.
-                dry_run = isinstance(body, dict) and body.get("dry_run")
+                dry_run = (
+                    isinstance(body, dict) and body.get("dry_run") and not stub.dry_run_scripts
+                )
                 canned = (None if dry_run else stub._take_script(self.command, path)) or (
                     stub._default(self.command, path, query, body)
                 )

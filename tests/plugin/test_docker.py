@@ -119,7 +119,8 @@ def test_apply_settings_refuses_bad_values_clearly(qtbot, app, values, message) 
 
 def test_unreadable_stored_settings_fall_back_to_defaults(qtbot, app) -> None:
     store = MemorySettingsStore({"steps": "lots", "karras": "perhaps", "prompt": "kept"})
-    settings = _docker(qtbot, app, store).form.settings()
+    docker = _docker(qtbot, app, store)  # kept: a docker nobody references is deleted
+    settings = docker.form.settings()
     assert settings.steps == JobSettings().steps
     assert settings.karras == JobSettings().karras
     assert settings.prompt == "kept"
@@ -669,8 +670,19 @@ def test_kudos_upfront_refusal_is_a_clear_message(qtbot, app, stub) -> None:
         "/api/v2/generate/async",
         Canned(403, {"message": reason, "rc": "KudosUpfront"}),
     )
-    kind, message = _wait_outcome(qtbot, _ready(qtbot, app, stub, n=1))
+    docker = _ready(qtbot, app, stub, n=1)
+    kind, message = _wait_outcome(qtbot, docker)
     assert (kind, message) == ("failed", f"not enough kudos for this request: {reason}")
+    # The price query says so before Generate too.
+    refusal = Canned(403, {"message": reason, "rc": "KudosUpfront"})
+    stub.script("POST", "/api/v2/generate/async", refusal)
+    stub.dry_run_scripts = True
+    docker.apply_settings({"steps": 60})
+    docker.update_plan()
+    qtbot.waitUntil(
+        lambda: docker.kudos_label.text().startswith("Not enough kudos for this request:"),
+        timeout=5000,
+    )
 
 
 def _preview_node(doc: FakeDocument) -> FakeNode | None:

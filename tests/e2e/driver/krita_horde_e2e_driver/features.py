@@ -96,8 +96,14 @@ class FeatureScenario:
 
         poll()
 
-    def grab(self, name, widget=None):
-        """A PNG of the docker (or `widget`) into the artifacts folder."""
+    def grab(self, name, widget=None, show=None):
+        """A PNG of the docker (or `widget`) into the artifacts folder; `show` is scrolled
+        into view first."""
+        if show is not None:
+            from PyQt5.QtWidgets import QScrollArea
+
+            scroll = self.docker.findChild(QScrollArea, "form_scroll")
+            scroll.ensureWidgetVisible(show)
         target = widget or self.docker
         path = f"{self.config['artifacts']}/{name}.png"
         target.grab().save(path)
@@ -127,6 +133,9 @@ class FeatureScenario:
             return
         self.docker = dockers[0]
         self.docker.show()
+        # Floating and tall, so the screenshots show the queue and the history too.
+        self.docker.setFloating(True)
+        self.docker.resize(380, 960)
         self.report["docker_title"] = self.docker.windowTitle()
         self.docker.job_finished.connect(
             lambda job_id, names: self.events.append(("finished", job_id, list(names)))
@@ -227,7 +236,7 @@ class FeatureScenario:
             if node is not None:
                 info["layer"] = layer_info(node)
                 info["active_is_painting"] = self._active_is_painting()
-                self.grab("docker-job")
+                self.grab("docker-job", show=self.docker.queue_view)
                 self.grab("window-job", self.app.activeWindow().qwindow())
             self.wait_until(
                 lambda: self.outcome(job_id) is not None, preview_done, "the preview job"
@@ -256,7 +265,7 @@ class FeatureScenario:
                     for item in self.docker.history.items.values()
                 ],
             }
-            self.grab("docker-history")
+            self.grab("docker-history", show=self.docker.history_view)
             self.next_step(100)
 
         self.wait_until(lambda: self.outcome(job_id) is not None, done, "the history job")
