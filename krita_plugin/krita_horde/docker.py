@@ -56,6 +56,7 @@ DOCKER_ID = "krita_horde_docker"
 DOCKER_TITLE = "Krita Horde"
 SAVE_DELAY_MS = 500
 PLAN_INTERVAL_MS = 1500
+PLAN_DELAY_MS = 300
 PRICE_DELAY_MS = 700
 
 _live: weakref.WeakSet[HordeDocker] = weakref.WeakSet()
@@ -147,7 +148,12 @@ class HordeDocker(DockWidget):
         self.queue.started.connect(self.job_started)
         self.queue.finished.connect(self._on_finished)
         self.queue.failed.connect(self._on_failed)
-        self.form.changed.connect(self.update_plan)
+        # Typing in the prompt must not read the canvas on every key: the plan follows a
+        # moment after the last change.
+        self._plan_soon = QTimer(self)
+        self._plan_soon.setSingleShot(True)
+        self._plan_soon.timeout.connect(self.update_plan)
+        self.form.changed.connect(self._replan_soon)
         self.queue.changed.connect(self._on_queue_changed)
         _live.add(self)
         # The selection and the canvas change without telling a docker: look again now and
@@ -164,6 +170,9 @@ class HordeDocker(DockWidget):
     def _plan_tick(self) -> None:
         if self.isVisible():  # a hidden docker need not look at the canvas
             self.update_plan()
+
+    def _replan_soon(self) -> None:
+        self._plan_soon.start(PLAN_DELAY_MS)
 
     def _save_soon(self) -> None:
         self._save_timer.start(SAVE_DELAY_MS)
