@@ -25,7 +25,7 @@ from .form import WIDGET_NAMES, HordeForm
 from .geometry import Extent, Outpaint, Sides, outpaint_plan, overflow
 from .history_view import HistoryView
 from .job import KUDOS_UPFRONT, PollPolicy
-from .jobs import ARTIST_ERRORS, CANCELLED_MESSAGE, JobQueue, QueuedJob
+from .jobs import ARTIST_ERRORS, JobPhase, JobQueue, QueuedJob
 from .network import HttpResult, JsonHttp
 from .payload import INPAINTING, TXT2IMG, JobSources, build_payload
 from .plan import plan_job, plan_text
@@ -483,7 +483,9 @@ class HordeDocker(DockWidget):
         self.job_finished.emit(job_id, layer_names)
 
     def _on_failed(self, job_id: str, message: str) -> None:
-        text = "Cancelled." if message == CANCELLED_MESSAGE else f"Error: {message}"
+        entry = self.queue.entries.get(job_id)  # None: refused before it was queued
+        cancelled = entry is not None and entry.phase == JobPhase.CANCELLED
+        text = "Cancelled." if cancelled else f"Error: {message}"
         self.form.status_label.setText(text)
         self._settle()
         self.job_failed.emit(job_id, message)

@@ -29,13 +29,26 @@ from .replies import CheckReply, ReplyError, parse_check, parse_status, parse_su
 
 log = logging.getLogger(__name__)
 
-SUBMITTING = "submitting"
-QUEUED = "queued"
-PROCESSING = "processing"
-FETCHING = "fetching"
-DONE = "done"
-FAILED = "failed"
-CANCELLED = "cancelled"
+
+class JobState(str, Enum):
+    """Where a job is (a str, so it compares equal to its value)."""
+
+    SUBMITTING = "submitting"
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    FETCHING = "fetching"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+SUBMITTING = JobState.SUBMITTING
+QUEUED = JobState.QUEUED
+PROCESSING = JobState.PROCESSING
+FETCHING = JobState.FETCHING
+DONE = JobState.DONE
+FAILED = JobState.FAILED
+CANCELLED = JobState.CANCELLED
 FINAL_STATES = (DONE, FAILED, CANCELLED)
 # The horde's error code for a request that needs kudos up front the user does not have.
 KUDOS_UPFRONT = "KudosUpfront"
@@ -72,7 +85,7 @@ class GeneratedImage:
 class JobStatus:
     """What the docker shows about a job."""
 
-    state: str = SUBMITTING
+    state: str = SUBMITTING  # a JobState
     request_id: str | None = None
     queue_position: int = 0
     wait_time: int = 0

@@ -132,7 +132,7 @@ class JobQueue(QObject):
         elif entry.preparation is not None:
             entry.preparation.cancel()
             entry.preparation = None
-            self._end_failed(entry, CANCELLED_MESSAGE)
+            self._end_failed(entry, CANCELLED_MESSAGE, JobPhase.CANCELLED)
 
     def cancel_all(self) -> None:
         for job_id in self.active():
@@ -160,7 +160,9 @@ class JobQueue(QObject):
         job.preview.connect(lambda image: self._on_preview(entry, image))
         job.finished.connect(lambda images: self._on_images(entry, images))
         job.failed.connect(lambda message: self._end_failed(entry, message))
-        job.cancelled.connect(lambda: self._end_failed(entry, CANCELLED_MESSAGE))
+        job.cancelled.connect(
+            lambda: self._end_failed(entry, CANCELLED_MESSAGE, JobPhase.CANCELLED)
+        )
         self.started.emit(entry.job_id)
         job.start()
         self.changed.emit(entry.job_id)
@@ -223,12 +225,14 @@ class JobQueue(QObject):
         self.changed.emit(entry.job_id)
         self.finished.emit(entry.job_id, list(result.layer_names))
 
-    def _end_failed(self, entry: QueuedJob, message: str) -> None:
+    def _end_failed(
+        self, entry: QueuedJob, message: str, phase: JobPhase = JobPhase.FAILED
+    ) -> None:
         if not entry.is_active:
             return
         entry.inserter = None
         self._drop_preview(entry)
-        entry.phase = JobPhase.CANCELLED if message == CANCELLED_MESSAGE else JobPhase.FAILED
+        entry.phase = phase
         entry.message = message
         self.changed.emit(entry.job_id)
         self.failed.emit(entry.job_id, message)

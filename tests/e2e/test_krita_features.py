@@ -131,6 +131,8 @@ def test_all_day_features_in_the_real_krita(
     x, _, width, _ = layer["bounds"]
     assert x + width == DOC + 64 and x <= DOC - 64, layer
     assert "transparencymask" in outpaint["groups"][0]["children"], outpaint
+    # The resize is in Krita's undo history: Edit › Undo brings the old canvas back.
+    assert outpaint["size_after_undo"] == [DOC, DOC], outpaint
 
     if os.environ.get("KRITA_HORDE_SCREENSHOTS") == "1":
         images = ROOT / "docs" / "images"

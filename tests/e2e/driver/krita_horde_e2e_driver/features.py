@@ -50,6 +50,7 @@ class FeatureScenario:
             self.apply_from_history,
             self.concurrent_jobs,
             self.outpaint,
+            self.undo_outpaint,
             self.finish,
             self.quit,
         ]
@@ -340,9 +341,25 @@ class FeatureScenario:
                 "groups": [layer_info(n.parentNode()) for n in nodes],
             }
             self.report["outpaint"] = info
+            self.undo_tries = 0
             self.next_step(100)
 
         self.wait_until(lambda: self.outcome(job_id) is not None, done, "the outpainting job")
+
+    def undo_outpaint(self):
+        """Edit › Undo until the canvas is back to its old width (at most 8 steps: the result's
+        layers may be undo steps of their own); the resize must be one step of the history."""
+        info = self.report["outpaint"]
+        if self.doc.width() == info["size_before"][0] or self.undo_tries >= 8:
+            info["size_after_undo"] = [self.doc.width(), self.doc.height()]
+            info["undo_steps"] = self.undo_tries
+            self.next_step(100)
+            return
+        self.undo_tries += 1
+        self.app.action("edit_undo").trigger()
+        self.doc.waitForDone()
+        self.steps.insert(0, self.undo_outpaint)
+        self.next_step(200)
 
     def finish(self):
         artifacts = self.config["artifacts"]
