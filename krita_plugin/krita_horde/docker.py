@@ -311,7 +311,9 @@ class HordeDocker(DockWidget):
             if settings is None:
                 settings = self.form.settings()
             canvas = DocumentCanvas(self.app.activeDocument())
-            capacity = model_capacity(self.workers, settings.model, None, settings.nsfw)
+            # A chosen mode narrows the workers (img2img, painting); "auto" is decided later.
+            mode = None if settings.mode == "auto" else settings.mode
+            capacity = model_capacity(self.workers, settings.model, mode, settings.nsfw)
             read = read_canvas(canvas, settings, capacity.max_pixels)
         except ARTIST_ERRORS as error:
             self.queue.fail_now(job_id, f"{error}")

@@ -65,7 +65,8 @@ def plan_job(
 ) -> JobPlan:
     """The plan for the current settings and canvas (GeometryError when there is none)."""
     settings.limits.validate()
-    model = model_capacity(workers, settings.model, None, settings.nsfw)
+    requested = None if settings.mode == "auto" else settings.mode
+    model = model_capacity(workers, settings.model, requested, settings.nsfw)
     area = job_area(canvas.extent(), canvas.selection_bounds(), settings.limits, model.max_pixels)
     if settings.mode == "auto":
         mode, reason = auto_mode(canvas, area)
