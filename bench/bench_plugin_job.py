@@ -27,9 +27,10 @@ from _record import record
 from PyQt5.QtCore import QByteArray, QPointF
 from PyQt5.QtGui import QColor, QGuiApplication, QImage, QLinearGradient, QPainter
 
-from krita_horde.adapter import _result_pixels
+from krita_horde.colorspace import PixelFormat
 from krita_horde.geometry import Bounds, Extent
 from krita_horde.images import image_format, qimage_to_bgra
+from krita_horde.inserter import _result_pixels
 from krita_horde.job import GeneratedImage
 from krita_horde.preparation import build_job, prepare_job, read_canvas
 from krita_horde.settings import JobSettings
@@ -60,6 +61,9 @@ class PreparedCanvas:
 
     def mask_layer_pixels(self, bounds: Bounds) -> None:
         return None
+
+    def pixel_format(self) -> PixelFormat:
+        return PixelFormat()  # 8-bit RGBA, as the bench's pixels are
 
 
 def painted_area(extent: Extent) -> bytes:
@@ -128,11 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     cases += [
         (
             "result 1024² → 2048² layer pixels (background)",
-            lambda: _result_pixels(generated, SELECTION, None, False),
+            lambda: _result_pixels(generated, prepared.area, None, False),
         ),
         (
             "result → layer pixels, mask baked (background)",
-            lambda: _result_pixels(generated, SELECTION, feathered, True),
+            lambda: _result_pixels(generated, prepared.area, feathered, True),
         ),
     ]
     print(

@@ -8,6 +8,7 @@ from urllib.parse import quote
 from PyQt5.QtCore import QObject
 
 from .network import DEFAULT_TIMEOUT_S, HttpResult, JsonHttp, ResultCallback
+from .settings import JobSettings
 from .version import CLIENT_AGENT
 
 API_PREFIX = "/api/v2"
@@ -26,12 +27,21 @@ class HordeClient(QObject):
         http: JsonHttp | None = None,
         parent: QObject | None = None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
+        ca_file: str = "",
     ) -> None:
         super().__init__(parent)
         self.base_url = base_url.rstrip("/")
         self._apikey = apikey
         self.http = http or JsonHttp(parent=self)
         self.timeout_s = timeout_s
+        self.ca_file = ca_file
+
+    @classmethod
+    def for_settings(
+        cls, settings: JobSettings, http: JsonHttp, parent: QObject | None = None
+    ) -> HordeClient:
+        """The client of the horde, key and trusted CA file in `settings`."""
+        return cls(settings.base_url, settings.apikey, http, parent, ca_file=settings.ca_file)
 
     def __repr__(self) -> str:  # never shows the key
         return f"HordeClient({self.base_url!r})"
@@ -49,6 +59,7 @@ class HordeClient(QObject):
         callback: ResultCallback,
         body: Any = None,
         timeout_s: float | None = None,
+        raw: bool = False,
     ):
         return self.http.request(
             method,
@@ -57,6 +68,8 @@ class HordeClient(QObject):
             headers=self._headers(),
             body=body,
             timeout_s=timeout_s or self.timeout_s,
+            raw=raw,
+            ca_file=self.ca_file,
         )
 
     def submit(self, payload: dict[str, Any], callback: ResultCallback):
@@ -80,6 +93,23 @@ class HordeClient(QObject):
 
     def models(self, callback: ResultCallback):
         return self._send("GET", "/status/models?type=image", callback)
+
+    def preview(self, request_id: str, callback: ResultCallback):
+        """Our horde's extension: the latest preview (WebP bytes) a worker sent, 404 if none."""
+        path = f"/generate/preview/{quote(request_id, safe='')}"
+        return self._send("GET", path, callback, raw=True)
+
+    def price(self, payload: dict[str, Any], callback: ResultCallback):
+        """What `payload` would cost in kudos, without queueing it (`dry_run`)."""
+        return self._send("POST", "/generate/async", callback, {**payload, "dry_run": True})
+
+    def find_user(self, callback: ResultCallback):
+        """The user owning the API key (their kudos balance)."""
+        return self._send("GET", "/find_user", callback)
+
+    def workers(self, callback: ResultCallback):
+        """The live image workers with their models and limits (`max_pixels`, …)."""
+        return self._send("GET", "/workers?type=image", callback)
 
 
 def _ignore(_result: HttpResult) -> None:

@@ -6,21 +6,27 @@ real-Krita end-to-end test) can find and drive them; `apply_settings` sets them 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from PyQt5.QtCore import pyqtSignal
+from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDialog,
+    QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -51,8 +57,20 @@ FIELD_WIDGETS: dict[str, str] = {
     "url": "url_edit",
     "apikey": "apikey_edit",
     "max_wait": "max_wait_spin",
+    "insert_all": "insert_all_check",
+    "ca_file": "ca_file_edit",
 }
 OTHER_WIDGETS = (
+    "extend_left_spin",
+    "extend_top_spin",
+    "extend_right_spin",
+    "extend_bottom_spin",
+    "outpaint_button",
+    "advanced_toggle",
+    "advanced_panel",
+    "connection_button",
+    "plan_label",
+    "kudos_label",
     "refresh_models_button",
     "generate_button",
     "cancel_button",
@@ -127,6 +145,50 @@ class HordeForm(QWidget):
         self.apikey_edit = _named(QLineEdit(), "apikey_edit")
         self.apikey_edit.setEchoMode(QLineEdit.Password)
         self.max_wait_spin = _spin("max_wait_spin", 10, 24 * 3600, 30, " s")
+        self.insert_all_check = _named(
+            QCheckBox("Add every result as a layer at once"), "insert_all_check"
+        )
+        self.insert_all_check.setToolTip(
+            "Off: results wait in the history below until you apply one"
+        )
+        self.plan_label = _named(QLabel(""), "plan_label")
+        self.plan_label.setWordWrap(True)
+        self.plan_label.setToolTip("What Generate would do now: mode, sizes, workers")
+        self.kudos_label = _named(QLabel(""), "kudos_label")
+        self.kudos_label.setWordWrap(True)
+        self.kudos_label.setToolTip("What the horde charges for this job, and your balance")
+        self.advanced_toggle = _named(QToolButton(), "advanced_toggle")
+        self.advanced_toggle.setText("Advanced")
+        self.advanced_toggle.setCheckable(True)
+        self.advanced_toggle.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+        self.advanced_toggle.setArrowType(Qt.RightArrow)
+        self.advanced_toggle.setAutoRaise(True)
+        self.advanced_panel = _named(QWidget(), "advanced_panel")
+        self.ca_file_edit = _named(QLineEdit(), "ca_file_edit")
+        self.ca_file_edit.setPlaceholderText("only for a horde with its own CA (PEM file)")
+        self.connection_button = _named(QToolButton(), "connection_button")
+        self.connection_button.setText("⚙")
+        self.connection_button.setToolTip("Connection: horde URL, API key, max wait")
+        self.connection_button.clicked.connect(self.open_connection)
+        self.connection_dialog = _named(QDialog(self), "connection_dialog")
+        self.connection_dialog.setWindowTitle("Krita Horde: connection")
+        connection = QFormLayout(self.connection_dialog)
+        connection.addRow("Horde URL", self.url_edit)
+        connection.addRow("API key", self.apikey_edit)
+        connection.addRow("Max wait", self.max_wait_spin)
+        connection.addRow("CA file", self.ca_file_edit)
+        close = QDialogButtonBox(QDialogButtonBox.Close)
+        close.rejected.connect(self.connection_dialog.hide)
+        connection.addRow(close)
+        for side in ("left", "top", "right", "bottom"):
+            spin = _spin(f"extend_{side}_spin", 0, MAX_SIDE, SIDE_MULTIPLE, " px")
+            spin.setToolTip(f"How far to extend the canvas to the {side}")
+            setattr(self, f"extend_{side}_spin", spin)
+        self.outpaint_button = _named(QPushButton("Extend canvas && generate"), "outpaint_button")
+        self.outpaint_button.setToolTip(
+            "Extend the canvas (by the sides above, or as far as the selection reaches past"
+            " its edges) and paint the new area from the pixels beside it"
+        )
         self.generate_button = _named(QPushButton("Generate"), "generate_button")
         self.cancel_button = _named(QPushButton("Cancel"), "cancel_button")
         self.cancel_button.setEnabled(False)
@@ -135,21 +197,35 @@ class HordeForm(QWidget):
         self.progress_bar = _named(QProgressBar(), "progress_bar")
         self.progress_bar.setRange(0, 100)
         self.progress_bar.setValue(0)
+        self.progress_bar.setVisible(False)  # shown only while images are being generated
         self._layout()
         self.show_settings(JobSettings())
         self._connect_changes()
 
     def _layout(self) -> None:
-        form = QFormLayout()
+        """Compact: what an artist changes all day (prompt, negative, strength, model) and an
+        always-visible Generate on top; below, in a scroll area, the plan, the queue, the
+        history and the advanced fields (folded); the connection in a dialog."""
+        top = QFormLayout()
         model_row = QHBoxLayout()
         model_row.addWidget(self.model_combo, 1)
         model_row.addWidget(self.refresh_models_button)
-        rows: list[tuple[str, Any]] = [
+        model_row.addWidget(self.connection_button)
+        for label, field in (
             ("Prompt", self.prompt_edit),
             ("Negative", self.negative_edit),
+            ("Strength", self.denoise_spin),
             ("Model", model_row),
+        ):
+            top.addRow(label, field)
+        self._form_layout = top
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.generate_button, 1)
+        buttons.addWidget(self.cancel_button)
+
+        advanced = QFormLayout(self.advanced_panel)
+        for label, field in (
             ("Mode", self.mode_combo),
-            ("Denoising", self.denoise_spin),
             ("CFG scale", self.cfg_spin),
             ("Steps", self.steps_spin),
             ("Sampler", self.sampler_combo),
@@ -160,26 +236,65 @@ class HordeForm(QWidget):
             ("Max size", self.max_size_spin),
             ("Clip skip", self.clip_skip_spin),
             ("", self.nsfw_check),
-            ("Horde URL", self.url_edit),
-            ("API key", self.apikey_edit),
-            ("Max wait", self.max_wait_spin),
-        ]
-        for label, field in rows:
-            form.addRow(label, field)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.generate_button, 1)
-        buttons.addWidget(self.cancel_button)
+            ("", self.insert_all_check),
+        ):
+            advanced.addRow(label, field)
+        sides = QGridLayout()
+        sides.addWidget(self.extend_top_spin, 0, 1)
+        sides.addWidget(self.extend_left_spin, 1, 0)
+        sides.addWidget(self.extend_right_spin, 1, 2)
+        sides.addWidget(self.extend_bottom_spin, 2, 1)
+        advanced.addRow("Outpaint", sides)
+        advanced.addRow("", self.outpaint_button)
+        self.advanced_panel.setVisible(False)
+        self.advanced_toggle.toggled.connect(self._fold_advanced)
+
+        rest = QWidget()
+        inner = QVBoxLayout(rest)
+        inner.addWidget(self.plan_label)
+        inner.addWidget(self.kudos_label)
+        inner.addWidget(self.status_label)
+        inner.addWidget(self.advanced_toggle)
+        inner.addWidget(self.advanced_panel)
+        inner.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setObjectName("form_scroll")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.NoFrame)
+        scroll.setWidget(rest)
+
         outer = QVBoxLayout(self)
-        outer.addLayout(form)
+        outer.addLayout(top)
         outer.addLayout(buttons)
         outer.addWidget(self.progress_bar)
-        outer.addWidget(self.status_label)
-        outer.addStretch(1)
+        outer.addWidget(scroll, 1)
+        self._outer = inner
+
+    def show_denoise(self, visible: bool) -> None:
+        """Denoising only means something when a source image is sent (not for txt2img)."""
+        label = self._form_layout.labelForField(self.denoise_spin)
+        for widget in (self.denoise_spin, label):
+            if widget is not None and widget.isHidden() == visible:
+                widget.setVisible(visible)
+
+    def add_queue_view(self, view: QWidget) -> None:
+        """The job queue's rows (and the history) go under the status line, above the
+        advanced fields."""
+        self._outer.insertWidget(self._outer.indexOf(self.advanced_toggle), view)
+
+    def _fold_advanced(self, unfolded: bool) -> None:
+        self.advanced_panel.setVisible(unfolded)
+        self.advanced_toggle.setArrowType(Qt.DownArrow if unfolded else Qt.RightArrow)
+
+    def open_connection(self) -> None:
+        """The connection settings (horde URL, API key, max wait) in their dialog."""
+        self.connection_dialog.show()
+        self.connection_dialog.raise_()
 
     def _connect_changes(self) -> None:
         for edit in (self.prompt_edit, self.negative_edit):
             edit.textChanged.connect(self.changed)
-        for line in (self.seed_edit, self.url_edit, self.apikey_edit):
+        for line in (self.seed_edit, self.url_edit, self.apikey_edit, self.ca_file_edit):
             line.textChanged.connect(self.changed)
         for combo in (self.model_combo, self.mode_combo, self.sampler_combo):
             combo.currentIndexChanged.connect(self.changed)
@@ -194,7 +309,7 @@ class HordeForm(QWidget):
             self.max_wait_spin,
         ):
             spin.valueChanged.connect(self.changed)
-        for check in (self.karras_check, self.nsfw_check):
+        for check in (self.karras_check, self.nsfw_check, self.insert_all_check):
             check.toggled.connect(self.changed)
 
     # --- widgets <-> settings -------------------------------------------------------------
@@ -219,6 +334,8 @@ class HordeForm(QWidget):
             url=self.url_edit.text().strip(),
             apikey=self.apikey_edit.text().strip(),
             max_wait=self.max_wait_spin.value(),
+            insert_all=self.insert_all_check.isChecked(),
+            ca_file=self.ca_file_edit.text().strip(),
         )
 
     def show_settings(self, settings: JobSettings) -> None:
@@ -293,8 +410,9 @@ class HordeForm(QWidget):
             index = self.model_combo.count() - 1
         self.model_combo.setCurrentIndex(index)
 
-    def set_models(self, models: list[ModelInfo]) -> None:
-        """Fill the model list (already sorted by worker count), keeping the selection."""
+    def set_models(self, models: list[ModelInfo], max_pixels: dict[str, int] | None = None) -> None:
+        """Fill the model list (already sorted by worker count), keeping the selection; with
+        the workers' limits known, each entry says the largest image its workers take."""
         current = self.model_combo.currentData() or ""
         self.model_combo.blockSignals(True)
         try:
@@ -302,7 +420,12 @@ class HordeForm(QWidget):
             self.model_combo.addItem(ANY_MODEL_LABEL, "")
             for model in models:
                 workers = "worker" if model.count == 1 else "workers"
-                self.model_combo.addItem(f"{model.name} ({model.count} {workers})", model.name)
+                label = f"{model.name} ({model.count} {workers}"
+                limit = (max_pixels or {}).get(model.name)
+                if limit:
+                    side = math.isqrt(limit)
+                    label += f", up to {side}×{side}"
+                self.model_combo.addItem(label + ")", model.name)
             self.select_model(current)
         finally:
             self.model_combo.blockSignals(False)

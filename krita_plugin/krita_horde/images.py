@@ -14,7 +14,7 @@ import binascii
 from PyQt5.QtCore import QBuffer, QByteArray, QIODevice, Qt
 from PyQt5.QtGui import QColor, QImage, QImageReader, QImageWriter, QPainter
 
-from .geometry import Extent
+from .geometry import Bounds, Extent
 from .network import byte_size_text
 
 # What the public horde's workers send; small enough for the request body limits.
@@ -223,3 +223,16 @@ def apply_mask(image: QImage, mask: bytes) -> QImage:
     painter.drawImage(0, 0, alpha)
     painter.end()
     return result.convertToFormat(QImage.Format_ARGB32)
+
+
+def crop_bytes(data: bytes, outer: Bounds, inner: Bounds, channels: int) -> bytes:
+    """The rows of `inner` out of row-major pixels covering `outer` (`inner` lies within it)."""
+    if inner == outer:
+        return data
+    stride, width = outer.width * channels, inner.width * channels
+    left = (inner.x - outer.x) * channels
+    top = inner.y - outer.y
+    return b"".join(
+        data[(top + row) * stride + left : (top + row) * stride + left + width]
+        for row in range(inner.height)
+    )

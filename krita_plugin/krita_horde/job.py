@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from PyQt5.QtCore import QObject, QTimer, pyqtSignal
@@ -22,20 +23,43 @@ from PyQt5.QtGui import QImage
 
 from .background import BackgroundTask, run_in_background
 from .client import HordeClient
-from .images import ImageDecodeError, ImageTooLargeError, decode_base64
+from .images import ImageDecodeError, ImageTooLargeError, decode_base64, decode_image
 from .network import HttpResult
 from .replies import CheckReply, ReplyError, parse_check, parse_status, parse_submit
 
 log = logging.getLogger(__name__)
 
-SUBMITTING = "submitting"
-QUEUED = "queued"
-PROCESSING = "processing"
-FETCHING = "fetching"
-DONE = "done"
-FAILED = "failed"
-CANCELLED = "cancelled"
+
+class JobState(str, Enum):
+    """Where a job is (a str, so it compares equal to its value)."""
+
+    SUBMITTING = "submitting"
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    FETCHING = "fetching"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+SUBMITTING = JobState.SUBMITTING
+QUEUED = JobState.QUEUED
+PROCESSING = JobState.PROCESSING
+FETCHING = JobState.FETCHING
+DONE = JobState.DONE
+FAILED = JobState.FAILED
+CANCELLED = JobState.CANCELLED
 FINAL_STATES = (DONE, FAILED, CANCELLED)
+# The horde's error code for a request that needs kudos up front the user does not have.
+KUDOS_UPFRONT = "KudosUpfront"
+
+
+class WaitReason(str, Enum):
+    """Why a queued job waits: an explicit field the status line reads (never the prose)."""
+
+    NONE = ""
+    QUEUE = "queue"  # waiting for its turn
+    NO_WORKER = "no_worker"  # the horde says no worker can take it right now
 
 
 @dataclass(frozen=True)
@@ -61,7 +85,7 @@ class GeneratedImage:
 class JobStatus:
     """What the docker shows about a job."""
 
-    state: str = SUBMITTING
+    state: str = SUBMITTING  # a JobState
     request_id: str | None = None
     queue_position: int = 0
     wait_time: int = 0
@@ -70,6 +94,13 @@ class JobStatus:
     total: int = 0
     message: str = ""
     warnings: list[str] = field(default_factory=list)
+    wait_reason: WaitReason = WaitReason.NONE
+    retry_attempt: int = 0  # > 0 while a passing problem is being retried
+    retry_error: str = ""  # that problem, in plain words
+    # Cancelled after some images were finished: those are downloaded and kept (state DONE).
+    kept_after_cancel: bool = False
+    kudos_cost: float = 0.0  # what the horde charges for the request (its submit reply)
+    kudos_consumed: float = 0.0  # charged so far (`check`)
 
 
 def _guarded(handler: Callable[..., None]) -> Callable[..., None]:
@@ -91,6 +122,7 @@ class HordeJob(QObject):
     exactly one of `finished(list[GeneratedImage])`, `failed(str)` or `cancelled()`."""
 
     updated = pyqtSignal()
+    preview = pyqtSignal(QImage)  # the latest preview a worker sent (our horde's extension)
     finished = pyqtSignal(list)
     failed = pyqtSignal(str)
     cancelled = pyqtSignal()
@@ -122,6 +154,8 @@ class HordeJob(QObject):
         self._cancel_requested = False
         self._request: Any = None
         self._decoding: BackgroundTask[list[QImage]] | None = None
+        self._preview_request: Any = None
+        self._preview_progress: float | None = None  # the progress of the last preview asked
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._poll)
@@ -139,19 +173,44 @@ class HordeJob(QObject):
         """Stop following the job and DELETE it on the horde (once its id is known)."""
         if not self.is_active:
             return
+        # Cancelled again while the finished images are fetched: keep nothing after all.
+        if self.status.kept_after_cancel and self._request is not None:
+            self._request.abort()
         self._timer.stop()
         if self._decoding is not None:
             self._decoding.cancel()
             self._decoding = None
-        if self.status.request_id is None:
-            # The submit reply is still on its way: cancel it on the horde when it arrives.
+        if self.status.request_id is None or self.status.kept_after_cancel:
+            # The submit reply is still on its way: cancel it on the horde when it arrives
+            # (or the request was already deleted when the finished images were kept).
             self._cancel_requested = True
             self._finish_cancelled()
             return
         if self._request is not None:
             self._request.abort()
+            self._request = None
+        if self.status.finished > 0:
+            # Images already finished are not thrown away: the DELETE's reply carries them
+            # (the public horde's behaviour, and ours), so they are decoded and kept.
+            self.status.kept_after_cancel = True
+            self._set(FETCHING, "cancelled: downloading the images already finished")
+            self._request = self.client.cancel(self.status.request_id, self._on_cancel_reply)
+            return
         self.client.cancel(self.status.request_id)
         self._finish_cancelled()
+
+    @_guarded
+    def _on_cancel_reply(self, result: HttpResult) -> None:
+        self._request = None
+        try:
+            usable = parse_status(result.data).generations if result.ok else ()
+        except ReplyError:
+            usable = ()
+        usable = tuple(g for g in usable if not g.censored and g.state in ("ok", ""))
+        if not usable:
+            self._finish_cancelled()
+            return
+        self._decode(list(usable), [])
 
     def _finish_cancelled(self) -> None:
         self._set(CANCELLED, "cancelled")
@@ -186,6 +245,11 @@ class HordeJob(QObject):
     @_guarded
     def _handle_submitted(self, result: HttpResult) -> None:
         self._request = None
+        if not result.ok and result.rc == KUDOS_UPFRONT:
+            # The horde's message says why kudos are needed up front and what would fit.
+            detail = result.data.get("message") if isinstance(result.data, dict) else None
+            self._fail(f"not enough kudos for this request: {detail or result.error}")
+            return
         if not result.ok:
             self._fail(f"could not submit: {result.error}")
             return
@@ -196,6 +260,7 @@ class HordeJob(QObject):
             return
         self.status.request_id = reply.id
         self.status.warnings = list(reply.warnings)
+        self.status.kudos_cost = reply.kudos
         self._set(QUEUED, "queued on the horde")
         self._schedule(0)
 
@@ -230,6 +295,7 @@ class HordeJob(QObject):
             self._fail(message)
             return
         self.status.message = f"{message} (retrying, attempt {self._errors})"
+        self.status.retry_attempt, self.status.retry_error = self._errors, message
         self.updated.emit()
         self._schedule(self.policy.interval_s * self._errors)
 
@@ -245,8 +311,11 @@ class HordeJob(QObject):
             self._poll_error(f"the horde's status reply made no sense: {error}", True)
             return
         self._errors = 0
+        self.status.retry_attempt, self.status.retry_error = 0, ""
         self._long_poll = check.has_progress_extension
         self._apply_check(check)
+        if check.preview_available and not check.done:
+            self._fetch_preview(check.progress)
         if check.faulted:
             self._fail("the horde reports that generating these images failed (faulted)")
             return
@@ -264,6 +333,29 @@ class HordeJob(QObject):
         else:
             self._impossible_since = None
         self._schedule(self._next_delay())
+
+    def _fetch_preview(self, progress: float | None) -> None:
+        """Ask for the newest preview once per progress step (one request at a time)."""
+        if self._preview_request is not None or progress == self._preview_progress:
+            return
+        self._preview_progress = progress
+        self._preview_request = self.client.preview(self.status.request_id or "", self._on_preview)
+
+    def _on_preview(self, result: HttpResult) -> None:
+        self._preview_request = None
+        # Best effort: no preview yet (404), or a broken one, changes nothing about the job.
+        if not self.is_active or not result.ok or not isinstance(result.data, bytes):
+            return
+        data = result.data
+        run_in_background(
+            lambda: decode_image(data),
+            done=self._emit_preview,
+            failed=lambda error: log.info("job %s: unusable preview: %s", self.job_id, error),
+        )
+
+    def _emit_preview(self, image: QImage) -> None:
+        if self.is_active and self.status.state != FETCHING:
+            self.preview.emit(image)
 
     def _give_up_impossible(self) -> None:
         params = self.payload.get("params", {})
@@ -288,12 +380,15 @@ class HordeJob(QObject):
         status.finished = check.finished
         status.total = check.total
         status.progress = check.progress
+        status.kudos_consumed = check.kudos
         if not check.is_possible:
-            state, message = QUEUED, "no worker can take this request right now"
+            state, reason = QUEUED, WaitReason.NO_WORKER
+            message = "no worker can take this request right now"
         elif check.processing or check.finished or (check.progress or 0) > 0:
-            state, message = PROCESSING, "generating"
+            state, reason, message = PROCESSING, WaitReason.NONE, "generating"
         else:
-            state, message = QUEUED, "waiting in the queue"
+            state, reason, message = QUEUED, WaitReason.QUEUE, "waiting in the queue"
+        status.wait_reason = reason
         self._set(state, message)
 
     @_guarded
@@ -322,6 +417,9 @@ class HordeJob(QObject):
             why = f" ({', '.join(skipped)})" if skipped else ""
             self._fail(f"the horde finished but sent no usable image{why}")
             return
+        self._decode(usable, skipped)
+
+    def _decode(self, usable: list[Any], skipped: list[str]) -> None:
         texts = [generation.img for generation in usable]
         # Decoding a few large images takes tens of milliseconds each: off the GUI thread.
         self._decoding = run_in_background(
@@ -338,6 +436,8 @@ class HordeJob(QObject):
             for image, generation in zip(decoded, usable, strict=True)
         ]
         note = f", {len(skipped)} skipped ({', '.join(skipped)})" if skipped else ""
+        if self.status.kept_after_cancel:
+            note += ", kept after cancelling the rest"
         self.status.progress = 1.0
         self._set(DONE, f"{len(self.images)} image(s) received{note}")
         self.finished.emit(self.images)

@@ -16,7 +16,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from PyQt5.QtCore import QByteArray, QObject, QTimer, QUrl
-from PyQt5.QtNetwork import QNetworkAccessManager, QNetworkReply, QNetworkRequest, QSslSocket
+from PyQt5.QtNetwork import (
+    QNetworkAccessManager,
+    QNetworkReply,
+    QNetworkRequest,
+    QSsl,
+    QSslCertificate,
+    QSslConfiguration,
+    QSslSocket,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +80,8 @@ def describe_transport_error(code: int, host: str, error_string: str) -> str:
             f"{host} closed the connection before the reply was complete"
         ),
         QNetworkReply.SslHandshakeFailedError: (
-            f"secure connection to {host} failed: its TLS certificate is not trusted"
+            f"secure connection to {host} failed: its TLS certificate is not trusted (if the"
+            " horde uses a certificate authority of its own, give its CA file under ⚙)"
         ),
         QNetworkReply.NetworkSessionFailedError: "the network is not available",
         QNetworkReply.TemporaryNetworkFailureError: "the network connection was lost",
@@ -116,11 +125,19 @@ def snippet(body: bytes, limit: int = 80) -> str:
 
 
 def interpret_reply(
-    status: int, body: bytes, transport_error: int, error_string: str, host: str
+    status: int,
+    body: bytes,
+    transport_error: int,
+    error_string: str,
+    host: str,
+    raw: bool = False,
 ) -> HttpResult:
-    """Turn what arrived into an HttpResult (pure; tested without a network)."""
+    """Turn what arrived into an HttpResult (pure; tested without a network). With `raw` a
+    2xx body is handed on as bytes (an image), errors are read as usual."""
     if 0 < transport_error <= _LAST_TRANSPORT_ERROR or (status == 0 and transport_error):
         return HttpResult(0, error=describe_transport_error(transport_error, host, error_string))
+    if raw and 200 <= status < 300:
+        return HttpResult(status, data=body)
     data: Any = None
     parse_error = None
     if body.strip():
@@ -152,6 +169,8 @@ class JsonHttp(QObject):
         self.manager = manager or QNetworkAccessManager(self)
         self.max_reply_bytes = max_reply_bytes
         self._pending: set[_PendingRequest] = set()
+        self._ca_cache: dict[str, list[QSslCertificate]] = {}
+        self._ca_file_in_use = ""
 
     def request(
         self,
@@ -162,8 +181,21 @@ class JsonHttp(QObject):
         headers: dict[str, str] | None = None,
         body: Any = None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
+        raw: bool = False,
+        ca_file: str = "",
     ) -> _PendingRequest:
         request = QNetworkRequest(QUrl(url))
+        if ca_file != self._ca_file_in_use:
+            # Qt keeps one connection per host and gives it the TLS configuration of the
+            # request that opened it: after the trusted CAs changed, open fresh connections.
+            self.manager.clearConnectionCache()
+            self._ca_file_in_use = ca_file
+        if ca_file:
+            # Trust this CA too (a horde with a certificate of its own CA): verification
+            # stays on, only the list of trusted authorities grows.
+            config = QSslConfiguration.defaultConfiguration()
+            config.setCaCertificates(config.caCertificates() + self._certificates(ca_file))
+            request.setSslConfiguration(config)
         request.setAttribute(
             QNetworkRequest.RedirectPolicyAttribute, QNetworkRequest.NoLessSafeRedirectPolicy
         )
@@ -185,9 +217,18 @@ class JsonHttp(QObject):
             reply = self.manager.deleteResource(request)
         else:
             raise ValueError(f"unsupported HTTP method {method!r}")
-        pending = _PendingRequest(self, reply, urlsplit(url).netloc, callback, timeout_s)
+        pending = _PendingRequest(self, reply, urlsplit(url).netloc, callback, timeout_s, raw)
         self._pending.add(pending)
         return pending
+
+    def _certificates(self, path: str) -> list[QSslCertificate]:
+        """The CA certificates of a PEM file, read once per path (none if unreadable)."""
+        if path not in self._ca_cache:
+            certificates = QSslCertificate.fromPath(path, QSsl.Pem)
+            if not certificates:
+                log.warning("no CA certificate could be read from %s", path)
+            self._ca_cache[path] = list(certificates)
+        return self._ca_cache[path]
 
     def _forget(self, pending: _PendingRequest) -> None:
         self._pending.discard(pending)
@@ -207,8 +248,10 @@ class _PendingRequest:
         host: str,
         callback: ResultCallback,
         timeout_s: float,
+        raw: bool = False,
     ) -> None:
         self._owner = owner
+        self._raw = raw
         self._reply = reply
         self._host = host
         self._callback: ResultCallback | None = callback
@@ -268,6 +311,7 @@ class _PendingRequest:
                     int(reply.error()),
                     reply.errorString(),
                     self._host,
+                    self._raw,
                 )
         except Exception as error:  # a reply Qt itself could not describe
             result = HttpResult(0, error=f"could not read the reply from {self._host}: {error}")

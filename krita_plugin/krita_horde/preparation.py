@@ -1,5 +1,5 @@
 """Turn what the canvas offers into a ready-to-send job: area, mode, payload (no Krita here;
-the adapter supplies the pixels through the CanvasSource protocol).
+document.py supplies the pixels through the CanvasSource protocol).
 
 Two steps, so Krita stays responsive: `read_canvas` reads the pixels from the document (Krita's
 API: GUI thread only, fast), `build_job` does the heavy part — scaling, masks, WebP/PNG, base64 —
@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from PyQt5.QtCore import QByteArray
-from PyQt5.QtGui import QColor, QImage
+from PyQt5.QtGui import QImage
 
+from .colorspace import NATIVE, PixelFormat, to_bgra8
 from .geometry import Bounds, Extent, JobArea, job_area
 from .images import (
     bgra_to_qimage,
+    crop_bytes,
     encode_base64,
     flatten_on_white,
     has_visible_pixels,
@@ -50,6 +52,8 @@ class CanvasSource(Protocol):
 
     def mask_layer_pixels(self, bounds: Bounds) -> bytes | QByteArray | None: ...
 
+    def pixel_format(self) -> PixelFormat: ...
+
 
 @dataclass(frozen=True)
 class PreparedJob:
@@ -60,28 +64,39 @@ class PreparedJob:
     # The selection's shape over the area when it is not a plain rectangle: the results get a
     # transparency mask from it. None: the results cover the whole area.
     selection_mask: bytes | None
+    pixel_format: PixelFormat = NATIVE  # the document's: results are converted back to it
 
 
 @dataclass(frozen=True)
 class CanvasRead:
-    """The raw pixels a job needs, read from the document on the GUI thread."""
+    """The raw pixels a job needs, read from the document on the GUI thread. All of them
+    cover the area's context (the selection and the pixels around it)."""
 
     settings: JobSettings
     area: JobArea
-    pixels: bytes | QByteArray  # the visible pixels of the area, B,G,R,A
-    selection: bytes | QByteArray | None  # the selection over the area (None: not used)
-    mask_layer: bytes | QByteArray | None  # the "Horde mask" layer over the area, if any
+    pixels: bytes | QByteArray  # the visible pixels of the context, B,G,R,A
+    selection: bytes | QByteArray | None  # the selection over the context (None: not used)
+    mask_layer: bytes | QByteArray | None  # the "Horde mask" layer over the context, if any
+    pixel_format: PixelFormat = NATIVE  # of `pixels` and `mask_layer` (the document's)
 
 
-def read_canvas(canvas: CanvasSource, settings: JobSettings) -> CanvasRead:
+def read_canvas(
+    canvas: CanvasSource, settings: JobSettings, max_pixels: int | None = None
+) -> CanvasRead:
     """Check the settings, find the area and copy its bytes (SettingsError/GeometryError when
-    the settings or the selection cannot make a job). Only this step touches the canvas."""
+    the settings or the selection cannot make a job). Only this step touches the canvas.
+    `max_pixels`: the largest worker's limit for the chosen model, when known."""
     settings.validate()
-    area = job_area(canvas.extent(), canvas.selection_bounds(), settings.limits)
-    bounds = area.bounds
-    selection = canvas.selection_mask(bounds) if area.from_selection else None
+    area = job_area(canvas.extent(), canvas.selection_bounds(), settings.limits, max_pixels)
+    context = area.context
+    selection = canvas.selection_mask(context) if area.from_selection else None
     return CanvasRead(
-        settings, area, canvas.visible_pixels(bounds), selection, canvas.mask_layer_pixels(bounds)
+        settings,
+        area,
+        canvas.visible_pixels(context),
+        selection,
+        canvas.mask_layer_pixels(context),
+        canvas.pixel_format(),
     )
 
 
@@ -89,30 +104,38 @@ def build_job(read: CanvasRead) -> PreparedJob:
     """The job from the bytes read: mode, scaled and encoded sources, payload. Pure bytes and
     QImage work (no Krita, no QPixmap), so it is safe in a background thread."""
     settings, area = read.settings, read.area
-    bounds = area.bounds
+    bounds, context = area.bounds, area.context
     selection = _as_bytes(read.selection)
-    selection_mask = None
-    if selection is not None and not is_fully_selected(selection):
-        selection_mask = selection
-    mask_image = _inpainting_mask(_as_bytes(read.mask_layer), bounds, selection_mask)
-    pixels = bytes(read.pixels)
-    mode = resolve_mode(
-        settings.mode, has_content=has_visible_pixels(pixels), has_mask=mask_image is not None
+    selection_mask = None  # the selection's shape over the area (bounds), when not a rectangle
+    if selection is not None:
+        shape = crop_bytes(selection, context, bounds, 1)
+        if not is_fully_selected(shape):
+            selection_mask = shape
+    fmt = read.pixel_format
+    # Other colour spaces become 8-bit sRGB here, off the GUI thread (float ones take a while).
+    mask_layer = _as_bytes(read.mask_layer)
+    if mask_layer is not None:
+        mask_layer = to_bgra8(mask_layer, fmt)
+    mask_image = _inpainting_mask(
+        mask_layer, context, selection if selection_mask is not None else None
     )
+    pixels = to_bgra8(bytes(read.pixels), fmt)
+    # The mode follows what is in the selection itself, not in the context around it.
+    has_content = has_visible_pixels(crop_bytes(pixels, context, bounds, 4))
+    mode = resolve_mode(settings.mode, has_content=has_content, has_mask=mask_image is not None)
     sources = JobSources()
     if mode != TXT2IMG:
-        source = flatten_on_white(bgra_to_qimage(pixels, bounds.extent))
+        source = flatten_on_white(bgra_to_qimage(pixels, context.extent))
         image_b64 = encode_base64(scaled(source, area.generation))
         mask_b64 = None
         if mode == INPAINTING:
             if mask_image is None:  # inpainting asked for a plain rectangle: repaint it all
-                mask_image = QImage(bounds.width, bounds.height, QImage.Format_Grayscale8)
-                mask_image.fill(QColor(255, 255, 255))
+                mask_image = _rectangle_mask(context, bounds)
             # PNG: exact like lossless WebP, and about 4x faster to encode for a mask.
             mask_b64 = encode_base64(scaled(mask_image, area.generation), fmt="png")
         sources = JobSources(image_b64, mask_b64)
     payload = build_payload(settings, area.generation, mode, sources)
-    return PreparedJob(settings, area, mode, payload, selection_mask)
+    return PreparedJob(settings, area, mode, payload, selection_mask, fmt)
 
 
 def prepare_job(canvas: CanvasSource, settings: JobSettings) -> PreparedJob:
@@ -125,13 +148,23 @@ def _as_bytes(data: bytes | QByteArray | None) -> bytes | None:
 
 
 def _inpainting_mask(
-    layer: bytes | None, bounds: Bounds, selection_mask: bytes | None
+    layer: bytes | None, context: Bounds, selection: bytes | None
 ) -> QImage | None:
     if layer is not None and has_visible_pixels(layer):
-        return layer_to_mask(bgra_to_qimage(layer, bounds.extent))
-    if selection_mask is not None:
-        return mask_to_qimage(selection_mask, bounds.extent)
+        return layer_to_mask(bgra_to_qimage(layer, context.extent))
+    if selection is not None:
+        return mask_to_qimage(selection, context.extent)
     return None
+
+
+def _rectangle_mask(context: Bounds, bounds: Bounds) -> QImage:
+    """White (repaint) over the area, black (keep) over the context around it."""
+    left, top = bounds.x - context.x, bounds.y - context.y
+    right = context.width - left - bounds.width
+    inside = bytes(left) + b"\xff" * bounds.width + bytes(right)
+    rows = [bytes(context.width)] * top + [inside] * bounds.height
+    rows += [bytes(context.width)] * (context.height - top - bounds.height)
+    return mask_to_qimage(b"".join(rows), context.extent)
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -139,8 +172,20 @@ def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def group_name(prompt: str, mode: str) -> str:
-    return f"Horde {mode}: {_shorten(prompt, GROUP_NAME_CHARS)}"
+def group_name(prompt: str, mode: str, number: int | None = None) -> str:
+    """`Horde #3 img2img: a red fox`: the number is the job's in the docker's queue."""
+    tag = f" #{number}" if number is not None else ""
+    return f"Horde{tag} {mode}: {_shorten(prompt, GROUP_NAME_CHARS)}"
+
+
+def unique_name(name: str, taken: set[str]) -> str:
+    """`name`, or `name (2)`, `name (3)`… when a layer of the document already has it (jobs
+    of an earlier session are numbered from 1 again)."""
+    candidate, count = name, 1
+    while candidate in taken:
+        count += 1
+        candidate = f"{name} ({count})"
+    return candidate
 
 
 def layer_name(prompt: str, seed: str) -> str:

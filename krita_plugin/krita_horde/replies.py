@@ -70,6 +70,8 @@ class CheckReply:
     is_possible: bool
     progress: float | None  # our horde's extension; None from the public horde
     has_progress_extension: bool
+    kudos: float = 0.0  # consumed so far
+    preview_available: bool = False  # our extension: GET /generate/preview/{id} may have one
 
     @property
     def total(self) -> int:
@@ -95,6 +97,8 @@ def parse_check(data: Any) -> CheckReply:
         is_possible=_field(body, "is_possible", bool, True),
         progress=float(progress) if progress is not None else None,
         has_progress_extension="progress" in body,
+        kudos=float(_field(body, "kudos", (int, float), 0)),
+        preview_available=_field(body, "preview_available", bool, False),
     )
 
 
@@ -163,3 +167,59 @@ def parse_models(data: Any) -> list[ModelInfo]:
         models.append(ModelInfo(item["name"], int(count)))
     models.sort(key=lambda model: (-model.count, model.name.lower()))
     return models
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """What one live worker takes (`GET /workers`): the plug-in sizes its jobs by these."""
+
+    name: str
+    models: tuple[str, ...]
+    max_pixels: int
+    img2img: bool
+    painting: bool
+    nsfw: bool
+
+
+def parse_workers(data: Any) -> list[WorkerInfo]:
+    """`/workers?type=image`: every worker with its models and limits."""
+    if not isinstance(data, list):
+        raise ReplyError("the workers reply is not a JSON list")
+    workers = []
+    for index, item in enumerate(data):
+        if not isinstance(item, dict):
+            raise ReplyError(f"worker {index} is not a JSON object")
+        models = item.get("models") or []
+        if not isinstance(models, list):
+            raise ReplyError(f"worker {index}: field 'models' should be a list")
+        workers.append(
+            WorkerInfo(
+                name=str(item.get("name") or ""),
+                models=tuple(str(model) for model in models),
+                max_pixels=int(_field(item, "max_pixels", int, 0)),
+                img2img=_field(item, "img2img", bool, False),
+                painting=_field(item, "painting", bool, False),
+                nsfw=_field(item, "nsfw", bool, False),
+            )
+        )
+    return workers
+
+
+def parse_price(data: Any) -> float:
+    """The reply to a `dry_run`: `{"kudos": x}`."""
+    body = _object(data, "price")
+    if "kudos" not in body:
+        raise ReplyError("the price reply has no 'kudos' field")
+    return float(_field(body, "kudos", (int, float), 0))
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    username: str
+    kudos: float
+
+
+def parse_user(data: Any) -> UserInfo:
+    """`/find_user`: who the key belongs to and their kudos."""
+    body = _object(data, "user")
+    return UserInfo(str(body.get("username") or ""), float(_field(body, "kudos", (int, float), 0)))

@@ -62,6 +62,12 @@ class JobSettings:
     url: str = PUBLIC_HORDE_URL
     apikey: str = ANONYMOUS_API_KEY
     max_wait: int = 600  # seconds before the plug-in gives up and cancels
+    # A PEM file of CA certificates to trust besides the system's (a horde with its own CA);
+    # certificates are always verified.
+    ca_file: str = ""
+    # Every result becomes a layer at once (the old way); otherwise results wait in the
+    # history until the artist applies one.
+    insert_all: bool = False
 
     @property
     def limits(self) -> SizeLimits:

@@ -1,8 +1,34 @@
-"""The docker's status line for a job, in plain words."""
+"""The docker's status line and progress bar for a job, from the job's explicit fields (its
+state, wait reason, retry attempt, counts) — never by reading the prose of its message."""
 
 from __future__ import annotations
 
-from .job import CANCELLED, DONE, FAILED, FETCHING, PROCESSING, QUEUED, SUBMITTING, JobStatus
+from dataclasses import dataclass
+
+from .job import (
+    CANCELLED,
+    DONE,
+    FAILED,
+    FETCHING,
+    PROCESSING,
+    QUEUED,
+    SUBMITTING,
+    JobStatus,
+    WaitReason,
+)
+
+
+@dataclass(frozen=True)
+class ProgressView:
+    """What the progress bar shows. Hidden while a job waits (the status line says why in
+    words: a bar stuck at 0% says nothing) and once it ended (no "100%" after an error)."""
+
+    visible: bool
+    percent: int | None = None  # 0..100, or None for the busy indicator
+
+    @classmethod
+    def hidden(cls) -> ProgressView:
+        return cls(False)
 
 
 def describe(status: JobStatus) -> str:
@@ -10,7 +36,7 @@ def describe(status: JobStatus) -> str:
     if state == SUBMITTING:
         return "Sending the request to the horde…"
     if state == QUEUED:
-        if status.message.startswith("no worker"):
+        if status.wait_reason == WaitReason.NO_WORKER:
             return "Waiting: no worker can take this request right now."
         parts = ["Queued"]
         if status.queue_position:
@@ -42,19 +68,20 @@ def describe(status: JobStatus) -> str:
 
 
 def _with_retry_note(text: str, status: JobStatus) -> str:
-    if "retrying" in status.message:
-        return f"{text} ({status.message})"
+    if status.retry_attempt:
+        return f"{text} ({status.retry_error}; retrying, attempt {status.retry_attempt})"
     return text
 
 
-def progress_percent(status: JobStatus) -> int | None:
-    """0..100 for the progress bar, or None when the horde gives no figure (busy bar)."""
-    if status.state == DONE:
-        return 100
-    if status.progress is not None:
-        return round(status.progress * 100)
-    if status.total and status.finished:
-        return round(100 * status.finished / status.total)
-    if status.state in (SUBMITTING, QUEUED):
-        return 0
-    return None
+def progress_view(status: JobStatus) -> ProgressView:
+    """The bar only while images are being generated (and downloaded): a percentage from a
+    horde that reports one, else the busy indicator."""
+    if status.state == PROCESSING:
+        if status.progress is not None:
+            return ProgressView(True, round(status.progress * 100))
+        if status.total and status.finished:
+            return ProgressView(True, round(100 * status.finished / status.total))
+        return ProgressView(True, None)
+    if status.state == FETCHING:
+        return ProgressView(True, None)
+    return ProgressView.hidden()

@@ -116,6 +116,8 @@ def play_artist(
                     "apikey": apikey,
                     "model": MODEL,
                     "prompt": "a lighthouse on a cliff",
+                    # Every result straight into a layer (else it waits in the history).
+                    "insert_all": True,
                     "negative": "blurry",
                     "steps": 6,
                     "seed": str(SEED),

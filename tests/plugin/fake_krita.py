@@ -1,4 +1,4 @@
-"""A small fake of the parts of Krita's scripting API the adapter uses (unit tests only).
+"""A small fake of the parts of Krita's scripting API the plug-in uses (unit tests only).
 
 It follows Krita 5.1's documented behaviour where it matters: pixelData of an 8-bit RGBA
 document is B,G,R,A; reading outside the canvas gives transparent pixels; setPixelData on a
@@ -83,7 +83,7 @@ class FakeNode:
         self._type = node_type
         self.children: list[FakeNode] = []  # bottom to top, like Krita
         self.parent: FakeNode | None = None
-        channels = {"paintlayer": 4, "transparencymask": 1}.get(node_type)
+        channels = {"paintlayer": doc.pixel_bytes, "transparencymask": 1}.get(node_type)
         self.raster = _Raster(doc.width(), doc.height(), channels) if channels else None
         if node_type == "transparencymask":
             self.raster.data[:] = b"\xff" * len(self.raster.data)
@@ -107,7 +107,17 @@ class FakeNode:
         index = self.children.index(above) + 1 if above is not None else 0
         self.children.insert(index, child)
         child.parent = self
+        # Krita activates a node added to a document's tree (its shape controller asks the
+        # node manager to), so the artist's active layer moves to whatever a script adds.
+        if self.doc.rootNode() is not None and self._in_tree():
+            self.doc.setActiveNode(child)
         return True
+
+    def _in_tree(self) -> bool:
+        node: FakeNode | None = self
+        while node is not None and node is not self.doc._root:
+            node = node.parent
+        return node is self.doc._root
 
     def remove(self) -> bool:
         """Take the node out of its parent, like Krita's Node.remove()."""
@@ -131,16 +141,24 @@ class FakeNode:
 
 class FakeDocument:
     def __init__(
-        self, width: int, height: int, color_model: str = "RGBA", color_depth: str = "U8"
+        self,
+        width: int,
+        height: int,
+        color_model: str = "RGBA",
+        color_depth: str = "U8",
+        profile: str = "sRGB-elle-V2-srgbtrc.icc",
     ) -> None:
         self._w, self._h = width, height
-        self._model, self._depth = color_model, color_depth
+        self._model, self._depth, self._profile = color_model, color_depth, profile
         self._selection: FakeSelection | None = None
-        self.projection = _Raster(width, height, 4)
+        channels = {"RGBA": 4, "GRAYA": 2, "CMYKA": 5}.get(color_model, 4)
+        self.pixel_bytes = channels * {"U8": 1, "U16": 2, "F16": 2, "F32": 4}[color_depth]
+        self.projection = _Raster(width, height, self.pixel_bytes)
         self.open = True
         self._root = FakeNode(self, "root", "grouplayer")
         self._active: FakeNode | None = None
         self.refreshes = 0
+        self.undo_steps: list[tuple] = []  # what Krita's undo history would hold
 
     def width(self) -> int:
         return self._w
@@ -154,15 +172,19 @@ class FakeDocument:
     def colorDepth(self) -> str:
         return self._depth
 
+    def colorProfile(self) -> str:
+        return self._profile
+
     def selection(self) -> FakeSelection | None:
         return self._selection
 
     def setSelection(self, selection: FakeSelection | None) -> None:
         self._selection = selection
 
-    def paint(self, bgra: tuple[int, int, int, int], x: int, y: int, w: int, h: int) -> None:
-        """Put visible content on the canvas (what `pixelData` returns)."""
-        self.projection.write(bytes(bgra) * (w * h), x, y, w, h)
+    def paint(self, pixel: tuple[int, ...] | bytes, x: int, y: int, w: int, h: int) -> None:
+        """Put visible content on the canvas (what `pixelData` returns): `pixel` is one pixel
+        in the document's format (B,G,R,A bytes for 8-bit RGBA)."""
+        self.projection.write(bytes(pixel) * (w * h), x, y, w, h)
 
     def pixelData(self, x: int, y: int, w: int, h: int) -> bytes:
         return self.projection.read(x, y, w, h)
@@ -184,6 +206,23 @@ class FakeDocument:
 
     def waitForDone(self) -> None:
         pass
+
+    def resizeImage(self, x: int, y: int, w: int, h: int) -> bool:
+        """Krita's Image › Resize Canvas: the canvas becomes x,y,w,h of the old one (negative
+        x/y extend it left/up); every layer keeps its pixels; one undo step."""
+
+        def moved(raster: _Raster) -> _Raster:
+            new = _Raster(w, h, raster.channels)
+            new.write(raster.read(x, y, w, h), 0, 0, w, h)
+            return new
+
+        self.projection = moved(self.projection)
+        for node in self.walk():
+            if node.raster is not None:
+                node.raster = moved(node.raster)
+        self._w, self._h = w, h
+        self.undo_steps.append(("resize canvas", x, y, w, h))
+        return True
 
     def refreshProjection(self) -> None:
         self.refreshes += 1

@@ -48,6 +48,8 @@ class StubState:
     checks: int = 0
     cancelled: bool = False
     request_id: str = "stub-request-1"
+    price: float = 7.5  # the reply to a dry run
+    balance: float = 1234.0  # the user's kudos (find_user)
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -67,6 +69,7 @@ class StubHorde:
         # Scripted replies per (method, path prefix), used before the default behaviour.
         self.scripts: dict[tuple[str, str], deque[Canned]] = {}
         self.default_delay_s = 0.0
+        self.dry_run_scripts = False  # price queries take scripted replies too
         self._lock = threading.Lock()
         self._server = _QuietServer(("127.0.0.1", 0), self._handler_class())
         if tls is not None:
@@ -90,10 +93,15 @@ class StubHorde:
     def script(self, method: str, path_prefix: str, *replies: Canned) -> None:
         self.scripts.setdefault((method, path_prefix), deque()).extend(replies)
 
-    def calls(self, method: str, path_prefix: str = "") -> list[Recorded]:
+    def calls(self, method: str, path_prefix: str = "", dry_runs: bool = False) -> list[Recorded]:
+        """The requests made so far; price queries (`dry_run: true`) only when asked for."""
         with self._lock:
             return [
-                r for r in self.requests if r.method == method and r.path.startswith(path_prefix)
+                r
+                for r in self.requests
+                if r.method == method
+                and r.path.startswith(path_prefix)
+                and (dry_runs or not (isinstance(r.body, dict) and r.body.get("dry_run")))
             ]
 
     def _take_script(self, method: str, path: str) -> Canned | None:
@@ -103,10 +111,14 @@ class StubHorde:
                     return queue.popleft()
         return None
 
-    def _default(self, method: str, path: str, query: str) -> Canned:
+    def _default(self, method: str, path: str, query: str, body: Any = None) -> Canned:
         state = self.state
         if method == "POST" and path == "/api/v2/generate/async":
+            if isinstance(body, dict) and body.get("dry_run"):
+                return Canned(200, {"kudos": state.price})
             return Canned(202, {"id": state.request_id, "kudos": 10, "warnings": []})
+        if method == "GET" and path == "/api/v2/find_user":
+            return Canned(200, {"username": "artist#1", "id": 1, "kudos": state.balance})
         if method == "GET" and path.startswith("/api/v2/generate/check/"):
             with self._lock:
                 state.checks += 1
@@ -184,8 +196,12 @@ class StubHorde:
                     stub.requests.append(
                         Recorded(self.command, self.path, dict(self.headers.items()), body)
                     )
-                canned = stub._take_script(self.command, path) or stub._default(
-                    self.command, path, query
+                # Price queries are answered by the default, never take a scripted reply.
+                dry_run = (
+                    isinstance(body, dict) and body.get("dry_run") and not stub.dry_run_scripts
+                )
+                canned = (None if dry_run else stub._take_script(self.command, path)) or (
+                    stub._default(self.command, path, query, body)
                 )
                 delay = canned.delay_s or stub.default_delay_s
                 if delay:

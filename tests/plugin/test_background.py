@@ -16,15 +16,16 @@ from typing import Any
 import pytest
 from PyQt5.QtCore import QByteArray, QTimer
 
-import krita_horde.adapter as adapter_module
-import krita_horde.docker as docker_module
+import krita_horde.inserter as inserter_module
 import krita_horde.job as job_module
-from krita_horde.adapter import DocumentCanvas
+import krita_horde.jobs as jobs_module
 from krita_horde.background import run_in_background, thread_pool
 from krita_horde.docker import HordeDocker
+from krita_horde.document import DocumentCanvas
 from krita_horde.geometry import GeometryError
 from krita_horde.preparation import build_job, prepare_job, read_canvas
 from krita_horde.settings import JobSettings
+from krita_horde.status_text import ProgressView
 
 from .fake_krita import FakeApp, FakeDocument, FakeNode, FakeSelection
 from .stub_horde import StubHorde
@@ -160,7 +161,7 @@ def test_gui_thread_keeps_turning_while_a_job_is_prepared(
 ) -> None:
     _painted_doc(app)
     docker = _ready(qtbot, app, stub, n=1)
-    monkeypatch.setattr(docker_module, "build_job", gate.wrap(docker_module.build_job))
+    monkeypatch.setattr(jobs_module, "build_job", gate.wrap(jobs_module.build_job))
     outcomes = _outcomes(docker)
     job_id = docker.generate()
     # generate() returned while the payload is still being built in another thread.
@@ -201,7 +202,7 @@ def test_error_while_building_the_job_reaches_job_failed(
     def broken(read: Any) -> None:
         raise error
 
-    monkeypatch.setattr(docker_module, "build_job", broken)
+    monkeypatch.setattr(jobs_module, "build_job", broken)
     outcomes = _outcomes(docker)
     docker.generate()
     assert _wait_ended(qtbot, outcomes) == ("failed", message)
@@ -216,7 +217,7 @@ def test_cancel_while_preparing_drops_the_job_before_it_is_sent(
 ) -> None:
     _painted_doc(app)
     docker = _ready(qtbot, app, stub)
-    monkeypatch.setattr(docker_module, "build_job", gate.wrap(docker_module.build_job))
+    monkeypatch.setattr(jobs_module, "build_job", gate.wrap(jobs_module.build_job))
     outcomes = _outcomes(docker)
     docker.generate()
     assert gate.entered.wait(GATE_TIMEOUT_S)
@@ -236,7 +237,7 @@ def test_document_closed_while_preparing_is_not_sent(
 ) -> None:
     doc = _painted_doc(app)
     docker = _ready(qtbot, app, stub)
-    monkeypatch.setattr(docker_module, "build_job", gate.wrap(docker_module.build_job))
+    monkeypatch.setattr(jobs_module, "build_job", gate.wrap(jobs_module.build_job))
     outcomes = _outcomes(docker)
     docker.generate()
     assert gate.entered.wait(GATE_TIMEOUT_S)
@@ -258,7 +259,7 @@ def test_results_are_decoded_and_scaled_off_the_gui_thread_and_written_on_it(
     decode, pixels = Gate(), Gate()
     monkeypatch.setattr(job_module, "decode_base64", decode.wrap(job_module.decode_base64, False))
     monkeypatch.setattr(
-        adapter_module, "_result_pixels", pixels.wrap(adapter_module._result_pixels, False)
+        inserter_module, "_result_pixels", pixels.wrap(inserter_module._result_pixels, False)
     )
     krita_calls: list[int] = []
     real_set = FakeNode.setPixelData
@@ -284,7 +285,9 @@ def test_document_closed_while_results_are_scaled_drops_them(
     qtbot, app, stub: StubHorde, gate, monkeypatch
 ) -> None:
     doc = app.open(FakeDocument(100, 100))
-    monkeypatch.setattr(adapter_module, "_result_pixels", gate.wrap(adapter_module._result_pixels))
+    monkeypatch.setattr(
+        inserter_module, "_result_pixels", gate.wrap(inserter_module._result_pixels)
+    )
     docker = _ready(qtbot, app, stub, n=1)
     outcomes = _outcomes(docker)
     docker.generate()
@@ -304,7 +307,7 @@ def test_error_while_scaling_results_reaches_job_failed(
     def broken(*args: Any) -> bytes:
         raise ValueError("expected 400 mask bytes for the image, got 3")
 
-    monkeypatch.setattr(adapter_module, "_result_pixels", broken)
+    monkeypatch.setattr(inserter_module, "_result_pixels", broken)
     docker = _ready(qtbot, app, stub, n=1)
     outcomes = _outcomes(docker)
     docker.generate()
@@ -325,10 +328,10 @@ def test_progress_is_set_without_a_synchronous_repaint(qtbot, app, stub: StubHor
     updates_during_set: list[bool] = []
     real_set = bar.setValue
     bar.setValue = lambda value: (updates_during_set.append(bar.updatesEnabled()), real_set(value))
-    docker._show_progress(42)
+    docker._show_progress(ProgressView(True, 42))
     assert bar.value() == 42 and (bar.minimum(), bar.maximum()) == (0, 100)
-    docker._show_progress(None)
+    docker._show_progress(ProgressView(True, None))
     assert (bar.minimum(), bar.maximum()) == (0, 0)  # the busy indicator
-    docker._show_progress(None)  # unchanged: nothing is set again
+    docker._show_progress(ProgressView(True, None))  # unchanged: nothing is set again
     assert updates_during_set == [False, False]
     assert bar.updatesEnabled()

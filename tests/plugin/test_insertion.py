@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 from PyQt5.QtGui import QColor, QImage
 
-import krita_horde.adapter as adapter_module
-from krita_horde.adapter import DocumentCanvas, InsertedResult, ResultInserter
+import krita_horde.inserter as inserter_module
 from krita_horde.background import thread_pool
+from krita_horde.document import DocumentCanvas
+from krita_horde.inserter import InsertedResult, ResultInserter
 from krita_horde.job import GeneratedImage
 from krita_horde.preparation import PreparedJob, prepare_job
 from krita_horde.settings import JobSettings
@@ -105,7 +106,7 @@ def _insert(qtbot, app: FakeApp, doc: FakeDocument, images: int = 2) -> tuple[st
     inserter.run()
     qtbot.waitUntil(lambda: bool(outcomes), timeout=10_000)
     # Nothing else may follow the outcome (a second call, a late step).
-    qtbot.wait(2 * adapter_module.STEP_DELAY_MS)
+    qtbot.wait(2 * inserter_module.STEP_DELAY_MS)
     assert len(outcomes) == 1, outcomes
     return outcomes[0]
 
@@ -182,7 +183,7 @@ def _failing(real: Callable[..., Any], fail_on_call: int, error: Exception) -> C
         (FakeAction, "trigger", 1, RuntimeError("no view"),
          "could not add the transparency mask: no view"),
         # the second result cannot be scaled (background thread) after the first layer is in
-        (adapter_module, "_result_pixels", 2, ValueError("broken image"),
+        (inserter_module, "_result_pixels", 2, ValueError("broken image"),
          "could not turn the result into layer pixels: broken image"),
     ],
     ids=["layer write", "mask action", "result scaling"],

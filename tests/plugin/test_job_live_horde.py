@@ -13,9 +13,9 @@ import pytest
 from PyQt5.QtGui import QColor, QImage
 
 from horde_protocol import RequestStatus, RequestStatusCheck
-from krita_horde.adapter import DocumentCanvas
 from krita_horde.client import HordeClient
 from krita_horde.docker import HordeDocker
+from krita_horde.document import DocumentCanvas
 from krita_horde.images import encode_image
 from krita_horde.job import CANCELLED, DONE, HordeJob, PollPolicy
 from krita_horde.preparation import prepare_job
@@ -185,7 +185,13 @@ def test_docker_job_into_layers_against_the_real_horde(qtbot, horde: Horde) -> N
     )
     qtbot.addWidget(docker)
     docker.apply_settings(
-        {"prompt": "a tiny house", "url": horde.url, "apikey": horde.user_key, "model": MODEL}
+        {
+            "prompt": "a tiny house",
+            "url": horde.url,
+            "apikey": horde.user_key,
+            "model": MODEL,
+            "insert_all": True,
+        }
     )
     finished = []
     docker.job_finished.connect(lambda job_id, names: finished.append(names))

@@ -50,6 +50,7 @@ def test_docker_job_through_the_real_worker(qtbot, chain, selection_shape: str) 
     docker.apply_settings(
         {
             "prompt": "a small boat",
+            "insert_all": True,
             "url": url,
             "apikey": key,
             "model": MODEL,
@@ -68,7 +69,7 @@ def test_docker_job_through_the_real_worker(qtbot, chain, selection_shape: str) 
     assert outcome[0] == ("finished", ["a small boat [seed 5]"]), outcome
     group = doc.rootNode().childNodes()[-1]
     expected_mode = "inpainting" if selection_shape == "feathered" else "img2img"
-    assert group.name() == f"Horde {expected_mode}: a small boat"
+    assert group.name() == f"Horde #1 {expected_mode}: a small boat"
     layer = next(node for node in group.childNodes() if node.type() == "paintlayer")
     pixels = layer.pixelData(8, 8, 64, 48)
     assert pixels[3::4] == bytes([255]) * (64 * 48)  # the area is fully covered

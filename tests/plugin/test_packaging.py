@@ -98,3 +98,18 @@ def test_package_imports_without_krita() -> None:
 
     assert krita_horde.__version__ == plugin_version()
     assert "krita" not in sys.modules or not hasattr(sys.modules["krita"], "Krita")
+
+
+def test_one_name_everywhere_docker_plugin_manager_and_readme() -> None:
+    """The docker title, the Python Plugin Manager's name (.desktop) and the docs agree on
+    "Krita Horde": "AI Horde" is the name of another popular docker."""
+    from krita_horde.docker import DOCKER_TITLE
+
+    parser = configparser.ConfigParser()
+    parser.optionxform = str
+    parser.read(PLUGIN_DIR / "krita_horde.desktop", encoding="utf-8")
+    assert DOCKER_TITLE == parser["Desktop Entry"]["Name"] == "Krita Horde"
+    for doc in (ROOT / "README.md", ROOT / "docs" / "plugin.md"):
+        text = doc.read_text(encoding="utf-8")
+        assert "Dockers › Krita Horde" in text, doc.name
+        assert "Dockers › AI Horde" not in text and "Dockers › krita-horde" not in text

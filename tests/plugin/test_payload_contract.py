@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from horde_protocol import GenerationInput, split_prompt
-from krita_horde.adapter import DocumentCanvas
+from krita_horde.document import DocumentCanvas
 from krita_horde.geometry import Extent
 from krita_horde.payload import (
     IMG2IMG,

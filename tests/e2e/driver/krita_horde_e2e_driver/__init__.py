@@ -25,9 +25,19 @@ class _DriverExtension(Extension):
         if not os.environ.get("KRITA_HORDE_E2E_CONFIG"):
             return  # installed by mistake in a normal Krita: do nothing
         sys.excepthook = _die_on_exception
-        from .scenario import Scenario
+        import json
 
-        self.scenario = Scenario(os.environ["KRITA_HORDE_E2E_CONFIG"])
+        config_path = os.environ["KRITA_HORDE_E2E_CONFIG"]
+        with open(config_path, encoding="utf-8") as f:
+            features = json.load(f).get("features", False)
+        if features:  # the docker's all-day features (tests/e2e/test_krita_features.py)
+            from .features import FeatureScenario
+
+            self.scenario = FeatureScenario(config_path)
+        else:
+            from .scenario import Scenario
+
+            self.scenario = Scenario(config_path)
         self.scenario.start()
 
     def createActions(self, window):

@@ -1,9 +1,8 @@
-"""The thin layer over Krita's scripting API: read a document for a job, put results back.
+"""Putting one job's results into its document as layers: `ResultInserter` and its step queue.
 
-Everything here that touches Krita runs on the GUI thread; only the pure image work of turning
-results into layer pixels (`_result_pixels`) goes to a background thread. The Krita application
-object is passed in (the real `Krita.instance()` inside Krita, a small fake in unit tests), so
-this module only imports `krita` where Krita-only classes are needed, and never at import time.
+Everything here that touches Krita runs on the GUI thread, one expensive call per event-loop
+turn; only the pure image work of turning results into layer pixels (`_result_pixels`) goes
+to a background thread. Only `_add_native_mask` imports `krita` (Krita 5.2's Selection).
 """
 
 from __future__ import annotations
@@ -15,104 +14,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from PyQt5.QtCore import QTimer
+from PyQt5.QtGui import QImage
 
 from .background import BackgroundTask, run_in_background
-from .geometry import Bounds, Extent
+from .colorspace import PixelFormat, from_bgra8
+from .document import is_open, walk
+from .geometry import JobArea
 from .images import apply_mask, qimage_to_bgra, scaled
 from .job import GeneratedImage
-from .preparation import MASK_LAYER_NAME, PreparedJob, group_name, layer_name
+from .preparation import PreparedJob, group_name, layer_name, unique_name
 
 log = logging.getLogger(__name__)
 
-SETTINGS_GROUP = "krita_horde"
-SUPPORTED_COLOR = ("RGBA", "U8")
 TRANSPARENCY_MASK_ACTION = "add_new_transparency_mask"
 # Krita 5.1 needs event-loop turns between activating a node and acting on it.
 STEP_DELAY_MS = 50
-
-
-class DocumentError(ValueError):
-    """A document the plug-in cannot work on; the message says why and what to do."""
-
-
-class KritaSettingsStore:
-    """Settings in Krita's kritarc (group `krita_horde`)."""
-
-    def __init__(self, app: Any) -> None:
-        self._app = app
-
-    def read(self, key: str, default: str) -> str:
-        value = self._app.readSetting(SETTINGS_GROUP, key, default)
-        return value if isinstance(value, str) else default
-
-    def write(self, key: str, value: str) -> None:
-        self._app.writeSetting(SETTINGS_GROUP, key, value)
-
-
-def check_document(doc: Any) -> None:
-    """Refuse documents whose pixels are not 8-bit RGBA (the bytes would be misread)."""
-    if doc is None:
-        raise DocumentError("no document is open: create or open an image first")
-    model, depth = doc.colorModel(), doc.colorDepth()
-    if (model, depth) != SUPPORTED_COLOR:
-        raise DocumentError(
-            f"this document is {model}/{depth}; the horde plug-in works on 8-bit RGBA images."
-            " Convert it with Image › Convert Image Color Space… (RGB/Alpha, 8-bit integer)"
-        )
-
-
-def find_mask_layer(node: Any) -> Any | None:
-    """The first paint layer named like MASK_LAYER_NAME anywhere in the tree."""
-    for child in node.childNodes():
-        if child.type() == "paintlayer" and child.name().strip().lower() == MASK_LAYER_NAME:
-            return child
-        found = find_mask_layer(child)
-        if found is not None:
-            return found
-    return None
-
-
-class DocumentCanvas:
-    """A CanvasSource reading an open Krita document."""
-
-    def __init__(self, doc: Any) -> None:
-        check_document(doc)
-        self.doc = doc
-        self._selection = doc.selection()
-
-    def extent(self) -> Extent:
-        return Extent(self.doc.width(), self.doc.height())
-
-    def selection_bounds(self) -> Bounds | None:
-        selection = self._selection
-        if selection is None or selection.width() <= 0 or selection.height() <= 0:
-            return None
-        return Bounds(selection.x(), selection.y(), selection.width(), selection.height())
-
-    # Krita's QByteArrays are handed on as they are: build_job copies them into bytes in its
-    # background thread (tens of MB for a big selection: milliseconds on the GUI thread).
-
-    def selection_mask(self, bounds: Bounds) -> Any:
-        return self._selection.pixelData(bounds.x, bounds.y, bounds.width, bounds.height)
-
-    def visible_pixels(self, bounds: Bounds) -> Any:
-        # The document's projection: every visible layer merged, as the artist sees it.
-        return self.doc.pixelData(bounds.x, bounds.y, bounds.width, bounds.height)
-
-    def mask_layer_pixels(self, bounds: Bounds) -> Any:
-        layer = find_mask_layer(self.doc.rootNode())
-        if layer is None:
-            return None
-        return layer.pixelData(bounds.x, bounds.y, bounds.width, bounds.height)
-
-
-def is_open(app: Any, doc: Any) -> bool:
-    """True while the document is still open in Krita (closed documents leave stale
-    wrappers whose methods return nothing)."""
-    try:
-        return any(open_doc == doc for open_doc in app.documents()) and doc.rootNode() is not None
-    except RuntimeError:  # the wrapped C++ object is gone
-        return False
 
 
 @dataclass
@@ -122,13 +38,35 @@ class InsertedResult:
     masked_by: str  # "transparency mask", "baked alpha" or "none"
 
 
-def _result_pixels(
-    image: GeneratedImage, bounds: Bounds, selection_mask: bytes | None, bake: bool
+def fit_to_area(
+    image: QImage,
+    area: JobArea,
+    selection_mask: bytes | None = None,
+    bake: bool = False,
+    fmt: PixelFormat | None = None,
 ) -> bytes:
-    fitted = scaled(image.image, bounds.extent)
+    """Layer pixels of a generated image: scaled uniformly back to the context it was
+    generated from, cut to the area, optionally cut to the selection's shape, and converted
+    into the document's pixel format (8-bit RGBA: as it is). Pure QImage/bytes work."""
+    bounds, context = area.bounds, area.context
+    fitted = scaled(image, context.extent)
+    if context != bounds:
+        fitted = fitted.copy(
+            bounds.x - context.x, bounds.y - context.y, bounds.width, bounds.height
+        )
     if bake and selection_mask is not None:
         fitted = apply_mask(fitted, selection_mask)
-    return qimage_to_bgra(fitted)
+    return from_bgra8(qimage_to_bgra(fitted), fmt or PixelFormat())
+
+
+def _result_pixels(
+    image: GeneratedImage,
+    area: JobArea,
+    selection_mask: bytes | None,
+    bake: bool,
+    fmt: PixelFormat | None = None,
+) -> bytes:
+    return fit_to_area(image.image, area, selection_mask, bake, fmt)
 
 
 CLOSED_BEFORE = "the document was closed while the job ran: its results were dropped"
@@ -169,8 +107,10 @@ class ResultInserter:
         images: list[GeneratedImage],
         done: Callable[[InsertedResult], None],
         failed: Callable[[str], None],
+        number: int | None = None,
     ) -> None:
         self.app = app
+        self.number = number
         self.doc = doc
         self.prepared = prepared
         self.images = images
@@ -248,6 +188,9 @@ class ResultInserter:
     # --- the steps -----------------------------------------------------------------------
 
     def _start(self) -> None:
+        # Krita makes every node added to the tree the active one: remember the artist's
+        # layer now, before anything is added, and give it back at the end (and on failure).
+        self._previous_active = self.doc.activeNode()
         # Masks need Krita 5.2's API, or on 5.1 an action that only works on the active
         # document: otherwise the selection's shape is baked into the layers' alpha.
         self._native_mask = hasattr(self.doc, "createTransparencyMask")
@@ -265,12 +208,14 @@ class ResultInserter:
     ) -> None:
         """Make image `index`'s pixels in the background, then queue the steps `write` gives
         for them; go on with the next image after those; `finish` after the last one."""
-        image, bounds, mask = self.images[index], self.prepared.area.bounds, None
+        image, area, mask = self.images[index], self.prepared.area, None
         if bake:
             mask = self.prepared.selection_mask
 
+        fmt = self.prepared.pixel_format
+
         def work() -> bytes:
-            return _result_pixels(image, bounds, mask, bake)
+            return _result_pixels(image, area, mask, bake, fmt)
 
         def next_image() -> None:
             if index + 1 < len(self.images):
@@ -291,7 +236,9 @@ class ResultInserter:
 
     def _add_group(self) -> None:
         prepared, root = self.prepared, self.doc.rootNode()
-        group = self.doc.createGroupLayer(group_name(prepared.settings.prompt, prepared.mode))
+        name = group_name(prepared.settings.prompt, prepared.mode, self.number)
+        taken = {node.name() for node in walk(root)}
+        group = self.doc.createGroupLayer(unique_name(name, taken))
         children = root.childNodes()
         self.group = group
         root.addChildNode(group, children[-1] if children else None)
@@ -339,7 +286,13 @@ class ResultInserter:
             self.result.masked_by = masked_by
             self._end_done()
 
-        return [_Step(self._refresh, ADD_LAYERS_FAILED), _Step(mark, ADD_LAYERS_FAILED)]
+        return [
+            # Krita activates an added node a moment later (a queued signal of its shape
+            # controller): give the artist's layer back after that, not before.
+            _Step(self._restore_active_node, ADD_LAYERS_FAILED, STEP_DELAY_MS),
+            _Step(self._refresh, ADD_LAYERS_FAILED),
+            _Step(mark, ADD_LAYERS_FAILED),
+        ]
 
     def _is_active_document(self) -> bool:
         active = self.app.activeDocument()
@@ -366,7 +319,6 @@ class ResultInserter:
         self.group.addChildNode(node, None)
 
     def _activate_group(self) -> None:
-        self._previous_active = self.doc.activeNode()
         self.doc.setActiveNode(self.group)
 
     def _trigger_mask_action(self) -> None:
@@ -393,10 +345,7 @@ class ResultInserter:
         node.setPixelData(
             self.prepared.selection_mask, bounds.x, bounds.y, bounds.width, bounds.height
         )
-        self._then(
-            _Step(self._restore_active_node, FILL_MASK_FAILED),
-            *self._finishing_steps("transparency mask"),
-        )
+        self._then(*self._finishing_steps("transparency mask"))
 
     def _restore_active_node(self) -> None:
         previous = self._previous_active
@@ -406,7 +355,6 @@ class ResultInserter:
 
     def _bake_instead(self) -> None:
         """Fallback when no mask could be made: cut the layers to the selection's shape."""
-        self._then(_Step(self._restore_active_node, ADD_LAYERS_FAILED))
         self._fill_layers(True, self._rewrite_layer_steps, self._baked)
 
     def _rewrite_layer_steps(self, index: int, pixels: bytes) -> list[_Step]:
