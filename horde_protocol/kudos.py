@@ -11,7 +11,11 @@ class KudosTransferInput(RequestBody):
     username: str = Field(
         min_length=1, max_length=120, description="who receives the kudos: `name#id` or `name`"
     )
-    amount: float = Field(default=100, description="kudos to send, in hundredths at the finest")
+    amount: float = Field(
+        default=100,
+        allow_inf_nan=False,
+        description="kudos to send, in hundredths at the finest",
+    )
 
 
 class KudosTransferReply(ReplyBody):

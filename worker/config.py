@@ -230,8 +230,9 @@ class WorkerSettings(BaseSettings):
         10.0,
         ge=0,
         description=(
-            "seconds of a job's ttl kept for decoding, encoding and the submit: a generation"
-            " whose steps would end later is stopped and answered faulted"
+            "seconds of a job's ttl kept for decoding, encoding and the submit (at most a"
+            " quarter of the ttl): a generation whose steps would end later is stopped and"
+            " answered faulted"
         ),
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level")

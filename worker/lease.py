@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 # (kernel selection, allocator warm-up), and such a step must not condemn a job that ends in
 # time.
 MIN_PACE_STEPS = 5
+# The margin never takes more than this share of the ttl: a horde that gives short leases (a
+# small image on a fast horde, or an operator's override) must still get its jobs finished.
+MAX_MARGIN_SHARE = 0.25
 
 
 @dataclass
@@ -41,7 +44,8 @@ class Lease:
         if ttl is None or ttl <= 0:
             return None
         begun = clock() if received is None else received
-        return cls(ttl=float(ttl), finish_by=begun + ttl - margin, clock=clock)
+        kept = min(margin, ttl * MAX_MARGIN_SHARE)
+        return cls(ttl=float(ttl), finish_by=begun + ttl - kept, clock=clock)
 
     def can_finish(self, step: int, total: int) -> bool:
         """Whether the job, at `step` of `total`, still ends in time: False once the time is

@@ -50,7 +50,8 @@ def create_user(
 
 
 def find_user(session: Session, name_or_id: str) -> User | None:
-    if name_or_id.isdigit():
+    # ASCII digits only ("³".isdigit() is true), and no id longer than a BIGINT holds.
+    if name_or_id.isascii() and name_or_id.isdigit() and len(name_or_id) <= 18:
         user = session.get(User, int(name_or_id))
         if user is not None:
             return user

@@ -17,6 +17,8 @@ router = APIRouter(prefix="/api/v2/kudos", tags=["kudos"])
 
 # A user who just received kudos from someone may not send kudos back to them for this long.
 RETURN_TRANSFER_SECONDS = 60
+# More than any balance can hold (balances are BIGINT hundredths): refused before the database.
+MAX_TRANSFER_KUDOS = 10**15
 
 
 @router.post(
@@ -54,6 +56,11 @@ def transfer_kudos(
         )
     if body.amount < 0:
         raise BadRequest("The amount must not be negative", rc=ErrorCode.NEGATIVE_KUDOS_TRANSFER)
+    if body.amount > MAX_TRANSFER_KUDOS:
+        raise BadRequest(
+            f"Not enough kudos: nobody has {body.amount:g} kudos to send",
+            rc=ErrorCode.KUDOS_TRANSFER_NOT_ENOUGH,
+        )
     cents = to_cents(body.amount)
     if cents == 0 or abs(cents - body.amount * 100) > 1e-6:
         raise BadRequest(

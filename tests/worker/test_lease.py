@@ -48,9 +48,17 @@ def test_a_slow_first_step_does_not_condemn_a_job() -> None:
 
 def test_the_deadline_stops_a_job_even_before_its_pace_is_known() -> None:
     clock = Clock()
-    lease = Lease.start(30, margin=10, received=90.0, clock=clock)  # steps end by 110
+    lease = Lease.start(40, margin=10, received=80.0, clock=clock)  # steps end by 110
     assert lease is not None
     clock.now = 109.0
     assert lease.can_finish(1, 2)
     clock.now = 110.0
     assert not lease.can_finish(1, 2)
+
+
+def test_a_short_ttl_keeps_at_most_a_quarter_of_it_as_margin() -> None:
+    clock = Clock()
+    lease = Lease.start(8, margin=10, clock=clock)  # a 10 s margin would leave no time at all
+    assert lease is not None and lease.finish_by == 100 + 8 - 2
+    long_lease = Lease.start(150, margin=10, clock=clock)
+    assert long_lease is not None and long_lease.finish_by == 100 + 150 - 10

@@ -46,6 +46,9 @@ def test_a_transfer_moves_kudos_and_shows_in_both_users_details(horde: Horde) ->
         ("alice", "bob", 0, "InvalidKudosTransferAmount"),
         ("alice", "bob", 0.001, "InvalidKudosTransferAmount"),
         ("alice", "bob", 11, "KudosTransferNotEnough"),
+        ("alice", "bob", 1e300, "KudosTransferNotEnough"),
+        ("alice", "³", 1, "InvalidTargetUsername"),
+        ("alice", "99999999999999999999999", 1, "InvalidTargetUsername"),
     ],
 )
 def test_refused_transfers_say_why_and_move_nothing(
