@@ -81,7 +81,7 @@ def _view_or_404(ctx: HordeContext, request_id: str, touch: bool = True) -> Requ
     responses={
         200: {"model": DryRunReply, "description": "`dry_run`: the price only, nothing queued"},
         202: {"description": "Queued; poll /generate/check/{id}"},
-        **error_replies(400, 401, 403, 413, 429, 503),
+        **error_replies(400, 401, 403, 404, 413, 429, 503),
     },
     summary="Queue an image request (or price it with dry_run)",
 )
