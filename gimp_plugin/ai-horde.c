@@ -1,8 +1,8 @@
 /* ai-horde.c: GIMP 2.10 plug-in, Filters > AI Horde... (docs/gimp.md).
  *
  * Paints the selection (or the whole image) through a horde: txt2img, img2img or inpainting.
- * The plug-in only moves pixels: it exports the visible pixels of the selection's bounds and the
- * selection's shape as raw files, writes a JSON job, and runs our Python client once,
+ * The plug-in only moves pixels: it exports the visible pixels of the image and the selection's
+ * shape (over its bounds) as raw files, writes a JSON job, and runs our Python client once,
  * `horde gimp-job JOB.json`, which decides the area and size (the Krita docker's rule), talks
  * to the horde and writes one PNG per image. Its stdout is JSON lines (progress, images, errors)
  * read from a GLib main loop, so nothing here blocks; closing its stdin cancels the request.
@@ -299,7 +299,7 @@ write_job (gint32 image, const HordeValues *vals, const gchar *dir, gchar **job_
   gint          width = gimp_image_width (image), height = gimp_image_height (image);
   gboolean      selected = FALSE;
   gint          x1 = 0, y1 = 0, x2 = width, y2 = height;
-  GeglRectangle rect;
+  GeglRectangle rect, whole = { 0, 0, width, height };
   gint32        visible;
   gchar        *pixels = g_build_filename (dir, "pixels.rgba", NULL);
   gchar        *mask = g_build_filename (dir, "selection.gray", NULL);
@@ -315,9 +315,10 @@ write_job (gint32 image, const HordeValues *vals, const gchar *dir, gchar **job_
     x1 = 0, y1 = 0, x2 = width, y2 = height;
   rect = (GeglRectangle) { x1, y1, x2 - x1, y2 - y1 };
 
-  /* What the artist sees, all layers composed, without touching the image. */
+  /* What the artist sees, all layers composed, without touching the image: the whole image,
+   * since the horde gets the pixels around the selection too (its context, never stretched). */
   visible = gimp_layer_new_from_visible (image, image, "ai-horde visible");
-  ok = write_raw (visible, &rect, babl_format ("R'G'B'A u8"), pixels, error);
+  ok = write_raw (visible, &whole, babl_format ("R'G'B'A u8"), pixels, error);
   gimp_item_delete (visible);
   if (ok && selected)
     ok = write_raw (gimp_image_get_selection (image), &rect, babl_format ("Y u8"), mask, error);
@@ -353,8 +354,8 @@ write_job (gint32 image, const HordeValues *vals, const gchar *dir, gchar **job_
       json_builder_set_member_name (builder, "max_size");
       json_builder_add_int_value (builder, vals->max_size);
       add_pair (builder, "canvas", width, height);
-      add_pair (builder, "origin", x1, y1);
-      add_raw (builder, "pixels", pixels, rect.width, rect.height);
+      add_pair (builder, "origin", 0, 0);
+      add_raw (builder, "pixels", pixels, width, height);
       if (selected)
         {
           json_builder_set_member_name (builder, "selection");

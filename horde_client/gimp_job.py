@@ -180,14 +180,15 @@ def run_gimp_job(job: GimpJob, events: Events) -> int:
         area = job_area(Extent(*job.canvas), selection, limits)
     except GeometryError as error:
         raise UsageError(str(error)) from None
-    bounds = area.bounds
+    bounds, context = area.bounds, area.context
     exported = Bounds(job.origin[0], job.origin[1], job.pixels.width, job.pixels.height)
     if exported.intersect(bounds) != bounds:
         raise UsageError(f"the exported pixels {exported} do not cover the area {bounds}")
-    region = _read_raw(job.pixels, "RGBA").crop(
-        (bounds.x - exported.x, bounds.y - exported.y,
-         bounds.right - exported.x, bounds.bottom - exported.y)
-    )  # fmt: skip
+    pixels_in = _read_raw(job.pixels, "RGBA")
+    region = pixels_in.crop(_box(bounds, exported))
+    # The horde gets `context`: the area with pixels around it, at the generation's aspect, so
+    # nothing is stretched (outside the exported pixels it reads as transparent).
+    around = pixels_in.crop(_box(context, exported))
     mask: Image.Image | None = None
     if selection is not None and job.selection_mask is not None:
         full = _read_raw(job.selection_mask, "L")
@@ -201,12 +202,14 @@ def run_gimp_job(job: GimpJob, events: Events) -> int:
                          has_mask=mask is not None)  # fmt: skip
     size = (area.generation.width, area.generation.height)
     source_png = mask_png = None
+    inside = (bounds.x - context.x, bounds.y - context.y)
     if mode is not Mode.TXT2IMG:
-        white = Image.new("RGB", region.size, (255, 255, 255))
-        white.paste(region, mask=region.getchannel("A"))
+        white = Image.new("RGB", around.size, (255, 255, 255))
+        white.paste(around, mask=around.getchannel("A"))
         source_png = png_bytes(white.resize(size, Image.Resampling.LANCZOS))
     if mode is Mode.INPAINTING:
-        repaint = mask if mask is not None else Image.new("L", region.size, 255)
+        repaint = Image.new("L", around.size, 0)  # the context around the area is kept
+        repaint.paste(mask if mask is not None else Image.new("L", region.size, 255), inside)
         mask_png = png_bytes(repaint.resize(size, Image.Resampling.BILINEAR))
     settings = load_settings(
         url=job.url or None, model=job.model or None, steps=job.steps, cfg_scale=job.cfg_scale
@@ -245,8 +248,11 @@ def run_gimp_job(job: GimpJob, events: Events) -> int:
             outcomes.append(finished)
             for generated in finished.images:
                 pixels = decode_generation(generated.data)
-                pixels = pixels.resize((bounds.width, bounds.height), Image.Resampling.LANCZOS)
-                pixels = pixels.convert("RGBA")
+                # Scaled back uniformly to the context, then cut to the area.
+                pixels = pixels.resize((context.width, context.height), Image.Resampling.LANCZOS)
+                pixels = pixels.crop(
+                    (inside[0], inside[1], inside[0] + bounds.width, inside[1] + bounds.height)
+                ).convert("RGBA")
                 if mask is not None:
                     pixels.putalpha(mask)
                 saved += 1
@@ -283,6 +289,11 @@ def run_gimp_job(job: GimpJob, events: Events) -> int:
         raise ClientError("the horde sent no image back")
     events.emit("done", images=saved)
     return 0
+
+
+def _box(part: Bounds, whole: Bounds) -> tuple[int, int, int, int]:
+    """`part` as a crop box of an image covering `whole` (it may reach past it)."""
+    return (part.x - whole.x, part.y - whole.y, part.right - whole.x, part.bottom - whole.y)
 
 
 def _resolve_mode(requested: str, *, has_content: bool, has_mask: bool) -> Mode:

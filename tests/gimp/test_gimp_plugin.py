@@ -156,3 +156,31 @@ def test_refusals_reach_the_artist_as_gimp_messages(gimp: Gimp, proxy: Recording
     assert len(proxy.submitted()) == 1
     assert proxy.sent("DELETE", "/generate/status/")
     assert new_layers(run) == [] and len(run.layers()) == 1
+
+
+def test_a_thin_selection_is_sent_with_its_surroundings_not_stretched(
+    gimp: Gimp, proxy: RecordingProxy
+) -> None:
+    """16×96 at (8, 0) would be 64×128 stretched four ways across and 4/3 down; the horde gets
+    the 48×96 around it (the generation's 1:2 aspect, moved inside the canvas) scaled by 4/3
+    both ways, and the result is cut back to the selection."""
+    source = source_picture(gimp.home / "source.png")
+    out = gimp.home / "out.png"
+    run = gimp.batch(
+        load(gimp.home / "source.png"),
+        "(gimp-image-select-rectangle img CHANNEL-OP-REPLACE 8 0 16 96)",
+        paint(proxy.url),
+        "(report-layers img)",
+        export(out),
+    )
+    (request,) = proxy.submitted()
+    body = request.body
+    assert (body["params"]["width"], body["params"]["height"]) == (64, 128), run.stderr
+    context = Image.fromarray(source[0:96, 0:48]).resize((64, 128), Image.Resampling.LANCZOS)
+    assert np.array_equal(decoded(body["source_image"], "RGB"), np.asarray(context))
+    (layer,) = new_layers(run)
+    assert (layer.x, layer.y, layer.width, layer.height) == (8, 0, 16, 96)
+    result = exported(out)
+    outside = np.ones((HEIGHT, WIDTH), bool)
+    outside[0:96, 8:24] = False
+    assert np.array_equal(result[outside], source[outside])
