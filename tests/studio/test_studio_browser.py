@@ -10,6 +10,7 @@ the current code.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -23,6 +24,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from tests.conftest import ROOT, require
+from tests.fixtures.public_horde import routing_reasons
 from tests.helpers.live_horde import LiveHorde, start_horde
 from tests.helpers.live_worker import LiveWorker, start_worker
 from tests.studio.browser import DESKTOP, PHONE, Page, chromium_available, start_chromium
@@ -139,6 +141,18 @@ def wait_done(page: Page, request_id: str, images: int) -> None:
     )
 
 
+RECORD_ASYNC_BODIES = """
+window.__asyncBodies = [];
+const original = window.fetch;
+window.fetch = (url, init) => {
+  if (String(url).endsWith("/generate/async") && init && init.body) {
+    window.__asyncBodies.push(init.body);
+  }
+  return original(url, init);
+};
+"""
+
+
 def create_page(page: Page, studio: LiveStudio) -> tuple[str, str]:
     """Generate on the prompt page: a long request (progress, preview) and a quick one."""
     page.open("/")
@@ -200,8 +214,17 @@ def create_page(page: Page, studio: LiveStudio) -> tuple[str, str]:
     page.select("#size", "128x128")
     page.fill("#steps", "6")
     page.screenshot(studio.screenshots, "create.png")
+    # Record the bodies the page sends to /generate/async (the quote's dry runs and the request).
+    page.js(RECORD_ASYNC_BODIES)
     quick = submit(page)
     wait_done(page, quick, 2)
+    sent = [json.loads(body) for body in page.js("return window.__asyncBodies")]
+    queued = [body for body in sent if not body.get("dry_run")]
+    assert len(queued) == 1, sent
+    # What the studio queues reaches every plain worker of the public horde too.
+    for body in sent:
+        assert routing_reasons(body) == [], body
+    assert queued[0]["params"]["seed_variation"] == 1 and queued[0]["params"]["n"] == 2
     done_text = page.text(f"{card(page, quick)} .job-status")
     assert "kept in your library" in done_text
     assert re.search(r" · \d+\.\d\d kudos — ", done_text), done_text
