@@ -39,6 +39,17 @@ class JobPlan:
     capacity: Capacity
     workers: int  # live workers able to take it (0 with UNKNOWN)
     max_pixels: int | None  # the largest of their limits
+    # With NO_WORKER: why, from the workers' own flags (/workers).
+    missing: MissingWorker | None = None
+    model_workers: int = 0  # live workers of the model, whatever they take
+
+
+class MissingWorker(str, Enum):
+    """Why no live worker takes the job."""
+
+    MODEL = "model"  # nobody serves the model at all
+    NSFW = "nsfw"  # its workers all refuse NSFW requests
+    MODE = "mode"  # its workers do not take this mode (img2img/inpainting switched off)
 
 
 def auto_mode(
@@ -72,6 +83,8 @@ def plan_job(
         mode, reason = auto_mode(canvas, area)
     else:
         mode, reason = settings.mode, ModeReason.REQUESTED
+    missing = None
+    serving = model_capacity(workers, settings.model, None, False).workers
     if workers is None:
         capacity = Capacity.UNKNOWN
     elif (
@@ -79,9 +92,15 @@ def plan_job(
         and model_capacity(workers, settings.model, mode, settings.nsfw).workers == 0
     ) or model.workers == 0:
         capacity = Capacity.NO_WORKER
+        if serving == 0:
+            missing = MissingWorker.MODEL
+        elif settings.nsfw and model_capacity(workers, settings.model, None, True).workers == 0:
+            missing = MissingWorker.NSFW
+        else:
+            missing = MissingWorker.MODE
     else:
         capacity = Capacity.CLAMPED if area.clamped_to is not None else Capacity.FITS
-    return JobPlan(area, mode, reason, capacity, model.workers, model.max_pixels)
+    return JobPlan(area, mode, reason, capacity, model.workers, model.max_pixels, missing, serving)
 
 
 _REASONS = {
@@ -108,5 +127,17 @@ def plan_text(plan: JobPlan, model: str) -> str:
             f" {plan.max_pixels or 0:,} pixels."
         )
     elif plan.capacity == Capacity.NO_WORKER:
-        text += f"\nNo live worker takes {mode} with {name} now: the job would wait."
+        text += f"\nNo live worker takes {mode} with {name} now: {_missing_text(plan, mode, name)}"
     return text
+
+
+def _missing_text(plan: JobPlan, mode: str, name: str) -> str:
+    one = plan.model_workers == 1
+    count = f"{plan.model_workers} worker{'' if one else 's'}"
+    if plan.missing == MissingWorker.NSFW:
+        refuse = "refuses" if one else "refuse"
+        return f"its {count} {refuse} NSFW requests; turn Allow NSFW off or pick another model."
+    if plan.missing == MissingWorker.MODE:
+        do = "does" if one else "do"
+        return f"its {count} {do} not take {mode}; pick another mode or model."
+    return "nobody serves it; pick a model that shows workers, or the job would wait."

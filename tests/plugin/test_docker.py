@@ -610,7 +610,15 @@ def test_a_model_no_worker_serves_is_said_before_generate(qtbot, app, stub) -> N
     )
     docker.apply_settings({"mode": "img2img"})
     docker.update_plan()
-    assert "No live worker takes img2img with few now" in docker.plan_label.text()
+    text = docker.plan_label.text()
+    # The reason comes from the workers' own flags (/workers), as issue 23 asked.
+    assert "No live worker takes img2img with few now: its 1 worker does not take img2img" in text
+    docker.apply_settings({"mode": "txt2img", "nsfw": True})
+    docker.update_plan()
+    assert "its 1 worker refuses NSFW requests; turn Allow NSFW off" in docker.plan_label.text()
+    docker.apply_settings({"model": "nobody-serves-this", "nsfw": False})
+    docker.update_plan()
+    assert "nobody serves it; pick a model that shows workers" in docker.plan_label.text()
 
 
 @pytest.mark.parametrize(
