@@ -3,14 +3,14 @@ connection (trusted and untrusted), a live preview, the history and applying fro
 concurrent jobs, and outpainting. Each step waits on a condition (polling with timers), records
 what it saw in the report, and grabs the docker (or the window) for the screenshots."""
 
-import json
 import time
 import traceback
 
-from krita import InfoObject, Krita, Selection
+from krita import InfoObject, Selection
 from PyQt5.QtCore import QTimer
 
-from .scenario import DOC_SIZE, all_nodes, painted_content
+from .scenario import all_nodes, painted_content
+from .steps import DOC_SIZE, StepRunner
 
 POLL_MS = 50
 
@@ -27,14 +27,9 @@ def layer_info(node):
     }
 
 
-class FeatureScenario:
+class FeatureScenario(StepRunner):
     def __init__(self, config_path):
-        with open(config_path, encoding="utf-8") as f:
-            self.config = json.load(f)
-        self.report = {"ok": False, "error": None, "steps": []}
-        self.app = Krita.instance()
-        self.doc = None
-        self.docker = None
+        super().__init__(config_path, {"ok": False, "error": None, "steps": []})
         self.events = []  # (kind, job_id, payload) from the docker's signals
         self.steps = [
             self.open_document,
@@ -58,24 +53,6 @@ class FeatureScenario:
     # -- plumbing -------------------------------------------------------------------------
     def start(self):
         QTimer.singleShot(self.config.get("start_delay_ms", 500), self._run_next)
-
-    def _run_next(self):
-        if not self.steps:
-            return
-        step = self.steps.pop(0)
-        self.report["steps"].append(step.__name__)
-        try:
-            step()
-        except Exception:
-            self.fail(traceback.format_exc())
-
-    def next_step(self, delay_ms=0):
-        QTimer.singleShot(delay_ms, self._run_next)
-
-    def fail(self, message):
-        self.report["error"] = message
-        self.steps = [self.finish, self.quit]
-        self.next_step()
 
     def wait_until(self, condition, then, what, timeout_s=240):
         """Poll `condition` every POLL_MS; call `then()` once true, fail after `timeout_s`."""
@@ -118,22 +95,11 @@ class FeatureScenario:
 
     # -- steps ----------------------------------------------------------------------------
     def open_document(self):
-        self.report["krita_version"] = self.app.version()
-        self.doc = self.app.createDocument(DOC_SIZE, DOC_SIZE, "e2e", "RGBA", "U8", "", 72.0)
-        self.app.activeWindow().addView(self.doc)
-        self.doc.setBatchmode(True)
-        self.next_step(200)
+        self.new_document()
 
     def find_docker(self):
-        from krita_horde import docker as docker_module
-
-        dockers = docker_module.live_dockers()
-        self.report["docker_found"] = bool(dockers)
-        if not dockers:
-            self.fail("the krita-horde docker is not registered")
+        if self.live_docker() is None:
             return
-        self.docker = dockers[0]
-        self.docker.show()
         # Floating and tall, so the screenshots show the queue and the history too.
         self.docker.setFloating(True)
         self.docker.resize(380, 960)
@@ -373,13 +339,5 @@ class FeatureScenario:
         if failed and not self.report["error"]:
             self.report["error"] = f"jobs failed: {failed}"
         self.report["ok"] = self.report["error"] is None
-        with open(self.config["report"], "w", encoding="utf-8") as f:
-            json.dump(self.report, f, indent=2)
+        self.write_report()
         self.next_step(100)
-
-    def quit(self):
-        if self.doc is not None:
-            self.doc.setModified(False)
-            self.doc.close()
-            self.doc = None
-        QTimer.singleShot(300, lambda: self.app.action("file_quit").trigger())

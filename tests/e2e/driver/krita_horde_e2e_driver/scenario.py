@@ -1,16 +1,16 @@
 """The artist's path, one step per event-loop turn (Krita needs that between node changes)."""
 
-import json
 import math
 import time
 import traceback
 
-from krita import InfoObject, Krita, Selection
+from krita import InfoObject, Selection
 from PyQt5.QtCore import QTimer
 from PyQt5.QtGui import QImageReader
 from PyQt5.QtWidgets import QApplication
 
-DOC_SIZE = 512
+from .steps import DOC_SIZE, StepRunner
+
 POLL_MS = 50
 STALL_TICK_MS = 10
 
@@ -94,16 +94,10 @@ class StallMeter:
         self.ticks += 1
 
 
-class Scenario:
+class Scenario(StepRunner):
     def __init__(self, config_path):
-        with open(config_path, encoding="utf-8") as f:
-            self.config = json.load(f)
-        self.report = {"ok": False, "error": None, "jobs": [], "steps": []}
-        self.app = Krita.instance()
-        self.doc = None
-        self.docker = None
+        super().__init__(config_path, {"ok": False, "error": None, "jobs": [], "steps": []})
         self.stall = StallMeter()
-        self.steps = []
         self.current_job = None
 
     # -- plumbing -------------------------------------------------------------------------
@@ -120,48 +114,15 @@ class Scenario:
         self.steps += [self.finish, self.quit]
         QTimer.singleShot(self.config.get("start_delay_ms", 500), self.next_step)
 
-    def next_step(self, delay_ms=0):
-        QTimer.singleShot(delay_ms, self._run_next)
-
-    def _run_next(self):
-        if not self.steps:
-            return
-        step = self.steps.pop(0)
-        self.report["steps"].append(getattr(step, "__name__", "step"))
-        try:
-            step()
-        except Exception:
-            self.fail(traceback.format_exc())
-
-    def fail(self, message):
-        self.report["error"] = message
-        self.steps = [self.finish, self.quit]
-        self.next_step()
-
-    def write_report(self):
-        with open(self.config["report"], "w", encoding="utf-8") as f:
-            json.dump(self.report, f, indent=2)
-
     # -- steps ----------------------------------------------------------------------------
     def open_document(self):
-        self.report["krita_version"] = self.app.version()
         formats = [bytes(f).decode() for f in QImageReader.supportedImageFormats()]
         self.report["webp_readable"] = "webp" in formats
-        self.doc = self.app.createDocument(DOC_SIZE, DOC_SIZE, "e2e", "RGBA", "U8", "", 72.0)
-        self.app.activeWindow().addView(self.doc)
-        self.doc.setBatchmode(True)
-        self.next_step(200)
+        self.new_document()
 
     def find_docker(self):
-        from krita_horde import docker as docker_module
-
-        dockers = docker_module.live_dockers()
-        self.report["docker_found"] = bool(dockers)
-        if not dockers:
-            self.fail("the krita-horde docker is not registered")
+        if self.live_docker() is None:
             return
-        self.docker = dockers[0]
-        self.docker.show()
         self.docker.job_started.connect(self.on_job_started)
         self.docker.job_finished.connect(self.on_job_finished)
         self.docker.job_failed.connect(self.on_job_failed)
@@ -288,10 +249,3 @@ class Scenario:
         self.report["ok"] = self.report["error"] is None
         self.write_report()
         self.next_step(100)
-
-    def quit(self):
-        if self.doc is not None:
-            self.doc.setModified(False)
-            self.doc.close()
-            self.doc = None
-        QTimer.singleShot(300, lambda: self.app.action("file_quit").trigger())
