@@ -19,10 +19,14 @@ wait_port() {
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
+# Another apt run (a provisioning script, unattended upgrades) may hold dpkg's lock: wait for it
+# instead of failing the whole test run.
+apt_get() { as_root apt-get -o DPkg::Lock::Timeout=900 "$@"; }
+
 if ! port_open 6379; then
   echo "==> starting Redis"
   if ! command -v redis-server >/dev/null; then
-    as_root apt-get update -q && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q redis-server
+    apt_get update -q && DEBIAN_FRONTEND=noninteractive apt_get install -y -q redis-server
   fi
   as_root mkdir -p /var/lib/redis /var/log/redis
   as_root redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" \
@@ -33,7 +37,7 @@ fi
 if ! port_open 5432; then
   echo "==> starting PostgreSQL"
   if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
-    as_root apt-get update -q && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q postgresql
+    apt_get update -q && DEBIAN_FRONTEND=noninteractive apt_get install -y -q postgresql
   fi
   as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n1)" main start
   wait_port 5432 PostgreSQL
@@ -51,7 +55,7 @@ for package in krita xvfb xauth qt5-image-formats-plugins chromium chromium-driv
 done
 if [ -n "$missing" ]; then
   echo "==> installing$missing (a few minutes)"
-  as_root apt-get update -q
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q $missing
+  apt_get update -q
+  DEBIAN_FRONTEND=noninteractive apt_get install -y -q $missing
 fi
 echo "==> Redis, PostgreSQL, Krita, Chromium and GIMP are available"
