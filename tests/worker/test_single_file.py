@@ -17,10 +17,7 @@ from horde_worker.checkpoint_kind import (
     Family,
     detect_checkpoint,
 )
-from horde_worker.device import resolve_placement
-from horde_worker.models import load_pipeline
 from horde_worker.single_file import config_folder
-from tests.worker.original_layout import write_original_checkpoint
 
 # The first tensor of each text encoder in the original (LDM/SGM) layouts.
 SD1_TEXT = "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight"
@@ -103,29 +100,3 @@ def test_the_shipped_vocabulary_is_clips(tmp_path: Path) -> None:
     assert len(tokenizer) == 49408
     # The ids every CLIP-based SD model was trained with.
     assert tokenizer("a photo of a cat").input_ids == [49406, 320, 1125, 539, 320, 2368, 49407]
-
-
-def test_a_tiny_original_layout_checkpoint_loads_and_generates(
-    tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A pipeline of its own: the session's shared tiny model is changed by other tests (a
-    # textual inversion resizes its token embeddings to the tokenizer's length).
-    placement = resolve_placement("cpu", "fp32")
-    reference = load_pipeline(str(tiny_model_dir), placement, tmp_path)
-    checkpoint = write_original_checkpoint(reference, tmp_path / "tiny.safetensors")
-    assert detect_checkpoint(checkpoint) == CheckpointKind(Family.SD1, False)
-    # The shipped SD 1.x config describes the full-size model; the tiny weights need the tiny
-    # one. Everything else (detection, conversion of the original keys, no hub) is the real path.
-    monkeypatch.setattr(
-        "horde_worker.single_file.config_folder", lambda kind, cache_dir: tiny_model_dir
-    )
-    pipeline = load_pipeline(str(checkpoint), placement, tmp_path)
-    for component in ("unet", "vae", "text_encoder"):
-        loaded = getattr(pipeline, component).state_dict()
-        original = getattr(reference, component).state_dict()
-        assert loaded.keys() == original.keys(), component
-        assert all(torch.equal(loaded[k], original[k]) for k in original), component
-    image = pipeline(
-        "a check", num_inference_steps=2, height=64, width=64, output_type="pil"
-    ).images[0]
-    assert image.size == (64, 64)
