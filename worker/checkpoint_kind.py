@@ -10,6 +10,7 @@ mask, masked-image latents) instead of 4.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -76,10 +77,9 @@ def read_pickled_checkpoint(path: Path) -> dict[str, Any]:
             str(path), map_location="cpu", mmap=zipfile.is_zipfile(path), weights_only=True
         )
     except pickle.UnpicklingError as error:
-        needed = next(
-            (line.strip() for line in str(error).splitlines() if "Unsupported global" in line),
-            "a Python object that is not a tensor",
-        )
+        # torch names the first callable it refused ("... GLOBAL posix.mkdir ...").
+        named = re.search(r"GLOBAL ([\w.]+)", str(error))
+        needed = f"it calls {named[1]}" if named else "it holds a Python object, not a tensor"
         raise UnsafeCheckpointError(
             f"{path}: this .ckpt needs code to unpickle ({needed}); the worker loads .ckpt"
             " files only as plain tensors (torch.load weights_only), because unpickling code"

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -15,8 +17,11 @@ from horde_worker.checkpoint_kind import (
     CheckpointKind,
     CheckpointKindError,
     Family,
+    UnsafeCheckpointError,
     detect_checkpoint,
 )
+from horde_worker.device import resolve_placement
+from horde_worker.models import ModelLoadError, load_pipeline
 from horde_worker.single_file import config_folder
 
 # The first tensor of each text encoder in the original (LDM/SGM) layouts.
@@ -100,3 +105,35 @@ def test_the_shipped_vocabulary_is_clips(tmp_path: Path) -> None:
     assert len(tokenizer) == 49408
     # The ids every CLIP-based SD model was trained with.
     assert tokenizer("a photo of a cat").input_ids == [49406, 320, 1125, 539, 320, 2368, 49407]
+
+
+class _RunsCode:
+    """Unpickling this calls os.mkdir: what a hostile .ckpt could do with any callable."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (os.mkdir, (str(self.marker),))
+
+
+def test_a_ckpt_is_read_as_plain_tensors(tmp_path: Path) -> None:
+    tensors = {key: torch.zeros(2, 2) for key in (SD1_TEXT,)}
+    tensors[UNET_IN] = torch.zeros(320, 9, 3, 3)
+    path = tmp_path / "plain.ckpt"
+    # As the original trainers saved it: the weights under state_dict, beside plain numbers.
+    torch.save({"state_dict": tensors, "global_step": 470000, "epoch": 6}, str(path))
+    assert detect_checkpoint(path) == CheckpointKind(Family.SD1, True)
+
+
+def test_a_ckpt_that_needs_code_is_refused_and_its_code_never_runs(tmp_path: Path) -> None:
+    marker = tmp_path / "code-ran"
+    path = tmp_path / "hostile.ckpt"
+    tensors = {SD1_TEXT: torch.zeros(2, 2), UNET_IN: torch.zeros(320, 4, 3, 3)}
+    torch.save({"state_dict": tensors, "callback": _RunsCode(marker)}, str(path))
+    with pytest.raises(UnsafeCheckpointError, match=r"needs code to unpickle \(.*mkdir"):
+        detect_checkpoint(path)
+    with pytest.raises(ModelLoadError, match="weights_only") as refused:
+        load_pipeline(str(path), resolve_placement("cpu", "fp32"), tmp_path)
+    assert ".safetensors release" in str(refused.value)
+    assert not marker.exists()
