@@ -72,6 +72,12 @@ def load_pipeline(
             folder = ensure_tiny_pipeline(cache_dir)
             pipeline = AutoPipelineForText2Image.from_pretrained(str(folder), **common)
         elif path.is_dir():
+            if prediction is not None:
+                log.warning(
+                    "%s: the predictions setting applies to single files; a diffusers folder's"
+                    " scheduler config says what it predicts",
+                    source,
+                )
             pipeline = AutoPipelineForText2Image.from_pretrained(
                 str(path), **common, **_without_safety_checker(path)
             )

@@ -10,7 +10,9 @@ the reverse) gives grey mush, so the worker decides from the best evidence there
 3. the model reference's entry: its files name the original inference config, and
    `v2-inference-v.yaml` is the 768 px v-model's (`v1-inference.yaml`, `v2-inference.yaml`
    and the SDXL ones are epsilon);
-4. the family: SD 2.x files are the 768 px v-model (stable-diffusion-2/2.1 and most SD 2
+4. the file name of a checkpoint Stability released (`v2-1_512-ema-pruned` is epsilon,
+   `v2-1_768-ema-pruned` v, ...): exact names only, since a fine-tune's name says nothing sure;
+5. the family: SD 2.x files are the 768 px v-model (stable-diffusion-2/2.1 and most SD 2
    fine-tunes), its inpainting model and every SD 1.x and SDXL base are epsilon.
 """
 
@@ -55,6 +57,24 @@ def from_file(keys: set[str], metadata: dict[str, str]) -> PredictionChoice | No
     return None
 
 
+# The SD 2 checkpoints Stability released, by file stem (the 512 px ones are epsilon).
+_RELEASED_SD2 = {
+    "512-base-ema": Prediction.EPSILON,
+    "v2-1_512-ema-pruned": Prediction.EPSILON,
+    "v2-1_512-nonema-pruned": Prediction.EPSILON,
+    "768-v-ema": Prediction.V,
+    "v2-1_768-ema-pruned": Prediction.V,
+    "v2-1_768-nonema-pruned": Prediction.V,
+}
+
+
+def from_file_name(kind: CheckpointKind, stem: str) -> PredictionChoice | None:
+    known = _RELEASED_SD2.get(stem.lower()) if kind.family is Family.SD2 else None
+    if known is None:
+        return None
+    return PredictionChoice(known, f"the released SD 2 file name {stem}")
+
+
 def from_reference_files(paths: list[str]) -> Prediction | None:
     """The prediction the original inference config among a reference entry's files names."""
     configs = [PurePosixPath(p).name.lower() for p in paths if p.lower().endswith(".yaml")]
@@ -71,6 +91,7 @@ def decide(
     metadata: dict[str, str],
     setting: Prediction | None = None,
     reference: Prediction | None = None,
+    stem: str = "",
 ) -> PredictionChoice:
     if setting is not None:
         return PredictionChoice(setting, "the worker's predictions setting")
@@ -79,6 +100,9 @@ def decide(
         return marked
     if reference is not None:
         return PredictionChoice(reference, "the model reference's inference config")
+    named = from_file_name(kind, stem)
+    if named is not None:
+        return named
     if kind.family is Family.SD2 and not kind.inpainting:
         return PredictionChoice(
             Prediction.V, "SD 2.x default (the 768 px v-model; set predictions to change it)"

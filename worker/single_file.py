@@ -147,7 +147,9 @@ def load_single_file(
             f"{path}: a {kind.name} checkpoint without the tensors that fix its sizes"
             f" ({error}); convert it to a diffusers folder"
         ) from None
-    choice = decide(kind, set(header.shapes), header.metadata, prediction, reference_prediction)
+    choice = decide(
+        kind, set(header.shapes), header.metadata, prediction, reference_prediction, path.stem
+    )
     log.info(
         "%s: %s checkpoint, %s (from %s)",
         path.name,

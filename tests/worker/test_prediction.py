@@ -74,6 +74,22 @@ def test_the_decision_takes_the_best_evidence_first(
     assert reason in choice.reason
 
 
+@pytest.mark.parametrize(
+    ("stem", "expected", "reason"),
+    [
+        ("v2-1_512-ema-pruned", Prediction.EPSILON, "released SD 2 file name"),
+        ("768-v-ema", Prediction.V, "released SD 2 file name"),
+        # Only Stability's exact names: a fine-tune's "512" says nothing sure.
+        ("my-512-finetune", Prediction.V, "SD 2.x default"),
+    ],
+)
+def test_released_sd2_file_names_tell(stem: str, expected: Prediction, reason: str) -> None:
+    choice = decide(SD2, set(), {}, stem=stem)
+    assert (choice.prediction, reason in choice.reason) == (expected, True)
+    # Any stronger evidence comes first.
+    assert decide(SD2, {"v_pred"}, {}, stem=stem).prediction is Prediction.V
+
+
 def test_the_reference_names_the_inference_config() -> None:
     # Entries as the public reference writes them (stable_diffusion.json).
     entries = {
@@ -117,7 +133,7 @@ def _loaded_prediction(tmp_path: Path, **settings: Any) -> tuple[str, str]:
     return model.pipeline.scheduler.config.prediction_type, sampler.config.prediction_type
 
 
-def test_an_sd2_file_is_v_unless_its_metadata_says_otherwise(
+def test_an_sd2_file_is_v_unless_its_metadata_or_released_name_says_otherwise(
     tmp_path: Path, sd2_components: dict[str, Any]
 ) -> None:
     plain = write_original_checkpoint(sd2_components, tmp_path / "plain.safetensors", "sd2")
@@ -129,6 +145,10 @@ def test_an_sd2_file_is_v_unless_its_metadata_says_otherwise(
         metadata={"modelspec.prediction_type": "epsilon"},
     )
     assert _loaded_prediction(tmp_path, models={"tiny-sd2": str(declared)}) == ("epsilon",) * 2
+    released = write_original_checkpoint(
+        sd2_components, tmp_path / "v2-1_512-ema-pruned.safetensors", "sd2"
+    )
+    assert _loaded_prediction(tmp_path, models={"tiny-sd2": str(released)}) == ("epsilon",) * 2
 
 
 def test_the_volunteers_setting_wins(tmp_path: Path, sd2_components: dict[str, Any]) -> None:
