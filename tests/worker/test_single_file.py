@@ -137,3 +137,10 @@ def test_a_ckpt_that_needs_code_is_refused_and_its_code_never_runs(tmp_path: Pat
         load_pipeline(str(path), resolve_placement("cpu", "fp32"), tmp_path)
     assert ".safetensors release" in str(refused.value)
     assert not marker.exists()
+
+
+def test_a_file_missing_the_tensors_that_fix_its_sizes_says_so(tmp_path: Path) -> None:
+    # The right names for detection, but no VAE, text encoder or UNet body to size them from.
+    path = _checkpoint(tmp_path / "stub.safetensors", (SD2_TEXT,), 4)
+    with pytest.raises(ModelLoadError, match="sd2 checkpoint without the tensors that fix its"):
+        load_pipeline(str(path), resolve_placement("cpu", "fp32"), tmp_path)
