@@ -1,0 +1,189 @@
+"""Two API nodes on two hosts, one Redis, one PostgreSQL, one bucket: an artist talks to node A
+only, workers to node B only. Requests go end to end across the nodes, a long-poll on A wakes
+when B's worker submits, and SIGKILLing A mid-load loses nothing."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from tests.faults.horde_client import HordeClient, SimWorker, wait_until
+from tests.faults.images import webp_b64
+from tests.multinode.conftest import Cluster
+
+pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.slow]
+
+LONG_POLL_SECONDS = 20.0
+# Generous: a wake crosses Redis pub/sub and two forwarders on a small shared machine.
+WAKE_BOUND_SECONDS = 5.0
+DEADLINE_SECONDS = 40.0
+
+
+class Follower:
+    """An artist's client that follows requests to their end with `check?wait=` long-polls.
+    A node that stops answering (the connection dies, or is refused) is left for the next one
+    in `apis`: the horde's state is shared, so any node can answer for any request."""
+
+    def __init__(self, apis: Sequence[str], apikey: str, request_ids: Sequence[str]) -> None:
+        self.apis = list(apis)
+        self.request_ids = list(request_ids)
+        self.http = httpx.Client(headers={"apikey": apikey, "Client-Agent": "two-nodes:1:none"})
+        self.final: dict[str, dict[str, Any]] = {}
+        self.failovers = 0
+        self._thread = threading.Thread(target=self._run, name="follower", daemon=True)
+
+    def start(self) -> Follower:
+        self._thread.start()
+        return self
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+        self.http.close()
+        assert not self._thread.is_alive(), f"still following after {timeout} s: {self.final}"
+
+    def _run(self) -> None:
+        node = 0
+        deadline = time.monotonic() + DEADLINE_SECONDS
+        for request_id in self.request_ids:
+            while time.monotonic() < deadline:
+                url = f"{self.apis[node]}/generate/check/{request_id}"
+                try:
+                    reply = self.http.get(url, params={"wait": 10}, timeout=LONG_POLL_SECONDS + 5)
+                except httpx.TransportError:
+                    self.failovers += 1
+                    node = (node + 1) % len(self.apis)
+                    continue
+                body = reply.json()
+                if reply.status_code == 200 and body["done"]:
+                    self.final[request_id] = body
+                    break
+
+
+def queue(client: HordeClient, n: int) -> str:
+    return client.request_id("two nodes", params={"n": n}, r2=True)
+
+
+def test_a_long_poll_on_node_a_wakes_when_a_worker_on_node_b_submits(cluster: Cluster) -> None:
+    images = 6
+    with (
+        HordeClient(cluster.a.api, cluster.artist_key) as artist,
+        HordeClient(cluster.b.api, cluster.volunteer_key) as worker,
+    ):
+        request_id = queue(artist, images)
+        woke: dict[str, Any] = {}
+        returned = threading.Event()
+
+        def long_poll() -> None:
+            started = time.monotonic()
+            reply = artist.call(
+                "GET",
+                f"/generate/check/{request_id}",
+                params={"wait": LONG_POLL_SECONDS},
+                timeout=LONG_POLL_SECONDS + 10,
+            )
+            woke.update(reply=reply, at=time.monotonic(), seconds=time.monotonic() - started)
+            returned.set()
+
+        threading.Thread(target=long_poll, daemon=True).start()
+        # One image at a time on B until the long-poll on A comes back. A long-poll whose
+        # request is not done returns before its wait only when the request changes (a pop or
+        # a submit), so an early return with work left proves B's change woke A; the first
+        # change does it, or a later one if the poll reached A late.
+        acted_at, held = 0.0, None
+        for _ in range(images):
+            acted_at = time.monotonic()
+            held = worker.pop("node-b-worker").json().get("id")
+            assert held, "B found no job of the request queued on A"
+            if returned.wait(WAKE_BOUND_SECONDS):
+                break
+            acted_at = time.monotonic()
+            submit = worker.submit(held, generation=webp_b64(64, 64, tag=held))
+            held = None
+            assert submit.status_code == 200, submit.text
+            if returned.wait(WAKE_BOUND_SECONDS):
+                break
+        assert returned.is_set(), "the long-poll on A never came back"
+        body = woke["reply"].json()
+        assert woke["reply"].status_code == 200, body
+        assert not body["done"] and body["processing"] + body["finished"] >= 1, body
+        assert woke["seconds"] < LONG_POLL_SECONDS, "it ran out its wait: no wake reached A"
+        assert woke["at"] - acted_at < WAKE_BOUND_SECONDS
+
+        # The rest (a job popped above may still be out), then the whole request as A tells it.
+        if held:
+            assert worker.submit(held).status_code == 200
+        while (job := worker.pop("node-b-worker").json()).get("id"):
+            assert worker.submit(job["id"]).status_code == 200
+        status = artist.wait_done(request_id, timeout=DEADLINE_SECONDS)
+    assert status["done"] and not status["faulted"]
+    assert len(status["generations"]) == images
+    assert {g["worker_name"] for g in status["generations"]} == {"node-b-worker"}
+
+
+def test_killing_node_a_mid_load_loses_nothing(cluster: Cluster) -> None:
+    requests, images = 10, 2
+    a, b = cluster.a, cluster.b
+    with (
+        HordeClient(a.api, cluster.artist_key) as artist,
+        HordeClient(b.api, cluster.volunteer_key) as held_worker,
+    ):
+        request_ids = [queue(artist, images) for _ in range(requests)]
+        # A job popped before the kill and delivered after it: load A's death must not touch.
+        held = held_worker.pop("holder").json()
+        assert held.get("id"), held
+        followers = [
+            Follower([a.api, b.api], cluster.artist_key, request_ids[i::3]).start()
+            for i in range(3)
+        ]
+        workers = [
+            SimWorker(
+                b.api, cluster.volunteer_key, f"sim-{i}", upload_verify=str(cluster.tls.ca_file)
+            )
+            for i in range(2)
+        ]
+        for sim in workers:
+            sim.start()
+        try:
+            wait_until(lambda: sum(len(s.record.submitted) for s in workers) >= 6, 20)
+            a.kill()
+            left = [
+                rid
+                for rid in request_ids
+                if not held_worker.check(rid).json()["done"]  # asked of B: A is dead
+            ]
+            assert left, "the load was over before A died: the kill proved nothing"
+            assert held_worker.submit(held["id"]).status_code == 200
+            a.start()  # A comes back on the same address and settings
+            for follower in followers:
+                follower.join(DEADLINE_SECONDS)
+        finally:
+            for sim in workers:
+                sim.stop()
+
+        assert sum(f.failovers for f in followers) >= 1, "no follower was cut off by the kill"
+        generation_ids: list[str] = []
+        for rid in request_ids:
+            status = artist.status(rid).json()  # asked of A, restarted
+            assert status["done"] and not status["faulted"], (rid, status)
+            assert len(status["generations"]) == images, (rid, status)
+            generation_ids += [g["id"] for g in status["generations"]]
+    popped = [job for sim in workers for job in sim.record.popped] + [held["id"]]
+    assert len(popped) == len(set(popped)) == requests * images, "a job was handed out twice"
+    assert all(not s.record.duplicate and not s.record.aborted for s in workers)
+    assert len(set(generation_ids)) == len(generation_ids) == requests * images
+    # Every job's result is in the one bucket, named by its job id, whichever node wrote it.
+    stored = cluster.bucket.keys()
+    results = {key.rsplit("/", 1)[-1] for key in stored if "/uploads/" not in key}
+    assert {f"{job}.webp" for job in popped} <= results
+    link = status["generations"][0]["img"]
+    assert link.startswith(cluster.bucket.settings["results_s3_endpoint_url"]), link
+    fetched = httpx.get(link, verify=str(cluster.tls.ca_file))
+    assert fetched.status_code == 200
+    assert Image.open(io.BytesIO(fetched.content)).format == "WEBP"
