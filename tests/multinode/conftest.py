@@ -43,6 +43,9 @@ class Cluster:
     tls: TlsFiles
     artist_key: str
     volunteer_key: str
+    # The nodes' only ways to Redis and PostgreSQL: `drop()` one to cut both nodes off it.
+    redis: FaultProxy
+    postgres: FaultProxy
 
 
 def via(url: str, host: str, port: int) -> str:
@@ -118,4 +121,13 @@ def cluster(
             artist, volunteer = pool.map(
                 lambda args: args[0].create_user(args[1]), [(a, "artist"), (b, "volunteer")]
             )
-        yield Cluster(a=a, b=b, bucket=bucket, tls=tls, artist_key=artist, volunteer_key=volunteer)
+        yield Cluster(
+            a=a,
+            b=b,
+            bucket=bucket,
+            tls=tls,
+            artist_key=artist,
+            volunteer_key=volunteer,
+            redis=redis_proxy,
+            postgres=postgres_proxy,
+        )

@@ -16,6 +16,7 @@ from PIL import Image
 
 from tests.faults.horde_client import HordeClient, SimWorker, wait_until
 from tests.faults.images import webp_b64
+from tests.faults.proxy import FaultProxy
 from tests.multinode.conftest import Cluster
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.slow]
@@ -187,3 +188,37 @@ def test_killing_node_a_mid_load_loses_nothing(cluster: Cluster) -> None:
     fetched = httpx.get(link, verify=str(cluster.tls.ca_file))
     assert fetched.status_code == 200
     assert Image.open(io.BytesIO(fetched.content)).format == "WEBP"
+
+
+@pytest.mark.parametrize(
+    ("service", "says"),
+    [("postgres", "user database"), ("redis", "queue store (Redis)")],
+    ids=["postgresql-down", "redis-down"],
+)
+def test_a_shared_store_outage_is_a_503_on_both_nodes_and_loses_nothing(
+    cluster: Cluster, service: str, says: str
+) -> None:
+    link: FaultProxy = getattr(cluster, service)
+    with (
+        HordeClient(cluster.a.api, cluster.artist_key) as artist,
+        HordeClient(cluster.b.api, cluster.volunteer_key) as worker,
+    ):
+        before = queue(artist, 2)
+        link.drop()  # both nodes lose it at once, as when the store itself goes down
+        try:
+            calls = [
+                lambda: artist.generate({"prompt": "in the outage", "params": {"n": 1}}),
+                lambda: worker.pop("outage-worker"),
+            ]
+            for call in calls:
+                # A key checked within the last second is still cached: wait for the cache to go.
+                reply = wait_until(lambda call=call: (r := call()).status_code == 503 and r, 15)
+                assert reply.json()["rc"] == "ServiceUnavailable", reply.text
+                assert says in reply.json()["message"], reply.text
+        finally:
+            link.pass_through()
+        after = queue(artist, 2)
+        with SimWorker(cluster.b.api, cluster.volunteer_key, "after-outage"):
+            for request_id in (before, after):
+                status = artist.wait_done(request_id, timeout=DEADLINE_SECONDS)
+                assert not status["faulted"] and len(status["generations"]) == 2, status
