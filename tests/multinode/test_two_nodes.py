@@ -29,8 +29,9 @@ DEADLINE_SECONDS = 40.0
 
 class Follower:
     """An artist's client that follows requests to their end with `check?wait=` long-polls.
-    A node that stops answering (the connection dies, or is refused) is left for the next one
-    in `apis`: the horde's state is shared, so any node can answer for any request."""
+    A node that stops answering (the connection dies, or is refused, or it answers 5xx) is left
+    for the next one in `apis`: the horde's state is shared, so any node answers for any
+    request."""
 
     def __init__(self, apis: Sequence[str], apikey: str, request_ids: Sequence[str]) -> None:
         self.apis = list(apis)
@@ -58,6 +59,8 @@ class Follower:
                 try:
                     reply = self.http.get(url, params={"wait": 10}, timeout=LONG_POLL_SECONDS + 5)
                 except httpx.TransportError:
+                    reply = None
+                if reply is None or reply.status_code >= 500:
                     self.failovers += 1
                     node = (node + 1) % len(self.apis)
                     continue
