@@ -195,7 +195,7 @@ def test_killing_node_a_mid_load_loses_nothing(cluster: Cluster) -> None:
 
 @pytest.mark.parametrize(
     ("service", "says", "following"),
-    # Following a request (check, status) needs Redis only: an artist still sees it move on
+    # Following a request (check, status) needs Redis and the bucket only: an artist still sees it move on
     # while the user database is down.
     [("postgres", "user database", 200), ("redis", "queue store (Redis)", 503)],
     ids=["postgresql-down", "redis-down"],
@@ -221,6 +221,7 @@ def test_a_shared_store_outage_is_a_503_on_both_nodes_and_loses_nothing(
                 assert reply.json()["rc"] == "ServiceUnavailable", reply.text
                 assert says in reply.json()["message"], reply.text
             assert artist.check(before).status_code == following
+            assert artist.status(before).status_code == following
         finally:
             link.pass_through()
         after = queue(artist, 2)
