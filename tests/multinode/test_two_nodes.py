@@ -195,8 +195,8 @@ def test_killing_node_a_mid_load_loses_nothing(cluster: Cluster) -> None:
 
 @pytest.mark.parametrize(
     ("service", "says", "following"),
-    # Following a request (check, status) needs Redis and the bucket only: an artist still sees it move on
-    # while the user database is down.
+    # Following a request (check, status) needs Redis and the bucket only: an artist still sees
+    # it move on while the user database is down.
     [("postgres", "user database", 200), ("redis", "queue store (Redis)", 503)],
     ids=["postgresql-down", "redis-down"],
 )
