@@ -81,6 +81,10 @@ def test_a_long_poll_on_node_a_wakes_when_a_worker_on_node_b_submits(cluster: Cl
         HordeClient(cluster.b.api, cluster.volunteer_key) as worker,
     ):
         request_id = queue(artist, images)
+        # Every image out to a worker on B first (one name each: a worker holds one job), so
+        # from here on the request changes only by submits.
+        jobs = [worker.pop(f"node-b-worker-{i}").json().get("id") for i in range(images)]
+        assert all(jobs), f"B did not find every job of the request queued on A: {jobs}"
         woke: dict[str, Any] = {}
         returned = threading.Event()
 
@@ -96,39 +100,33 @@ def test_a_long_poll_on_node_a_wakes_when_a_worker_on_node_b_submits(cluster: Cl
             returned.set()
 
         threading.Thread(target=long_poll, daemon=True).start()
-        # One image at a time on B until the long-poll on A comes back. A long-poll whose
-        # request is not done returns before its wait only when the request changes (a pop or
-        # a submit), so an early return with work left proves B's change woke A; the first
-        # change does it, or a later one if the poll reached A late.
-        acted_at, held = 0.0, None
-        for _ in range(images):
-            acted_at = time.monotonic()
-            held = worker.pop("node-b-worker").json().get("id")
-            assert held, "B found no job of the request queued on A"
-            if returned.wait(WAKE_BOUND_SECONDS):
-                break
-            acted_at = time.monotonic()
-            submit = worker.submit(held, generation=webp_b64(64, 64, tag=held))
-            held = None
+        # One submit at a time on B until the long-poll on A comes back. A long-poll whose
+        # request is not done returns before its wait only when the request changes, so an
+        # early return with images still out proves a submit on B woke A: the first one, or
+        # a later one if the poll reached A late.
+        submitted_at, left = 0.0, list(jobs)
+        while left and not returned.is_set():
+            job_id = left.pop()
+            submit = worker.submit(job_id, generation=webp_b64(64, 64, tag=job_id))
             assert submit.status_code == 200, submit.text
-            if returned.wait(WAKE_BOUND_SECONDS):
-                break
+            submitted_at = time.monotonic()
+            returned.wait(WAKE_BOUND_SECONDS)
         assert returned.is_set(), "the long-poll on A never came back"
         body = woke["reply"].json()
         assert woke["reply"].status_code == 200, body
-        assert not body["done"] and body["processing"] + body["finished"] >= 1, body
+        assert not body["done"] and 1 <= body["finished"] < images, body
         assert woke["seconds"] < LONG_POLL_SECONDS, "it ran out its wait: no wake reached A"
-        assert woke["at"] - acted_at < WAKE_BOUND_SECONDS
+        assert woke["at"] - submitted_at < WAKE_BOUND_SECONDS
 
-        # The rest (a job popped above may still be out), then the whole request as A tells it.
-        if held:
-            assert worker.submit(held).status_code == 200
-        while (job := worker.pop("node-b-worker").json()).get("id"):
-            assert worker.submit(job["id"]).status_code == 200
+        # The rest, then the whole request as A tells it.
+        for job_id in left:
+            assert worker.submit(job_id).status_code == 200
         status = artist.wait_done(request_id, timeout=DEADLINE_SECONDS)
     assert status["done"] and not status["faulted"]
     assert len(status["generations"]) == images
-    assert {g["worker_name"] for g in status["generations"]} == {"node-b-worker"}
+    assert {g["worker_name"] for g in status["generations"]} == {
+        f"node-b-worker-{i}" for i in range(images)
+    }
 
 
 def test_killing_node_a_mid_load_loses_nothing(cluster: Cluster) -> None:
