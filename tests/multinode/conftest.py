@@ -4,8 +4,9 @@ Redis, the real PostgreSQL and an S3 bucket (moto), as N nodes behind a proxy sh
 Each node is the real `horde-api serve` (uvicorn, production mode) inside its own namespace,
 listening on its own address of a bridge; it reaches nothing of the machine but the bridge.
 The shared services live in the root namespace: Redis and PostgreSQL listen on 127.0.0.1 only,
-so the test forwards the bridge address to them (tests/faults/proxy.py in pass-through mode),
-and moto's S3 listens on the bridge address itself. Clients and workers run in the test process
+so the test forwards the bridge address to them (tests/faults/proxy.py in pass-through mode;
+Redis once per node, so that one node alone can lose it), and moto's S3 listens on the bridge
+address itself. Clients and workers run in the test process
 and reach each node over the bridge.
 """
 
@@ -43,9 +44,14 @@ class Cluster:
     tls: TlsFiles
     artist_key: str
     volunteer_key: str
-    # The nodes' only ways to Redis and PostgreSQL: `drop()` one to cut both nodes off it.
-    redis: FaultProxy
+    # The nodes' only ways to Redis (one link per node, by node name) and PostgreSQL (one for
+    # both): `drop()` a link to cut nodes off the store behind it.
+    redis_links: dict[str, FaultProxy]
     postgres: FaultProxy
+    redis_prefix: str
+
+    def links(self, service: str) -> list[FaultProxy]:
+        return list(self.redis_links.values()) if service == "redis" else [self.postgres]
 
 
 def via(url: str, host: str, port: int) -> str:
@@ -86,7 +92,7 @@ def cluster(
     tmp_path = tmp_path_factory.mktemp("two-nodes")
     with ExitStack() as stack:
         lab = stack.enter_context(network_lab(["a", "b"]))
-        redis_proxy = _forwarder(stack, lab.gateway, redis_url)
+        redis_links = {name: _forwarder(stack, lab.gateway, redis_url) for name in lab.hosts}
         postgres_proxy = _forwarder(stack, lab.gateway, postgres_url)
         schema_url = stack.enter_context(fresh_schema(postgres_url))
         tls = make_tls_files(tmp_path / "tls", lab.gateway)
@@ -94,17 +100,16 @@ def cluster(
         s3.start()
         stack.callback(s3.stop)
         bucket = new_bucket(s3)
-        shared = {
-            "redis_url": via(redis_url, lab.gateway, redis_proxy.port),
-            "redis_prefix": f"test-{uuid.uuid4().hex[:12]}:",
-            "database_url": via(schema_url, lab.gateway, postgres_proxy.port),
-        }
+        redis_prefix = f"test-{uuid.uuid4().hex[:12]}:"
+        database_url = via(schema_url, lab.gateway, postgres_proxy.port)
         # One uvicorn process per node: the nodes are the point, and the machine is small.
         env = {**FAST_ENV, **s3_env(bucket), "HORDE_PROCESSES": "1"}
         a, b = (
             new_horde(
                 tmp_path / host.name,  # its own data dir: nothing shared on disk
-                **shared,
+                redis_url=via(redis_url, lab.gateway, redis_links[host.name].port),
+                redis_prefix=redis_prefix,
+                database_url=database_url,
                 extra_env=env,
                 host=host.address,
                 launcher=host.command([]),
@@ -128,6 +133,7 @@ def cluster(
             tls=tls,
             artist_key=artist,
             volunteer_key=volunteer,
-            redis=redis_proxy,
+            redis_links=redis_links,
             postgres=postgres_proxy,
+            redis_prefix=redis_prefix,
         )

@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 from PIL import Image
+from redis import Redis
 
 from tests.faults.horde_client import HordeClient, SimWorker, wait_until
 from tests.faults.images import webp_b64
-from tests.faults.proxy import FaultProxy
 from tests.multinode.conftest import Cluster
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.slow]
@@ -201,13 +201,14 @@ def test_killing_node_a_mid_load_loses_nothing(cluster: Cluster) -> None:
 def test_a_shared_store_outage_is_a_503_on_both_nodes_and_loses_nothing(
     cluster: Cluster, service: str, says: str, following: int
 ) -> None:
-    link: FaultProxy = getattr(cluster, service)
+    links = cluster.links(service)
     with (
         HordeClient(cluster.a.api, cluster.artist_key) as artist,
         HordeClient(cluster.b.api, cluster.volunteer_key) as worker,
     ):
         before = queue(artist, 2)
-        link.drop()  # both nodes lose it at once, as when the store itself goes down
+        for link in links:  # both nodes lose it at once, as when the store itself goes down
+            link.drop()
         try:
             calls = [
                 lambda: artist.generate({"prompt": "in the outage", "params": {"n": 1}}),
@@ -221,9 +222,63 @@ def test_a_shared_store_outage_is_a_503_on_both_nodes_and_loses_nothing(
             assert artist.check(before).status_code == following
             assert artist.status(before).status_code == following
         finally:
-            link.pass_through()
+            for link in links:
+                link.pass_through()
         after = queue(artist, 2)
         with SimWorker(cluster.b.api, cluster.volunteer_key, "after-outage"):
             for request_id in (before, after):
                 status = artist.wait_done(request_id, timeout=DEADLINE_SECONDS)
                 assert not status["faulted"] and len(status["generations"]) == 2, status
+
+
+def test_a_node_that_lost_redis_while_the_other_went_on_still_answers_its_long_polls(
+    cluster: Cluster, redis_url: str
+) -> None:
+    """Node A loses Redis for a moment while B's worker finishes the request A's artist is
+    long-polling: the event published then never reaches A. The long-poll must still answer,
+    with the request done, as soon as A has Redis again, not when its wait runs out."""
+    link_a = cluster.redis_links["a"]
+    observer = Redis.from_url(redis_url)
+    activity = f"{cluster.redis_prefix}activity"
+    with (
+        HordeClient(cluster.a.api, cluster.artist_key) as artist,
+        HordeClient(cluster.b.api, cluster.volunteer_key) as worker,
+    ):
+        request_id = queue(artist, 1)
+        job = worker.pop("node-b-worker").json()["id"]
+        last_read = observer.zscore(activity, request_id)
+        answers: list[tuple[float, int, dict[str, Any]]] = []
+
+        def follow() -> None:
+            # As a client does: an early answer with nothing new (or a 503 while A is cut off)
+            # is followed by the next long-poll.
+            while True:
+                reply = artist.call(
+                    "GET",
+                    f"/generate/check/{request_id}",
+                    params={"wait": LONG_POLL_SECONDS},
+                    timeout=LONG_POLL_SECONDS + 10,
+                )
+                answers.append((time.monotonic(), reply.status_code, reply.json()))
+                if reply.status_code == 200 and reply.json()["done"]:
+                    return
+
+        poller = threading.Thread(target=follow, daemon=True)
+        poller.start()
+        # A check counts as the request's activity, and listens before it reads: once its read
+        # shows in Redis, a long-poll is waiting on A.
+        wait_until(lambda: observer.zscore(activity, request_id) != last_read, 10)
+        link_a.drop()
+        try:
+            wait_until(lambda: link_a.live_connections() == 0, 10)  # A's listener is cut too
+            assert worker.submit(job).status_code == 200  # B goes on; A hears nothing of it
+        finally:
+            link_a.pass_through()
+        back = time.monotonic()
+        poller.join(LONG_POLL_SECONDS + 10)
+    observer.close()
+    assert not poller.is_alive(), f"no long-poll answered done: {answers}"
+    done_at = answers[-1][0]
+    assert done_at - back < WAKE_BOUND_SECONDS, (
+        "a long-poll waited out its wait after Redis came back"
+    )
