@@ -46,10 +46,11 @@ fi
 # Debian's Krita reads WebP (the horde's result format) only with Qt's image-format plug-ins;
 # Krita's own AppImage/Windows/macOS builds bundle them. Debian's Chromium and its chromedriver
 # run the web studio's browser test (tests/studio). GIMP 2.10 and libgimp2.0-dev (gimptool-2.0)
-# build and run the GIMP plug-in (tests/gimp).
+# build and run the GIMP plug-in (tests/gimp). iproute2's `ip` makes the network namespaces of
+# the two-API-node test (tests/multinode).
 missing=""
 for package in krita xvfb xauth qt5-image-formats-plugins chromium chromium-driver gimp \
-  libgimp2.0-dev; do
+  libgimp2.0-dev iproute2; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
     || missing="$missing $package"
 done
@@ -58,4 +59,4 @@ if [ -n "$missing" ]; then
   apt_get update -q
   DEBIAN_FRONTEND=noninteractive apt_get install -y -q $missing
 fi
-echo "==> Redis, PostgreSQL, Krita, Chromium and GIMP are available"
+echo "==> Redis, PostgreSQL, Krita, Chromium, GIMP and iproute2 are available"
