@@ -20,6 +20,7 @@ from .colorspace import PixelFormat
 from .document import is_open
 from .geometry import JobArea
 from .inserter import STEP_DELAY_MS, fit_to_area
+from .layer_space import make_srgb
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,10 @@ class PreviewLayer:
         root = self.doc.rootNode()
         children = root.childNodes()
         self.layer = self.doc.createNode(self.name, "paintlayer")
+        if self.fmt.krita_converts:
+            # It takes the 8-bit sRGB preview as it is; Krita composes it with the document's
+            # colour space, and the layer is removed again, so it is never converted back.
+            make_srgb(self.layer)
         root.addChildNode(self.layer, children[-1] if children else None)
         self._give_back_active_layer()
 
