@@ -322,7 +322,10 @@ class FeatureScenario(StepRunner):
             self.next_step(100)
             return
         self.undo_tries += 1
-        self.app.action("edit_undo").trigger()
+        undo = self.app.action("edit_undo")
+        # What this step undoes, as Krita's Edit menu names it ("Undo Add Layer", …).
+        info.setdefault("undone", []).append(undo.text())
+        undo.trigger()
         self.doc.waitForDone()
         self.steps.insert(0, self.undo_outpaint)
         self.next_step(200)
