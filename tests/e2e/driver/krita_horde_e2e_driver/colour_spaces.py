@@ -4,16 +4,11 @@ added as a layer. The report says what the horde was sent (the source image's co
 the result layer landed, in which colour space, and how far its colours (read back as 8-bit
 sRGB through Krita) are from the image the worker returned."""
 
-import time
-import traceback
-
 from krita import Selection
-from PyQt5.QtCore import QTimer
 
 from .scenario import all_nodes
 from .steps import StepRunner
 
-POLL_MS = 50
 SIZE = 256
 RECT = (32, 48, 128, 96)
 PAINTED = (40, 80, 200, 255)  # B, G, R, A: a brick red
@@ -33,27 +28,6 @@ class ColourSpaceScenario(StepRunner):
                 self.close_document,
             ]
         self.steps += [self.finish, self.quit]
-
-    def start(self):
-        QTimer.singleShot(self.config.get("start_delay_ms", 500), self._run_next)
-
-    def wait_until(self, condition, then, what, timeout_s=240):
-        started = time.monotonic()
-
-        def poll():
-            try:
-                if condition():
-                    then()
-                    return
-            except Exception:
-                self.fail(traceback.format_exc())
-                return
-            if time.monotonic() - started > timeout_s:
-                self.fail(f"timed out waiting for {what}")
-                return
-            QTimer.singleShot(POLL_MS, poll)
-
-        poll()
 
     def find_docker(self):
         if self.live_docker() is None:
@@ -141,9 +115,4 @@ class ColourSpaceScenario(StepRunner):
         self.next_step(300)
 
     def finish(self):
-        failed = [e for e in self.events if e[0] == "failed"]
-        if failed and not self.report["error"]:
-            self.report["error"] = f"jobs failed: {failed}"
-        self.report["ok"] = self.report["error"] is None
-        self.write_report()
-        self.next_step(100)
+        self.write_outcome(self.events)
