@@ -50,12 +50,12 @@ def one_run(plugin_zip: Path, folder: Path) -> dict[str, float]:
 
 
 def plugin_zip_of(ref: str, folder: Path) -> Path:
-    """The plug-in zip of git `ref` (its krita_plugin/ and build script), for a side-by-side
-    comparison with this checkout's."""
+    """The plug-in zip of git `ref` (its krita_plugin/, VERSION and build script), for a
+    side-by-side comparison with this checkout's."""
     tree = folder / "tree"
     tree.mkdir(parents=True)
     archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", ref, "krita_plugin", "scripts"],
+        ["git", "-C", str(ROOT), "archive", ref, "krita_plugin", "scripts", "VERSION"],
         check=True,
         capture_output=True,
     ).stdout
