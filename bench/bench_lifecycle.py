@@ -129,7 +129,7 @@ def profiling(
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"{mode}-{time.strftime('%H%M%S')}.txt"
     command = [*taskset_prefix(cpus[0] if cpus else None), "py-spy", "record", "--pid", str(pid)]
-    command += ["--subprocesses", "--nonblocking", "--gil", "--rate", "100", "--format", "raw"]
+    command += ["--subprocesses", "--nonblocking", "--gil", "--rate", "200", "--format", "raw"]
     spy = subprocess.Popen([*command, "--output", str(out)], stdout=subprocess.DEVNULL)
     try:
         yield

@@ -93,7 +93,7 @@ def apply_events(session: Session, events: list[KudosEvent]) -> int:
     users that no longer exist are dropped.
 
     A batch costs a fixed handful of statements, not a few per event: one SELECT of the users
-    that exist, one multi-row INSERT of the ledger rows (those already there are skipped, and
+    that exist, a multi-row INSERT of the ledger rows (those already there are skipped, and
     RETURNING names the new ones), then one UPDATE per user and per worker with the sums of
     their new events. The settlement of a busy horde is a batch of hundreds of events a second.
     """
@@ -121,11 +121,13 @@ def apply_events(session: Session, events: list[KudosEvent]) -> int:
     if not rows:
         return 0
     table = KudosEntry.__table__
+    # One statement compiled once (cached) and sent as multi-row batches (SQLAlchemy's
+    # "insertmanyvalues"); RETURNING names only the rows that were not there yet.
     inserted = session.execute(
         _insert_ignoring_duplicates(session)
-        .values(rows)
         .on_conflict_do_nothing(index_elements=["event_id"])
-        .returning(table.c.event_id)
+        .returning(table.c.event_id),
+        rows,
     )
     new = [unique[event_id] for event_id in inserted.scalars()]
     users: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
