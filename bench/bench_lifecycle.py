@@ -43,7 +43,7 @@ from pathlib import Path
 from _common import REDIS_URL, machine, median, percentile, running_horde
 from _filters import add_filters, filter_check_microseconds
 from _record import record
-from lean_driver import LeanPlan, LeanReport, run_lean_load, split_plan
+from lean_driver import LeanPlan, LeanReport, empty_pops, run_lean_load, split_plan
 from server_side import (
     PostgresBackends,
     ServerMeter,
@@ -70,6 +70,7 @@ class RunResult:
     postgres_ms: float
     driver_ms: float
     server_core: float  # server-side CPU ÷ wall time ÷ server CPUs
+    empty_pop_ms: float  # server-side CPU of one pop on an empty queue, before the load
     p50: dict[str, float]
     p99: dict[str, float]
 
@@ -139,6 +140,28 @@ def profiling(
         print(f"  profile: {out}", flush=True)
 
 
+def _empty_pop_cpu(
+    api: str,
+    worker_key: str,
+    count: int,
+    meter: ServerMeter,
+    cpus: tuple[set[int], set[int]] | None,
+) -> float:
+    """Server-side CPU (ms) of one pop on an empty queue: `count` pops one after another."""
+    if count <= 0:
+        return float("nan")
+    own = os.sched_getaffinity(0)
+    pin([0], cpus[0] if cpus else None)
+    try:
+        with meter.measuring() as used:
+            empty = empty_pops(api, worker_key, count)
+    finally:
+        os.sched_setaffinity(0, own)
+    if empty != count:
+        raise RuntimeError(f"{count - empty} of {count} pops on an empty queue were not empty")
+    return used["total"] / count * 1e3
+
+
 def one_run(
     mode: str,
     args: argparse.Namespace,
@@ -166,6 +189,7 @@ def one_run(
         embedded = mode == "embedded"
         postgres = None if embedded else PostgresBackends(POSTGRES_ADMIN, app_name, server_cpus)
         meter = ServerMeter(live.process.pid, None if embedded else redis[1], postgres)
+        pop_ms = _empty_pop_cpu(live.api, worker_key, args.empty_pops, meter, cpus)
         driver_before = os.times()
         wall = time.perf_counter()
         with meter.measuring() as used, profiling(args.profile, live.process.pid, mode, cpus):
@@ -185,6 +209,7 @@ def one_run(
         postgres_ms=used["postgres"] / done * 1e3,
         driver_ms=driver_cpu / done * 1e3,
         server_core=used["total"] / wall / (len(server_cpus) if server_cpus else 1),
+        empty_pop_ms=pop_ms,
         p50={c: percentile(v, 50) * 1e3 for c, v in report.latencies.items()},
         p99={c: percentile(v, 99) * 1e3 for c, v in report.latencies.items()},
     )
@@ -193,7 +218,7 @@ def one_run(
         f" {result.rate:.1f} lifecycles/s, server side {result.server_ms:.2f} ms CPU per"
         f" lifecycle (API {result.api_ms:.2f}, Redis {result.redis_ms:.2f}, PostgreSQL"
         f" {result.postgres_ms:.2f}; {result.server_core:.0%} of its core), driver"
-        f" {result.driver_ms:.2f} ms; calls: "
+        f" {result.driver_ms:.2f} ms; empty pop {result.empty_pop_ms:.2f} ms CPU; calls: "
         + ", ".join(f"{c}={len(v)}" for c, v in sorted(report.latencies.items()))
         + (f"; errors {dict(report.errors)}" if report.errors else ""),
         flush=True,
@@ -214,6 +239,7 @@ def summarize(label: str, results: list[RunResult]) -> None:
         f"{median([r.redis_ms for r in results]):>7.2f}"
         f"{median([r.postgres_ms for r in results]):>7.2f}"
         f"{median([r.driver_ms for r in results]):>8.2f}"
+        f"{median([r.empty_pop_ms for r in results]):>8.2f}"
         f"{sum(r.lost for r in results):>6}{sum(r.errors for r in results):>7}"
     )
     for call in CALLS:
@@ -233,6 +259,8 @@ def record_figures(label: str, results: list[RunResult]) -> None:
     target = "≤ 3" if "redis" in label else ""
     cpu = round(median([r.server_ms for r in results]), 2)
     record("lifecycle", f"{label} server CPU/lifecycle", cpu, "ms", target)
+    pop = round(median([r.empty_pop_ms for r in results]), 2)
+    record("lifecycle", f"{label} server CPU/empty pop", pop, "ms")
     for call in CALLS:
         p99 = [r.p99[call] for r in results if call in r.p99]
         if p99:
@@ -245,6 +273,7 @@ def print_ratios(label: str, new: list[RunResult], old: list[RunResult]) -> None
     figures = {
         "server CPU/lifecycle": [n.server_ms / o.server_ms for n, o in pairs],
         "lifecycles/s": [n.rate / o.rate for n, o in pairs],
+        "empty pop CPU": [n.empty_pop_ms / o.empty_pop_ms for n, o in pairs],
         **{
             f"{call} p50": [n.p50[call] / o.p50[call] for n, o in pairs]
             for call in CALLS
@@ -269,6 +298,7 @@ def main() -> None:
     parser.add_argument("--filters", default="0", help="prompt filter counts, e.g. 0,300")
     parser.add_argument("--driver", choices=("lean", "httpx"), default="lean")
     parser.add_argument("--driver-processes", type=int, default=2)
+    parser.add_argument("--empty-pops", type=int, default=300, help="pops timed on an empty queue")
     parser.add_argument("--against", type=Path, help="a checkout of older code to compare with")
     parser.add_argument("--profile", type=Path, help="write py-spy profiles of the API here")
     args = parser.parse_args()
@@ -311,7 +341,7 @@ def main() -> None:
                         results[(mode, count, name)].append(one_run(mode, args, redis, count, root))
     header = (
         f"{'mode':<30}{'lc/s':>10}{'srv ms':>9}{'api':>7}{'redis':>7}{'pg':>7}{'drv ms':>8}"
-        f"{'lost':>6}{'errors':>7}"
+        f"{'pop∅ ms':>8}{'lost':>6}{'errors':>7}"
     )
     header += "".join(f"{c + ' p50/p99':>16}" for c in CALLS)
     print("\nmedians over the runs; CPU in ms per lifecycle; latencies in ms")

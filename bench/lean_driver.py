@@ -319,3 +319,28 @@ def run_lean_load(plans: list[LeanPlan]) -> LeanReport:
     for process in processes:
         process.join()
     return report
+
+
+async def _sequential_pops(api: str, worker_key: str, count: int) -> int:
+    url = urlsplit(api)
+    conn = Connection(url.hostname or "127.0.0.1", url.port or 80, url.path)
+    body = json.dumps(
+        {
+            "name": "empty-pop-worker",
+            "models": [TINY_MODEL],
+            "max_pixels": 512 * 512,
+            "bridge_agent": "krita-horde-load:1:none",
+        }
+    ).encode()
+    empty = 0
+    for _ in range(count):
+        status, reply = await conn.request("POST", "/generate/pop", worker_key, body)
+        empty += status == 200 and not reply.get("id")
+    await conn.close()
+    return empty
+
+
+def empty_pops(api: str, worker_key: str, count: int) -> int:
+    """`count` pops one after another on one keep-alive connection, against an empty queue;
+    returns how many were indeed empty."""
+    return asyncio.run(_sequential_pops(api, worker_key, count))
