@@ -43,7 +43,7 @@ from pathlib import Path
 from _common import REDIS_URL, machine, median, percentile, running_horde
 from _filters import add_filters, filter_check_microseconds
 from _record import record
-from lean_driver import LeanPlan, LeanReport, empty_pops, run_lean_load, split_plan
+from lean_driver import LeanPlan, empty_pops, run_lean_load, split_plan
 from server_side import (
     PostgresBackends,
     ServerMeter,
@@ -53,7 +53,7 @@ from server_side import (
     taskset_prefix,
 )
 
-from tests.faults.load import run_load
+from tests.faults.load import LoadReport, run_load
 
 CALLS = ("async", "check", "status", "pop", "pop(empty)", "submit")
 
@@ -81,7 +81,7 @@ def _drive(
     worker_key: str,
     args: argparse.Namespace,
     cpus: tuple[set[int], set[int]] | None,
-) -> LeanReport:
+) -> LoadReport:
     if args.driver == "lean":
         base = LeanPlan(
             api=api,
@@ -111,11 +111,7 @@ def _drive(
         )
     finally:
         os.sched_setaffinity(0, own)
-    lean = LeanReport(report.elapsed, report.queued, report.done, report.faulted)
-    lean.lost = len(report.lost)
-    lean.errors.update(report.errors)
-    lean.latencies.update(report.latencies)
-    return lean
+    return report
 
 
 @contextlib.contextmanager
@@ -201,7 +197,7 @@ def one_run(
     result = RunResult(
         rate=report.lifecycles_per_second,
         done=report.done,
-        lost=report.lost,
+        lost=len(report.lost),
         errors=sum(report.errors.values()),
         server_ms=used["total"] / done * 1e3,
         api_ms=used["api"] / done * 1e3,

@@ -18,13 +18,13 @@ import json
 import multiprocessing
 import os
 import time
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from tests.faults.horde_client import CLIENT_AGENT, SMALL_PARAMS, TINY_MODEL
 from tests.faults.images import webp_b64
+from tests.faults.load import LoadReport
 
 IMAGES_PER_PROCESS = 32
 
@@ -45,31 +45,17 @@ class LeanPlan:
     cpus: set[int] | None = None
 
 
-@dataclass
-class LeanReport:
-    elapsed: float = 0.0
-    queued: int = 0
-    done: int = 0
-    faulted: int = 0
-    lost: int = 0
-    submitted: int = 0
-    errors: Counter[str] = field(default_factory=Counter)
-    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
-
-    @property
-    def lifecycles_per_second(self) -> float:
-        return self.done / self.elapsed if self.elapsed else 0.0
-
-    def merge(self, other: LeanReport) -> None:
-        self.elapsed = max(self.elapsed, other.elapsed)
-        self.queued += other.queued
-        self.done += other.done
-        self.faulted += other.faulted
-        self.lost += other.lost
-        self.submitted += other.submitted
-        self.errors.update(other.errors)
-        for call, values in other.latencies.items():
-            self.latencies[call].extend(values)
+def merge(into: LoadReport, part: LoadReport) -> None:
+    """Add one driver process's report to the whole run's."""
+    into.elapsed = max(into.elapsed, part.elapsed)
+    into.queued += part.queued
+    into.done += part.done
+    into.faulted += part.faulted
+    into.lost.extend(part.lost)
+    into.submitted += part.submitted
+    into.errors.update(part.errors)
+    for call, values in part.latencies.items():
+        into.latencies[call].extend(values)
 
 
 class HttpError(Exception):
@@ -133,7 +119,7 @@ class _Process:
         self.plan = plan
         url = urlsplit(plan.api)
         self.host, self.port, self.prefix = url.hostname or "127.0.0.1", url.port or 80, url.path
-        self.report = LeanReport()
+        self.report = LoadReport(len(plan.clients), len(plan.workers), plan.seconds)
         self.stop_queueing = asyncio.Event()
         self.clients_done = asyncio.Event()
         tag = f"{os.getpid()}"
@@ -197,7 +183,7 @@ class _Process:
             if not self.plan.long_poll:
                 await asyncio.sleep(self.plan.poll_interval)
         else:
-            self.report.lost += 1
+            self.report.lost.append(request_id)
             return
         _, status_reply = await self.call(
             conn, "status", "GET", f"/generate/status/{request_id}", key
@@ -247,7 +233,7 @@ class _Process:
                 self.report.submitted += 1
         await conn.close()
 
-    async def run(self, start_at: float) -> LeanReport:
+    async def run(self, start_at: float) -> LoadReport:
         await asyncio.sleep(max(0.0, start_at - time.time()))
         started = time.perf_counter()
         workers = [asyncio.create_task(self.worker(i)) for i in self.plan.workers]
@@ -265,18 +251,8 @@ def _child(plan: LeanPlan, start_at: float, out: Any) -> None:
     if plan.cpus:
         os.sched_setaffinity(0, plan.cpus)
     report = asyncio.run(_Process(plan).run(start_at))
-    out.send(
-        (
-            report.elapsed,
-            report.queued,
-            report.done,
-            report.faulted,
-            report.lost,
-            report.submitted,
-            dict(report.errors),
-            dict(report.latencies),
-        )
-    )
+    report.latencies = dict(report.latencies)  # type: ignore[assignment]  # picklable
+    out.send(report)
     out.close()
 
 
@@ -296,7 +272,7 @@ def split_plan(base: LeanPlan, clients: int, workers: int, processes: int) -> li
     return plans
 
 
-def run_lean_load(plans: list[LeanPlan]) -> LeanReport:
+def run_lean_load(plans: list[LeanPlan]) -> LoadReport:
     """Run every plan in its own process (forked, so nothing is re-imported) and merge their
     reports. The processes are joined before this returns, so their CPU shows in the caller's
     `os.times()` children fields."""
@@ -310,12 +286,13 @@ def run_lean_load(plans: list[LeanPlan]) -> LeanReport:
         sender.close()
         pipes.append(receiver)
         processes.append(process)
-    report = LeanReport()
+    report = LoadReport(
+        sum(len(plan.clients) for plan in plans),
+        sum(len(plan.workers) for plan in plans),
+        plans[0].seconds if plans else 0.0,
+    )
     for receiver in pipes:
-        elapsed, queued, done, faulted, lost, submitted, errors, latencies = receiver.recv()
-        part = LeanReport(elapsed, queued, done, faulted, lost, submitted, Counter(errors))
-        part.latencies.update(latencies)
-        report.merge(part)
+        merge(report, receiver.recv())
     for process in processes:
         process.join()
     return report

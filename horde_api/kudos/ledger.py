@@ -9,6 +9,7 @@ import json
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from enum import Enum
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -88,6 +89,19 @@ def _insert_ignoring_duplicates(session: Session):  # type: ignore[no-untyped-de
     return module.insert(KudosEntry.__table__)
 
 
+def _add_sums(
+    session: Session, model: type[User] | type[Worker], sums: dict[Any, dict[str, int]]
+) -> None:
+    """One `UPDATE … SET column = column + sum, …` per row; in id order, so two settlers (or a
+    transfer) lock rows in one order."""
+    for row_id in sorted(sums):
+        columns = {
+            getattr(model, name): getattr(model, name) + cents
+            for name, cents in sums[row_id].items()
+        }
+        session.execute(update(model).where(model.id == row_id).values(columns))
+
+
 def apply_events(session: Session, events: list[KudosEvent]) -> int:
     """Apply the events not applied before (the caller commits); how many were new. Events of
     users that no longer exist are dropped.
@@ -137,28 +151,8 @@ def apply_events(session: Session, events: list[KudosEvent]) -> int:
         users[event.user_id][_USER_COLUMN[event.kind].key] += event.cents
         if event.worker_id and event.worker_kind is not None:
             workers[event.worker_id][_WORKER_COLUMN[event.worker_kind].key] += event.cents
-    # In id order, so two settlers (or a transfer) lock rows in one order.
-    for user_id in sorted(users):
-        sums = users[user_id]
-        session.execute(
-            update(User)
-            .where(User.id == user_id)
-            .values(
-                {getattr(User, name): getattr(User, name) + cents for name, cents in sums.items()}
-            )
-        )
-    for worker_id in sorted(workers):
-        sums = workers[worker_id]
-        session.execute(
-            update(Worker)
-            .where(Worker.id == worker_id)
-            .values(
-                {
-                    getattr(Worker, name): getattr(Worker, name) + cents
-                    for name, cents in sums.items()
-                }
-            )
-        )
+    _add_sums(session, User, users)
+    _add_sums(session, Worker, workers)
     return len(new)
 
 
