@@ -42,10 +42,10 @@ def machine() -> str:
     return f"{now}, {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
-def _drop_redis_prefix(prefix: str) -> None:
+def _drop_redis_prefix(url: str, prefix: str) -> None:
     import redis
 
-    client = redis.Redis.from_url(REDIS_URL)
+    client = redis.Redis.from_url(url)
     try:
         batch = []
         for key in client.scan_iter(match=f"{prefix}*", count=1000):
@@ -73,30 +73,43 @@ def _bench_dir() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def running_horde(mode: str, extra_env: dict[str, str] | None = None) -> Iterator[Any]:
-    """A `horde-api serve` subprocess: mode "embedded" or "redis+postgres"."""
+def running_horde(
+    mode: str,
+    extra_env: dict[str, str] | None = None,
+    *,
+    redis_url: str = REDIS_URL,
+    application_name: str = "",
+    launcher: list[str] | None = None,
+    code_root: Path | None = None,
+) -> Iterator[Any]:
+    """A `horde-api serve` subprocess: mode "embedded" or "redis+postgres". `application_name`
+    names the server's PostgreSQL connections (so their backends can be found);
+    `launcher` wraps the command (taskset); `code_root` runs an older checkout's code."""
     from tests.helpers.live_horde import start_horde
     from tests.helpers.postgres import fresh_schema
 
     env = {**NO_LIMITS, **(extra_env or {})}
+    started = {"launcher": launcher or (), "code_root": code_root, "extra_env": env}
     with _bench_dir() as tmp:
         if mode == "embedded":
-            with start_horde(Path(tmp), extra_env=env) as live:
+            with start_horde(Path(tmp), **started) as live:
                 yield live
             return
         prefix = f"bench-{uuid.uuid4().hex[:10]}:"
         with fresh_schema(POSTGRES_URL, prefix="bench") as database_url:
+            if application_name:
+                database_url += f"&application_name={application_name}"
             try:
                 with start_horde(
                     Path(tmp),
-                    redis_url=REDIS_URL,
+                    redis_url=redis_url,
                     redis_prefix=prefix,
                     database_url=database_url,
-                    extra_env=env,
+                    **started,
                 ) as live:
                     yield live
             finally:
-                _drop_redis_prefix(prefix)
+                _drop_redis_prefix(redis_url, prefix)
 
 
 def median(values: list[float]) -> float:

@@ -1,6 +1,6 @@
 """Every benchmark, one after the other, then one table of their headline figures.
 
-    ./run bench [--quick] [--only NAME[,NAME…]]
+    ./run bench [--quick] [--only NAME[,NAME…]] [--against REV]
 
 `faults-stress` (the crash/restart fault tests under full machine load) runs only when named.
 
@@ -9,17 +9,23 @@ bench/_record.py and printed together at the end, ready for docs/benchmarks.md. 
 fewer and shorter repetitions (a smoke run, not figures to record). The benchmarks need Redis and
 PostgreSQL on 127.0.0.1 (as the tests do) and, for the Krita stall, Krita and Xvfb
 (scripts/ensure_services.sh provides all of them).
+
+--against REV checks out REV (any git revision) in a temporary `git worktree` and has the
+benchmarks that can compare (those in AGAINST) run its server and the current one alternately
+with the same driver, printing current ÷ REV ratios: a regression shows as a ratio.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -36,15 +42,42 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
 }
 # Run only when named with --only: they take long and load the whole machine on purpose.
 OPT_IN = {"faults-stress"}
+# Benchmarks that take `--against DIR` (an older checkout to run side by side with this one).
+AGAINST = {"lifecycle"}
+
+
+@contextlib.contextmanager
+def checkout(rev: str) -> Iterator[Path]:
+    """`rev` checked out (detached) in a temporary git worktree, removed afterwards."""
+    root = BENCH.parent
+    commit = subprocess.run(
+        ["git", "rev-parse", "--verify", f"{rev}^{{commit}}"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    if commit.returncode:
+        raise SystemExit(f"--against: {rev!r} is not a commit here ({commit.stderr.strip()})")
+    with tempfile.TemporaryDirectory(prefix="bench-against-") as tmp:
+        path = Path(tmp) / "tree"
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", "--quiet", str(path), commit.stdout.strip()],
+            cwd=root,
+            check=True,
+        )
+        try:
+            yield path
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=root)
 
 
 def format_table(rows: list[dict[str, object]]) -> str:
-    lines = [f"{'benchmark':<17}{'figure':<46}{'value':>10} {'unit':<9}{'target':<8}"]
+    lines = [f"{'benchmark':<17}{'figure':<60}{'value':>10} {'unit':<9}{'target':<8}"]
     for row in rows:
         value = row["value"]
         shown = f"{value:.3f}".rstrip("0").rstrip(".") if isinstance(value, float) else value
         lines.append(
-            f"{row['bench']!s:<17}{row['figure']!s:<46}{shown!s:>10} {row['unit']!s:<9}"
+            f"{row['bench']!s:<17}{row['figure']!s:<60}{shown!s:>10} {row['unit']!s:<9}"
             f"{row['target']!s:<8}"
         )
     return "\n".join(lines)
@@ -54,6 +87,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run: short, few repeats")
     parser.add_argument("--only", default="", help=f"comma-separated from {', '.join(BENCHMARKS)}")
+    parser.add_argument("--against", metavar="REV", help="compare with this older commit")
     args = parser.parse_args()
     chosen = [name for name in args.only.split(",") if name] or [
         name for name in BENCHMARKS if name not in OPT_IN
@@ -62,13 +96,26 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
 
+    if args.against:
+        without = sorted(set(chosen) - AGAINST)
+        if without:
+            parser.error(
+                f"--against works with {', '.join(sorted(AGAINST))}, not {', '.join(without)}"
+            )
+    with checkout(args.against) if args.against else contextlib.nullcontext() as old:
+        return run(chosen, args.quick, old)
+
+
+def run(chosen: list[str], smoke: bool, against: Path | None) -> int:
     failed: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench-results-") as tmp:
         results = Path(tmp) / "results.jsonl"
         env = {**os.environ, "BENCH_RESULTS": str(results)}
         for name in chosen:
             script, full, quick = BENCHMARKS[name]
-            command = [sys.executable, str(BENCH / script), *(quick if args.quick else full)]
+            command = [sys.executable, str(BENCH / script), *(quick if smoke else full)]
+            if against is not None:
+                command += ["--against", str(against)]
             print(f"\n=== {name}: {' '.join(command[1:])}", flush=True)
             started = time.monotonic()
             code = subprocess.run(command, env=env, cwd=BENCH.parent).returncode

@@ -37,7 +37,10 @@ def free_port() -> int:
 
 class LiveHorde:
     """`host` is where it listens and is reached; `launcher` prefixes its command line (e.g.
-    `ip netns exec NS`, to run it on a host of a test's own: tests/helpers/netns.py)."""
+    `ip netns exec NS`, to run it on a host of a test's own: tests/helpers/netns.py; `taskset`
+    in the benchmarks); `code_root` runs the horde_api found in that directory (an older
+    checkout, for side-by-side benchmarks): `python -m` puts the working directory first on
+    sys.path."""
 
     def __init__(
         self,
@@ -47,12 +50,14 @@ class LiveHorde:
         *,
         host: str = "127.0.0.1",
         launcher: Sequence[str] = (),
+        code_root: Path | None = None,
     ) -> None:
         self.tmp_path = tmp_path
         self.env = env
         self.tls = tls
         self.host = host
         self.launcher = list(launcher)
+        self.code_root = code_root
         self.port = free_port()
         scheme = "https" if tls else "http"
         self.url = f"{scheme}://{host}:{self.port}"
@@ -66,6 +71,7 @@ class LiveHorde:
         self.process = subprocess.Popen(
             [*self.launcher, sys.executable, "-m", "horde_api.cli", *serve],
             env=self.env,
+            cwd=self.code_root,
             stdout=log,
             stderr=subprocess.STDOUT,
             # Its own process group: with Redis, `serve` runs one uvicorn process per CPU, and
@@ -115,7 +121,9 @@ class LiveHorde:
         return str(json.loads(result.stdout)["apikey"])
 
     def _cli(self, command: list[str]) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(command, env=self.env, capture_output=True, text=True, check=True)
+        return subprocess.run(
+            command, env=self.env, cwd=self.code_root, capture_output=True, text=True, check=True
+        )
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -148,6 +156,7 @@ def new_horde(
     tls: TlsFiles | None = None,
     host: str = "127.0.0.1",
     launcher: Sequence[str] = (),
+    code_root: Path | None = None,
 ) -> LiveHorde:
     """A `LiveHorde` with these settings, not started yet (tests that start several at once)."""
     tmp_path.mkdir(parents=True, exist_ok=True)
@@ -162,7 +171,7 @@ def new_horde(
         env["HORDE_TLS_CERT_FILE"] = str(tls.cert_file)
         env["HORDE_TLS_KEY_FILE"] = str(tls.key_file)
     env.update(extra_env or {})
-    return LiveHorde(tmp_path, env, tls, host=host, launcher=launcher)
+    return LiveHorde(tmp_path, env, tls, host=host, launcher=launcher, code_root=code_root)
 
 
 @contextmanager
