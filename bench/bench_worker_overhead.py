@@ -175,7 +175,7 @@ def main() -> int:
             queue.add(arguments.size, arguments.steps, seed)
             started = time.perf_counter()
             while True:
-                reply = client.pop(loop._pop_request())
+                reply = client.pop(loop.popper().build_request())
                 if reply.id is not None:
                     break
             state = loop.process(reply)
