@@ -105,6 +105,7 @@ class SlotPipeline:
             self.loop.release()
             return None
         popped = Popped(reply, time.monotonic())
+        log.info("job %s popped ahead, after job %s", reply.id, current.reply.id)
         expected_current = self.pace.estimate(current.reply)
         if expected_current is not None:
             # Known now already: hand it back at once rather than after the current job.
