@@ -24,14 +24,16 @@ IMAGES_PER_REQUEST = 2
 # running one when the signal comes right after the pop-ahead was logged.
 PARAMS = {"width": 256, "height": 256, "steps": 60, "n": IMAGES_PER_REQUEST}
 REQUESTS = 3
-# The SIGKILL test's leases: short, so that the killed worker's jobs come back soon.
+# The SIGKILL test's leases: short, so that the killed worker's jobs come back soon; its jobs
+# small, so that each one (seconds even on a loaded machine) fits its ttl.
 KILL_TTL_SECONDS = 20
+KILL_PARAMS = {"width": 128, "height": 128, "steps": 20, "n": IMAGES_PER_REQUEST}
 DONE_TIMEOUT = 600.0  # 6 images at a few seconds each, plus the ttl, on a shared machine
 
 
-def _queue(client: HordeClient) -> list[str]:
+def _queue(client: HordeClient, params: dict[str, int]) -> list[str]:
     return [
-        client.request_id(f"a lighthouse {index}", params=dict(PARAMS)) for index in range(REQUESTS)
+        client.request_id(f"a lighthouse {index}", params=dict(params)) for index in range(REQUESTS)
     ]
 
 
@@ -55,7 +57,7 @@ def test_sigterm_hands_back_the_popped_ahead_job_and_loses_nothing(tmp_path: Pat
         client_key = live.create_user("alice", kudos=10_000)  # long jobs: kudos up front
         worker_key = live.create_user("wendy")
         with HordeClient(live.api, client_key) as client:
-            request_ids = _queue(client)
+            request_ids = _queue(client, PARAMS)
             with start_worker(tmp_path, live.url, worker_key, name="first") as first:
                 ahead = _popped_ahead(first)
                 first.signal(signal.SIGTERM)
@@ -80,7 +82,7 @@ def test_sigkill_while_holding_a_popped_ahead_job_loses_nothing(tmp_path: Path) 
         client_key = live.create_user("alice", kudos=10_000)  # long jobs: kudos up front
         worker_key = live.create_user("wendy")
         with HordeClient(live.api, client_key) as client:
-            request_ids = _queue(client)
+            request_ids = _queue(client, KILL_PARAMS)
             with start_worker(tmp_path, live.url, worker_key, name="first") as first:
                 _popped_ahead(first)
                 first.kill()
