@@ -105,6 +105,7 @@ class HordeWorkerCli(
         "models": "model",
         "post-processors": "post-processor",
         "controlnets": "controlnet",
+        "predictions": "prediction",
     },
 ):
     """A krita-horde / AI Horde image worker: pops jobs from a horde, generates them with

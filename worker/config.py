@@ -27,6 +27,7 @@ from pydantic_settings import (
 
 from horde_protocol import ANONYMOUS_API_KEY, MAX_SIDE, MIN_SIDE, UPSCALERS, ControlType
 from horde_worker.model_reference import PUBLIC_REFERENCE_URL
+from horde_worker.prediction import Prediction
 from horde_worker.tiny_model import TINY_SOURCE, default_cache_dir
 
 ENV_PREFIX = "HORDE_WORKER_"
@@ -125,6 +126,13 @@ class WorkerSettings(BaseSettings):
     models_dir: Path | None = Field(
         None,
         description="where models fetched from the reference are kept; default CACHE_DIR/models",
+    )
+    predictions: dict[str, Prediction] = Field(
+        default_factory=dict,
+        description=(
+            "what a single-file model predicts, NAME=epsilon or NAME=v_prediction; overrides"
+            " the file's markers, the model reference and the family default (SD 2.x: v)"
+        ),
     )
     # --- features beyond the model (docs/worker.md, "Adding model files") ---
     post_processors: dict[str, str] = Field(
@@ -277,6 +285,16 @@ class WorkerSettings(BaseSettings):
         if problems:
             raise ValueError("; ".join(problems))
         return value
+
+    @model_validator(mode="after")
+    def _predictions_name_models(self) -> WorkerSettings:
+        unknown = sorted(set(self.predictions) - set(self.models))
+        if unknown:
+            raise ValueError(
+                f"predictions: {', '.join(unknown)} not among the configured models"
+                f" ({', '.join(self.models) or 'none'}); give --model NAME=SOURCE for each"
+            )
+        return self
 
     @field_validator("post_processors")
     @classmethod

@@ -18,6 +18,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlparse
 
+from horde_worker.prediction import Prediction, from_reference_files
+
 log = logging.getLogger(__name__)
 
 PUBLIC_REFERENCE_URL = (
@@ -47,6 +49,8 @@ class ReferenceModel:
     nsfw: bool
     size_on_disk_bytes: int | None
     files: tuple[ReferenceFile, ...]
+    # What the original inference config among the entry's files says (worker/prediction.py).
+    prediction: Prediction | None = None
 
     def local_source(self, models_dir: Path) -> Path:
         """What the worker loads once the files are there: the folder of a diffusers layout
@@ -104,6 +108,9 @@ def _parse_entry(name: str, entry: dict[str, Any]) -> ReferenceModel:
         nsfw=bool(entry.get("nsfw", False)),
         size_on_disk_bytes=int(size) if isinstance(size, int) else None,
         files=tuple(files),
+        prediction=from_reference_files(
+            [str(item.get("path")) for item in config.get("files") or [] if isinstance(item, dict)]
+        ),
     )
 
 

@@ -29,6 +29,7 @@ from horde_worker.config import CHECKPOINT_SUFFIXES, WorkerSettings
 from horde_worker.device import Placement, apply_speed_settings
 from horde_worker.features import Features
 from horde_worker.model_use import ModelUse
+from horde_worker.prediction import Prediction
 from horde_worker.samplers import SchedulerCache
 from horde_worker.tiny_model import TINY_SOURCE, ensure_tiny_pipeline
 
@@ -48,10 +49,18 @@ class LoadedModel:
     use: ModelUse = field(default_factory=ModelUse, repr=False)
 
 
-def load_pipeline(source: str, placement: Placement, cache_dir: Path) -> Any:
+def load_pipeline(
+    source: str,
+    placement: Placement,
+    cache_dir: Path,
+    prediction: Prediction | None = None,
+    reference_prediction: Prediction | None = None,
+) -> Any:
     """The text-to-image pipeline for one local source, on `placement`. Loading never
     downloads (`local_files_only`): fetching is worker/provision.py's job, done before, with a
-    size check and a progress bar."""
+    size check and a progress bar. `prediction` (the volunteer's setting) and
+    `reference_prediction` (the model reference's) apply to single files; a diffusers folder's
+    scheduler config already says what it predicts."""
     from diffusers import AutoPipelineForText2Image
 
     from horde_worker.single_file import load_single_file
@@ -63,11 +72,19 @@ def load_pipeline(source: str, placement: Placement, cache_dir: Path) -> Any:
             folder = ensure_tiny_pipeline(cache_dir)
             pipeline = AutoPipelineForText2Image.from_pretrained(str(folder), **common)
         elif path.is_dir():
+            if prediction is not None:
+                log.warning(
+                    "%s: the predictions setting applies to single files; a diffusers folder's"
+                    " scheduler config says what it predicts",
+                    source,
+                )
             pipeline = AutoPipelineForText2Image.from_pretrained(
                 str(path), **common, **_without_safety_checker(path)
             )
         elif path.is_file() and path.suffix.lower() in CHECKPOINT_SUFFIXES:
-            pipeline = load_single_file(path, placement.dtype, cache_dir)
+            pipeline = load_single_file(
+                path, placement.dtype, cache_dir, prediction, reference_prediction
+            )
         else:
             pipeline = AutoPipelineForText2Image.from_pretrained(source, **common)
     except (OSError, ValueError) as error:
@@ -136,8 +153,13 @@ class ModelRegistry:
         from horde_worker.model_reference import ModelReferenceError
         from horde_worker.provision import Provisioner, ProvisionError
 
+        provisioner = Provisioner(self.settings)
         try:
-            local = Provisioner(self.settings).local_sources()
+            local = provisioner.local_sources()
+            hints = {
+                name: provisioner.reference_prediction(name, source)
+                for name, source in self.settings.require_models().items()
+            }
         except (ProvisionError, DownloadError, ModelReferenceError, OSError) as error:
             raise ModelLoadError(str(error)) from error
         for name, source in self.settings.require_models().items():
@@ -148,7 +170,13 @@ class ModelRegistry:
                 self.placement.device,
                 self.placement.dtype_name,
             )
-            pipeline = load_pipeline(local[name], self.placement, self.settings.cache_dir)
+            pipeline = load_pipeline(
+                local[name],
+                self.placement,
+                self.settings.cache_dir,
+                self.settings.predictions.get(name),
+                hints[name],
+            )
             # A progress bar only where someone watches a terminal; log files stay clean.
             pipeline.set_progress_bar_config(disable=not sys.stderr.isatty())
             self._models[name] = LoadedModel(name=name, source=source, pipeline=pipeline)

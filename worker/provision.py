@@ -18,6 +18,7 @@ from horde_worker.downloads import DownloadError, DownloadStats, download_file, 
 from horde_worker.downloads import human_size as size
 from horde_worker.file_hashes import FileHashes
 from horde_worker.model_reference import ReferenceModel, load_reference, require_model
+from horde_worker.prediction import Prediction
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,13 @@ class Provisioner:
         if is_hub_id(source):
             return self.hub_model(source)
         return source
+
+    def reference_prediction(self, name: str, source: str) -> Prediction | None:
+        """What the model reference says NAME predicts, when NAME is served from its files."""
+        if source != REFERENCE_SOURCE:
+            return None
+        model = self.reference().get(name)
+        return model.prediction if model is not None else None
 
     def missing_files(self, model: ReferenceModel) -> list[str]:
         """The model's files that are absent or do not match the reference's sha256."""

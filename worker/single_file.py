@@ -5,28 +5,41 @@ the model's family (and its tokenizers); by default it asks the hub for them. Th
 those configs (`single_file_configs/<family>/`) and the CLIP BPE vocabulary they all share
 (`bpe_simple_vocab_16e6.txt.gz`, MIT, as distributed with OpenCLIP), so a checkpoint loads with
 no request. The config folder a checkpoint needs is assembled once in the cache: the family's
-files, 9 UNet input channels for an inpainting model, and the tokenizer's vocab.json/merges.txt.
+files, the sizes the file's tensors fix (worker/checkpoint_arch.py: 9 UNet input channels for an
+inpainting model, widths, depths), the prediction type (worker/prediction.py) and the
+tokenizer's vocab.json/merges.txt.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
+import logging
 import shutil
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from horde_worker.checkpoint_kind import CheckpointKind, Family
+from horde_worker.checkpoint_arch import architecture
+from horde_worker.checkpoint_kind import (
+    CheckpointKind,
+    CheckpointKindError,
+    Family,
+    inspect_checkpoint,
+)
+from horde_worker.prediction import Prediction, decide
 from horde_worker.tiny_model import ensure_built
 
 # Bump when a shipped config changes, so folders assembled from an older one are not reused.
-CONFIG_LAYOUT_VERSION = 1
+CONFIG_LAYOUT_VERSION = 2
 _BPE_FILE = "bpe_simple_vocab_16e6.txt.gz"
 # CLIP's vocabulary: 256 byte symbols, the same with an end-of-word mark, 48 894 merges and
 # the two special tokens = 49 408 ids.
 _MERGES = 49152 - 256 - 2
 _TOKENIZER_FOLDERS = ("tokenizer", "tokenizer_2")
+
+log = logging.getLogger(__name__)
 
 
 def _byte_symbols() -> list[str]:
@@ -61,41 +74,90 @@ def write_clip_vocabulary(folder: Path) -> None:
     (folder / "merges.txt").write_text("\n".join(merge_lines) + "\n", encoding="utf-8")
 
 
-def _assemble(kind: CheckpointKind, target: Path) -> None:
+def _update_json(path: Path, values: dict[str, Any]) -> None:
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config.update(values)
+    path.write_text(json.dumps(config, indent=2), encoding="utf-8")
+
+
+def _assemble(
+    kind: CheckpointKind,
+    architecture: dict[str, dict[str, Any]],
+    prediction: Prediction,
+    target: Path,
+) -> None:
     source = resources.files("horde_worker").joinpath("single_file_configs", kind.family.value)
     with resources.as_file(source) as folder:
         shutil.copytree(folder, target, dirs_exist_ok=True)
-    if kind.inpainting:
-        unet_config = target / "unet" / "config.json"
-        config = json.loads(unet_config.read_text(encoding="utf-8"))
-        config["in_channels"] = 9
-        if kind.family is Family.SD2:
-            # SD 2's inpainting model is the 512 px epsilon one, not the 768 px v-model.
-            config["sample_size"] = 64
-            scheduler = target / "scheduler" / "scheduler_config.json"
-            settings = json.loads(scheduler.read_text(encoding="utf-8"))
-            settings["prediction_type"] = "epsilon"
-            scheduler.write_text(json.dumps(settings, indent=2), encoding="utf-8")
-        unet_config.write_text(json.dumps(config, indent=2), encoding="utf-8")
+    if kind.inpainting and kind.family is Family.SD2:
+        # SD 2's inpainting model is the 512 px one, not the 768 px v-model.
+        _update_json(target / "unet" / "config.json", {"sample_size": 64})
+    for component, values in architecture.items():
+        _update_json(target / component / "config.json", values)
+    _update_json(
+        target / "scheduler" / "scheduler_config.json", {"prediction_type": prediction.value}
+    )
     for name in _TOKENIZER_FOLDERS:
         if (target / name).is_dir():
             write_clip_vocabulary(target / name)
 
 
-def config_folder(kind: CheckpointKind, cache_dir: Path) -> Path:
-    """The diffusers config folder for `kind`, assembled in `cache_dir` on first use."""
-    target = cache_dir / f"single-file-configs-v{CONFIG_LAYOUT_VERSION}" / kind.name
-    return ensure_built(target, "model_index.json", lambda scratch: _assemble(kind, scratch))
+def config_folder(
+    kind: CheckpointKind,
+    cache_dir: Path,
+    architecture: dict[str, dict[str, Any]] | None = None,
+    prediction: Prediction | None = None,
+) -> Path:
+    """The diffusers config folder for `kind` with the sizes a file's tensors fixed
+    (`architecture`, worker/checkpoint_arch.py) and its prediction type, assembled in
+    `cache_dir` on first use. Without an architecture the folder is the family's shipped one
+    (with 9 UNet input channels for an inpainting kind)."""
+    if architecture is None:
+        architecture = {"unet": {"in_channels": 9}} if kind.inpainting else {}
+    if prediction is None:
+        prediction = decide(kind, set(), {}).prediction
+    described = json.dumps([architecture, prediction.value], sort_keys=True)
+    # Files of one architecture share a folder; another size gets its own.
+    digest = hashlib.sha256(described.encode()).hexdigest()[:12]
+    target = cache_dir / f"single-file-configs-v{CONFIG_LAYOUT_VERSION}" / f"{kind.name}-{digest}"
+    return ensure_built(
+        target,
+        "model_index.json",
+        lambda scratch: _assemble(kind, architecture, prediction, scratch),
+    )
 
 
-def load_single_file(path: Path, placement_dtype: Any, cache_dir: Path) -> Any:
-    """The text-to-image pipeline of a single-file checkpoint, detected and configured locally."""
+def load_single_file(
+    path: Path,
+    placement_dtype: Any,
+    cache_dir: Path,
+    prediction: Prediction | None = None,
+    reference_prediction: Prediction | None = None,
+) -> Any:
+    """The text-to-image pipeline of a single-file checkpoint, detected and configured locally:
+    `prediction` is the volunteer's setting, `reference_prediction` what the model reference
+    says (worker/prediction.py decides between them and the file's own markers)."""
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
-    from horde_worker.checkpoint_kind import detect_checkpoint
-
-    kind = detect_checkpoint(path)
-    folder = config_folder(kind, cache_dir)
+    kind, header = inspect_checkpoint(path)
+    try:
+        sizes = architecture(header.shapes, kind)
+    except (KeyError, StopIteration, ValueError) as error:
+        raise CheckpointKindError(
+            f"{path}: a {kind.name} checkpoint without the tensors that fix its sizes"
+            f" ({error}); convert it to a diffusers folder"
+        ) from None
+    choice = decide(
+        kind, set(header.shapes), header.metadata, prediction, reference_prediction, path.stem
+    )
+    log.info(
+        "%s: %s checkpoint, %s (from %s)",
+        path.name,
+        kind.name,
+        choice.prediction.value,
+        choice.reason,
+    )
+    folder = config_folder(kind, cache_dir, sizes, choice.prediction)
     common: dict[str, Any] = {
         "config": str(folder),
         "local_files_only": True,

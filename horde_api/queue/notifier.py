@@ -5,6 +5,12 @@ Every state change publishes on the request's channel (inside the Lua scripts), 
 in a queue on the `jobs-queued` channel. One thread per API process listens on both and resolves
 the futures of local waiters, so a waiting client holds no thread and no Redis connection of its
 own; since the messages go through Redis, a queue change on any API process wakes all of them.
+
+Pub/sub keeps nothing for a listener that is away: when this process loses its subscription
+(a Redis restart, a network blip between this node and Redis) while other nodes go on, changes
+published in the gap never reach it. So every waiter (held pops too) is woken when the
+subscription is made again; its long-poll re-reads the state and answers (a held pop tries to
+claim again), instead of waiting out its whole wait for an event that already went by.
 """
 
 from __future__ import annotations
@@ -52,6 +58,11 @@ class RequestNotifier:
             try:
                 pubsub.psubscribe(self._keys.request_events_pattern)
                 pubsub.subscribe(self._keys.jobs_queued)
+                if self._ready.is_set():
+                    # A resubscription: the woken waiters' state reads reach Redis after the
+                    # PSUBSCRIBE, so each sees any change it missed or is told of the next.
+                    self._wake_all()
+                    self._wake_job_waiters()
                 self._ready.set()
                 while not self._stop.is_set():
                     message = pubsub.get_message(timeout=0.5)
@@ -75,6 +86,13 @@ class RequestNotifier:
         with self._lock:
             waiters = self._waiters.pop(request_id, None)
         for loop, future in waiters or ():
+            loop.call_soon_threadsafe(_resolve, future)
+
+    def _wake_all(self) -> None:
+        with self._lock:
+            waiters = [w for group in self._waiters.values() for w in group]
+            self._waiters.clear()
+        for loop, future in waiters:
             loop.call_soon_threadsafe(_resolve, future)
 
     def subscribe(self, request_id: str) -> asyncio.Future[None]:

@@ -7,6 +7,7 @@ a hop to the thread pool. Only slow work (decoding images) goes to the pool.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -245,10 +246,10 @@ async def check(
         if view.done:
             return check_reply(ctx, view)
         deadline = time.monotonic() + wait
-        try:
+        # Woken or not, answer with the state as it is now: a change whose event never reached
+        # this process (its subscription was being made again) is still reported.
+        with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(future, timeout=max(0.0, deadline - time.monotonic()))
-        except asyncio.TimeoutError:
-            return check_reply(ctx, view)
         view = _view_or_404(ctx, request_id)
         return check_reply(ctx, view)
     finally:

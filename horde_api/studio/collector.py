@@ -178,6 +178,7 @@ class LibrarySweeper:
                 self._last_full_pass = time.monotonic()
                 done += collect_pending(self.ctx, session, limit=FULL_PASS_LIMIT)
                 library.purge_expired(session, self.ctx.store, self.settings)
+                library.delete_pending(session, self.ctx.store)
         return done
 
     def start(self) -> None:

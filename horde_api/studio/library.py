@@ -6,18 +6,26 @@ Copying a finished request's images in is `collector.py`'s job; this module neve
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from horde_api.db.models import utcnow
-from horde_api.store.results import ResultStore
-from horde_api.studio.models import LibraryImage, LibraryRequest, LibraryState
+from horde_api.store.results import ResultStore, ResultStoreUnavailable
+from horde_api.studio.models import (
+    LibraryImage,
+    LibraryRequest,
+    LibraryState,
+    PendingDeletion,
+)
 from horde_api.studio.settings import StudioSettings
+
+log = logging.getLogger(__name__)
 
 
 class LibraryFull(Exception):
@@ -157,24 +165,56 @@ def delete_request(session: Session, store: ResultStore, row: LibraryRequest) ->
         refs.append(row.source_ref)
     count = len(row.images)
     session.delete(row)
-    session.commit()
-    for ref in refs:
-        store.delete(ref)
+    _forget_objects(session, store, refs)
     return count
 
 
 def delete_image(session: Session, store: ResultStore, image: LibraryImage) -> None:
     """Delete one image; a finished request left without images goes with it."""
     row = image.request
-    ref = image.ref
+    refs = [image.ref]
     session.delete(image)
     session.flush()
     session.refresh(row)
     if not row.images and row.state != LibraryState.PENDING.value:
-        delete_request(session, store, row)
-    else:
+        if row.source_ref:
+            refs.append(row.source_ref)
+        session.delete(row)
+    _forget_objects(session, store, refs)
+
+
+def _forget_objects(session: Session, store: ResultStore, refs: list[str]) -> None:
+    """Commit the rows' deletion together with the list of their objects, then delete the
+    objects: a store that is down leaves them listed for the sweeper, never orphaned."""
+    session.add_all(PendingDeletion(ref=ref) for ref in refs)
+    session.commit()
+    delete_pending(session, store, refs)
+
+
+def delete_pending(session: Session, store: ResultStore, refs: list[str] | None = None) -> int:
+    """Delete listed objects from the store (`refs`, default: the oldest listed ones); returns
+    how many went. Stops quietly at the first store outage: the rest stay listed."""
+    if refs is None:
+        refs = list(
+            session.scalars(
+                select(PendingDeletion.ref).order_by(PendingDeletion.queued_at).limit(200)
+            )
+        )
+    deleted: list[str] = []
+    try:
+        for ref in refs:
+            store.delete(ref)
+            deleted.append(ref)
+    except ResultStoreUnavailable as error:
+        log.warning(
+            "%d library object(s) stay listed for deletion until the result store is back: %s",
+            len(refs) - len(deleted),
+            error,
+        )
+    if deleted:
+        session.execute(delete(PendingDeletion).where(PendingDeletion.ref.in_(deleted)))
         session.commit()
-    store.delete(ref)
+    return len(deleted)
 
 
 def purge_expired(

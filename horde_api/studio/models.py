@@ -74,3 +74,16 @@ class LibraryImage(Base):
     size_bytes: Mapped[int] = mapped_column(Integer)
 
     request: Mapped[LibraryRequest] = relationship(back_populates="images")
+
+
+class PendingDeletion(Base):
+    """A result-store object whose library row is gone but whose delete has not succeeded yet.
+
+    Written in the same transaction that deletes the row, so a store that is down (a bucket
+    outage) never leaves an object nobody knows about: the sweeper retries these later.
+    """
+
+    __tablename__ = "library_pending_deletions"
+
+    ref: Mapped[str] = mapped_column(String(80), primary_key=True)
+    queued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)

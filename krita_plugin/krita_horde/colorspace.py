@@ -6,8 +6,14 @@ Krita's `pixelData` gives a document's pixels in its own colour space: integer R
 order (8 or 16 bits per channel, little-endian), floating point RGB in R,G,B,A order (16-bit
 half or 32-bit float, 0..1), grey as grey,alpha. Floating point documents use a linear
 profile by default (Krita's "scRGB"/"…-g10" profiles): their values are encoded with the sRGB
-curve on the way to 8 bits and decoded on the way back. Other models (CMYK, Lab, XYZ, YCbCr)
-are refused with the menu path to convert them.
+curve on the way to 8 bits and decoded on the way back.
+
+CMYK, Lab, XYZ and YCbCr documents are converted by Krita itself (its colour management, with
+the document's profile), not here: their visible pixels are read as an 8-bit sRGB QImage
+(`Document.projection`) and their results are written into 8-bit sRGB layers that Krita then
+converts into the document's colour space (layer_space.py). Only a "Horde mask" layer is read
+from their own bytes (lightness.py). Any other model is refused with the menu path to convert
+it.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import struct
 from dataclasses import dataclass
 
 SUPPORTED_MODELS = ("RGBA", "GRAYA")
+# Models whose pixels Krita converts for the plug-in (see the module's docstring).
+KRITA_MODELS = ("CMYKA", "LABA", "XYZA", "YCbCrA")
 SUPPORTED_DEPTHS = ("U8", "U16", "F16", "F32")
 _BYTES = {"U8": 1, "U16": 2, "F16": 2, "F32": 4}
 _STRUCT = {"F16": "e", "F32": "f"}
@@ -30,24 +38,32 @@ class PixelFormat:
     model: str = "RGBA"
     depth: str = "U8"
     linear: bool = False  # a linear (gamma 1.0) profile
+    profile: str = ""  # the document's profile: Krita converts results into it
 
     @classmethod
     def of(cls, model: str, depth: str, profile: str = "") -> PixelFormat:
-        if model not in SUPPORTED_MODELS or depth not in SUPPORTED_DEPTHS:
+        known = SUPPORTED_MODELS + KRITA_MODELS
+        if model not in known or depth not in SUPPORTED_DEPTHS:
             raise ColorSpaceError(
-                f"this document is {model}/{depth}; the horde plug-in works on RGB or grey"
-                " images (8 or 16-bit integer, 16 or 32-bit float). Convert it with"
-                " Image › Convert Image Color Space… (e.g. RGB/Alpha, 8-bit integer)"
+                f"this document is {model}/{depth}; the horde plug-in works on RGB, grey,"
+                " CMYK, Lab, XYZ and YCbCr images (8 or 16-bit integer, 16 or 32-bit float)."
+                " Convert it with Image › Convert Image Color Space… (e.g. RGB/Alpha, 8-bit"
+                " integer)"
             )
         lowered = profile.lower()
         linear = "g10" in lowered or "linear" in lowered or "scrgb" in lowered
         if depth in ("F16", "F32") and not profile:
             linear = True  # Krita's default float profile is linear
-        return cls(model, depth, linear)
+        return cls(model, depth, linear, profile)
+
+    @property
+    def krita_converts(self) -> bool:
+        """CMYK, Lab, XYZ, YCbCr: Krita converts pixels to and from 8-bit sRGB."""
+        return self.model in KRITA_MODELS
 
     @property
     def channels(self) -> int:
-        return 4 if self.model == "RGBA" else 2
+        return {"GRAYA": 2, "CMYKA": 5}.get(self.model, 4)
 
     @property
     def pixel_bytes(self) -> int:
@@ -82,9 +98,11 @@ def _to_byte(value: float, linear: bool) -> int:
 
 
 def to_bgra8(data: bytes, fmt: PixelFormat) -> bytes:
-    """Pixels in `fmt` → 8-bit sRGB B,G,R,A."""
+    """Pixels in `fmt` → 8-bit sRGB B,G,R,A (RGB and grey; Krita converts the others)."""
     if fmt.is_native:
         return data
+    if fmt.krita_converts:
+        raise ValueError(f"{fmt.model} pixels are converted by Krita, not by to_bgra8")
     if fmt.depth == "U8":  # grey, alpha
         grey, alpha = data[0::2], data[1::2]
         return _interleave(grey, grey, grey, alpha)
@@ -104,9 +122,18 @@ def to_bgra8(data: bytes, fmt: PixelFormat) -> bytes:
     return _interleave(*colour, opacity)
 
 
+def has_alpha(data: bytes, fmt: PixelFormat) -> bool:
+    """True when any pixel of `data` (in `fmt`) is not fully transparent, without converting
+    it: alpha is each pixel's last channel (bytes.strip runs in C)."""
+    size, step = _BYTES[fmt.depth], fmt.pixel_bytes
+    return any(data[offset::step].strip(b"\x00") for offset in range(step - size, step))
+
+
 def from_bgra8(bgra: bytes, fmt: PixelFormat) -> bytes:
-    """8-bit sRGB B,G,R,A → pixels in `fmt` (what `setPixelData` of such a document takes)."""
-    if fmt.is_native:
+    """8-bit sRGB B,G,R,A → pixels in `fmt` (what `setPixelData` of such a document takes).
+    For the models Krita converts the bytes stay 8-bit sRGB: they are written into an 8-bit
+    sRGB layer that Krita converts afterwards (layer_space.py)."""
+    if fmt.is_native or fmt.krita_converts:
         return bgra
     blue, green, red, alpha = bgra[0::4], bgra[1::4], bgra[2::4], bgra[3::4]
     if fmt.model == "GRAYA":

@@ -21,7 +21,8 @@ class DocumentError(ValueError):
 
 def check_document(doc: Any) -> PixelFormat:
     """The document's pixel format, or DocumentError for one the plug-in cannot convert (its
-    bytes would be misread): RGB and grey in 8/16-bit integer and 16/32-bit float work."""
+    bytes would be misread): RGB and grey in 8/16-bit integer and 16/32-bit float work, and
+    CMYK, Lab, XYZ and YCbCr through Krita's own conversion."""
     if doc is None:
         raise DocumentError("no document is open: create or open an image first")
     profile = doc.colorProfile() if hasattr(doc, "colorProfile") else ""
@@ -70,6 +71,10 @@ class DocumentCanvas:
 
     def visible_pixels(self, bounds: Bounds) -> Any:
         # The document's projection: every visible layer merged, as the artist sees it.
+        if self.format.krita_converts:
+            # An 8-bit sRGB QImage converted by Krita's colour management; the document
+            # itself is not touched (outside the canvas: transparent).
+            return self.doc.projection(bounds.x, bounds.y, bounds.width, bounds.height)
         return self.doc.pixelData(bounds.x, bounds.y, bounds.width, bounds.height)
 
     def mask_layer_pixels(self, bounds: Bounds) -> Any:

@@ -22,6 +22,7 @@ from .document import is_open, walk
 from .geometry import JobArea
 from .images import apply_mask, qimage_to_bgra, scaled
 from .job import GeneratedImage
+from .layer_space import into_document_space, make_srgb
 from .preparation import PreparedJob, group_name, layer_name, unique_name
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ CLOSED_DURING = "the document was closed while its results were being added"
 ADD_LAYERS_FAILED = "could not add the result layers"
 MASK_FAILED = "could not add the transparency mask"
 FILL_MASK_FAILED = "could not fill the transparency mask"
+CONVERT_FAILED = "could not convert the result layer into the document's colour space"
 
 
 @dataclass
@@ -247,16 +249,29 @@ class ResultInserter:
         def add() -> None:
             name = layer_name(self.prepared.settings.prompt, self.images[index].seed)
             layer = self.doc.createNode(name, "paintlayer")
+            if self.prepared.pixel_format.krita_converts:
+                make_srgb(layer)  # before it is in the tree: it takes our 8-bit sRGB bytes
             self.group.addChildNode(layer, self.layers[-1] if self.layers else None)
             self.layers.append(layer)
             self.layer_names.append(name)
 
-        steps = [
-            _Step(add, ADD_LAYERS_FAILED),
-            _Step(lambda: self._write_pixels(index, pixels), ADD_LAYERS_FAILED),
-        ]
+        steps = [_Step(add, ADD_LAYERS_FAILED), *self._write_steps(index, pixels, converted=False)]
         if self.group is None:
             steps.insert(0, _Step(self._add_group, ADD_LAYERS_FAILED))
+        return steps
+
+    def _write_steps(self, index: int, pixels: bytes, converted: bool) -> list[_Step]:
+        """Writing image `index`'s pixels into its layer. In a document whose colour model
+        Krita converts, the layer is 8-bit sRGB while it is written and is then converted into
+        the document's colour space, each in its own turn (`converted`: it already was, so it
+        is made 8-bit sRGB again first)."""
+        fmt = self.prepared.pixel_format
+        write = _Step(lambda: self._write_pixels(index, pixels), ADD_LAYERS_FAILED)
+        if not fmt.krita_converts:
+            return [write]
+        steps = [write, _Step(lambda: into_document_space(self.layers[index], fmt), CONVERT_FAILED)]
+        if converted:
+            steps.insert(0, _Step(lambda: make_srgb(self.layers[index]), CONVERT_FAILED))
         return steps
 
     def _write_pixels(self, index: int, pixels: bytes) -> None:
@@ -358,7 +373,7 @@ class ResultInserter:
         self._fill_layers(True, self._rewrite_layer_steps, self._baked)
 
     def _rewrite_layer_steps(self, index: int, pixels: bytes) -> list[_Step]:
-        return [_Step(lambda: self._write_pixels(index, pixels), ADD_LAYERS_FAILED)]
+        return self._write_steps(index, pixels, converted=True)
 
     def _baked(self) -> None:
         self._then(*self._finishing_steps("baked alpha"))

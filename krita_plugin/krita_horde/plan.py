@@ -8,10 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from PyQt5.QtGui import QImage
+
 from .capacity import Capacity, model_capacity
-from .colorspace import to_bgra8
+from .colorspace import has_alpha
 from .geometry import JobArea, job_area
-from .images import has_visible_pixels, is_fully_selected
+from .images import has_visible_pixels, is_fully_selected, qimage_to_bgra
 from .payload import IMG2IMG, INPAINTING, TXT2IMG
 from .preparation import CanvasSource
 from .replies import WorkerInfo
@@ -62,11 +64,16 @@ def auto_mode(
     if bounds.width * bounds.height > scan_limit or fmt.depth in ("F16", "F32"):
         return None, ModeReason.NOT_CHECKED
     layer = canvas.mask_layer_pixels(bounds)
-    if layer is not None and has_visible_pixels(to_bgra8(bytes(layer), fmt)):
+    if layer is not None and has_alpha(bytes(layer), fmt):
         return INPAINTING, ModeReason.MASK_LAYER
     if area.from_selection and not is_fully_selected(bytes(canvas.selection_mask(bounds))):
         return INPAINTING, ModeReason.SHAPED_SELECTION
-    if has_visible_pixels(to_bgra8(bytes(canvas.visible_pixels(bounds)), fmt)):
+    pixels = canvas.visible_pixels(bounds)
+    if isinstance(pixels, QImage):  # 8-bit sRGB, converted by Krita
+        visible = has_visible_pixels(qimage_to_bgra(pixels))
+    else:
+        visible = has_alpha(bytes(pixels), fmt)
+    if visible:
         return IMG2IMG, ModeReason.CONTENT
     return TXT2IMG, ModeReason.EMPTY
 

@@ -25,8 +25,10 @@ from .images import (
     is_fully_selected,
     layer_to_mask,
     mask_to_qimage,
+    qimage_to_bgra,
     scaled,
 )
+from .lightness import mask_layer_to_bgra8
 from .payload import INPAINTING, TXT2IMG, JobSources, build_payload, resolve_mode
 from .settings import JobSettings
 
@@ -48,7 +50,7 @@ class CanvasSource(Protocol):
 
     def selection_mask(self, bounds: Bounds) -> bytes | QByteArray: ...
 
-    def visible_pixels(self, bounds: Bounds) -> bytes | QByteArray: ...
+    def visible_pixels(self, bounds: Bounds) -> bytes | QByteArray | QImage: ...
 
     def mask_layer_pixels(self, bounds: Bounds) -> bytes | QByteArray | None: ...
 
@@ -74,7 +76,9 @@ class CanvasRead:
 
     settings: JobSettings
     area: JobArea
-    pixels: bytes | QByteArray  # the visible pixels of the context, B,G,R,A
+    # The visible pixels of the context in the document's format, or as an 8-bit sRGB QImage
+    # Krita converted (CMYK, Lab, XYZ, YCbCr documents).
+    pixels: bytes | QByteArray | QImage
     selection: bytes | QByteArray | None  # the selection over the context (None: not used)
     mask_layer: bytes | QByteArray | None  # the "Horde mask" layer over the context, if any
     pixel_format: PixelFormat = NATIVE  # of `pixels` and `mask_layer` (the document's)
@@ -115,11 +119,15 @@ def build_job(read: CanvasRead) -> PreparedJob:
     # Other colour spaces become 8-bit sRGB here, off the GUI thread (float ones take a while).
     mask_layer = _as_bytes(read.mask_layer)
     if mask_layer is not None:
-        mask_layer = to_bgra8(mask_layer, fmt)
+        convert = mask_layer_to_bgra8 if fmt.krita_converts else to_bgra8
+        mask_layer = convert(mask_layer, fmt)
     mask_image = _inpainting_mask(
         mask_layer, context, selection if selection_mask is not None else None
     )
-    pixels = to_bgra8(bytes(read.pixels), fmt)
+    if isinstance(read.pixels, QImage):
+        pixels = qimage_to_bgra(read.pixels)
+    else:
+        pixels = to_bgra8(bytes(read.pixels), fmt)
     # The mode follows what is in the selection itself, not in the context around it.
     has_content = has_visible_pixels(crop_bytes(pixels, context, bounds, 4))
     mode = resolve_mode(settings.mode, has_content=has_content, has_mask=mask_image is not None)

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from horde_protocol import ANONYMOUS_API_KEY
-from tests.faults.images import webp_b64
+from tests.faults.images import image_bytes, webp_b64
 
 TINY_MODEL = "krita-horde-tiny"
 CLIENT_AGENT = "krita-horde-fault-tests:1:none"
@@ -170,6 +170,9 @@ class SimWorker:
 
     A submit whose reply was lost is retried; `DuplicateGen` then means the first one landed, so
     the job counts as submitted once (which is what the exactly-once promise is about).
+    With `upload_verify` (what to trust for the bucket: a CA file or True), a job that comes with
+    an `r2_upload` URL has its WebP PUT there and is submitted as `R2`, as real workers do when
+    the horde keeps results in a bucket.
     """
 
     def __init__(
@@ -182,8 +185,10 @@ class SimWorker:
         idle_interval: float = 0.05,
         max_backoff: float = 1.0,
         verify: str | bool = True,
+        upload_verify: str | bool | None = None,
     ) -> None:
         self.client = HordeClient(api, apikey, timeout=5.0, verify=verify)
+        self._uploads = None if upload_verify is None else httpx.Client(verify=upload_verify)
         self.name = name
         self.models = models
         self.idle_interval = idle_interval
@@ -200,6 +205,8 @@ class SimWorker:
         self._stop.set()
         self._thread.join(15)
         self.client.close()
+        if self._uploads is not None:
+            self._uploads.close()
 
     def __enter__(self) -> SimWorker:
         return self.start()
@@ -226,12 +233,13 @@ class SimWorker:
             reply = self._retrying(lambda: self.client.pop(self.name, models=self.models))
             if reply is None:
                 return
-            job_id = reply.json().get("id") if reply.status_code == 200 else None
+            job = reply.json() if reply.status_code == 200 else {}
+            job_id = job.get("id")
             if not job_id:
                 self._stop.wait(self.idle_interval)
                 continue
             self.record.popped.append(job_id)
-            submitted = self._retrying(lambda job_id=job_id: self.client.submit(job_id))
+            submitted = self._retrying(lambda job=job: self._deliver(job))
             if submitted is None:
                 return
             rc = submitted.json().get("rc") if submitted.status_code != 200 else None
@@ -241,3 +249,12 @@ class SimWorker:
                 self.record.duplicate.append(job_id)
             elif rc == "AbortedGen":
                 self.record.aborted.append(job_id)
+
+    def _deliver(self, job: dict[str, Any]) -> httpx.Response:
+        upload = job.get("r2_upload")
+        if upload and self._uploads is not None:
+            image = image_bytes(64, 64, tag=job["id"])
+            put = self._uploads.put(upload, content=image, headers={"Content-Type": "image/webp"})
+            put.raise_for_status()
+            return self.client.submit(job["id"], generation="R2")
+        return self.client.submit(job["id"])

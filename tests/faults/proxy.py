@@ -1,6 +1,7 @@
 """A fault-injecting TCP proxy on loopback, for the network fault tests.
 
-`FaultProxy` listens on 127.0.0.1 and forwards every connection to a target port. A test switches
+`FaultProxy` listens on 127.0.0.1 (or `listen_host`: the bridge address of a test's network
+namespaces, tests/helpers/netns.py) and forwards every connection to a target port. A test switches
 its mode at any time, from any thread:
 
 - `PASS`: bytes flow both ways untouched;
@@ -64,7 +65,7 @@ def _close(sock: socket.socket) -> None:
 
 
 class FaultProxy:
-    """Forwards 127.0.0.1:`port` to `target_host`:`target_port` with switchable faults."""
+    """Forwards `listen_host`:`port` to `target_host`:`target_port` with switchable faults."""
 
     def __init__(
         self,
@@ -72,6 +73,7 @@ class FaultProxy:
         *,
         target_host: str = "127.0.0.1",
         listen_port: int = 0,
+        listen_host: str = "127.0.0.1",
         max_connections: int = 64,
         poll_interval: float = 0.05,
     ) -> None:
@@ -85,9 +87,10 @@ class FaultProxy:
         self._stopping = threading.Event()
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind(("127.0.0.1", listen_port))
+        self._listener.bind((listen_host, listen_port))
         self._listener.listen(128)
         self._listener.settimeout(poll_interval)
+        self.host: str = listen_host
         self.port: int = self._listener.getsockname()[1]
         self._acceptor = threading.Thread(target=self._accept_loop, name="fault-proxy", daemon=True)
 
@@ -95,7 +98,7 @@ class FaultProxy:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def mode(self) -> Mode:

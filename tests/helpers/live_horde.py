@@ -17,9 +17,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -35,21 +36,35 @@ def free_port() -> int:
 
 
 class LiveHorde:
-    def __init__(self, tmp_path: Path, env: dict[str, str], tls: TlsFiles | None = None) -> None:
+    """`host` is where it listens and is reached; `launcher` prefixes its command line (e.g.
+    `ip netns exec NS`, to run it on a host of a test's own: tests/helpers/netns.py)."""
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        env: dict[str, str],
+        tls: TlsFiles | None = None,
+        *,
+        host: str = "127.0.0.1",
+        launcher: Sequence[str] = (),
+    ) -> None:
         self.tmp_path = tmp_path
         self.env = env
         self.tls = tls
+        self.host = host
+        self.launcher = list(launcher)
         self.port = free_port()
         scheme = "https" if tls else "http"
-        self.url = f"{scheme}://127.0.0.1:{self.port}"
+        self.url = f"{scheme}://{host}:{self.port}"
         self.api = f"{self.url}/api/v2"
         self.log_path = tmp_path / f"horde-api-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         log = self.log_path.open("ab")
+        serve = ["serve", "--host", self.host, "--port", str(self.port)]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "horde_api.cli", "serve", "--port", str(self.port)],
+            [*self.launcher, sys.executable, "-m", "horde_api.cli", *serve],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -123,8 +138,7 @@ class LiveHorde:
         self.start()
 
 
-@contextmanager
-def start_horde(
+def new_horde(
     tmp_path: Path,
     *,
     redis_url: str | None = None,
@@ -132,7 +146,10 @@ def start_horde(
     database_url: str | None = None,
     extra_env: dict[str, str] | None = None,
     tls: TlsFiles | None = None,
-) -> Iterator[LiveHorde]:
+    host: str = "127.0.0.1",
+    launcher: Sequence[str] = (),
+) -> LiveHorde:
+    """A `LiveHorde` with these settings, not started yet (tests that start several at once)."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("HORDE_")}
     env["HORDE_DATA_DIR"] = str(tmp_path / "horde-data")
@@ -145,7 +162,13 @@ def start_horde(
         env["HORDE_TLS_CERT_FILE"] = str(tls.cert_file)
         env["HORDE_TLS_KEY_FILE"] = str(tls.key_file)
     env.update(extra_env or {})
-    horde = LiveHorde(tmp_path, env, tls)
+    return LiveHorde(tmp_path, env, tls, host=host, launcher=launcher)
+
+
+@contextmanager
+def start_horde(tmp_path: Path, **settings: Any) -> Iterator[LiveHorde]:
+    """A started `new_horde(tmp_path, **settings)`, stopped on exit."""
+    horde = new_horde(tmp_path, **settings)
     horde.start()
     try:
         yield horde

@@ -15,11 +15,12 @@ class TlsFiles:
     key_file: Path
 
 
-def make_tls_files(folder: Path) -> TlsFiles:
-    """A CA no machine trusts but the tests, and a certificate it signed for 127.0.0.1."""
+def make_tls_files(folder: Path, *extra_hosts: str) -> TlsFiles:
+    """A CA no machine trusts but the tests, and a certificate it signed for 127.0.0.1 (and
+    `extra_hosts`, e.g. the bridge address of a test's network namespaces)."""
     folder.mkdir(parents=True, exist_ok=True)
     ca = trustme.CA()
-    server = ca.issue_cert("127.0.0.1", "localhost")
+    server = ca.issue_cert("127.0.0.1", "localhost", *extra_hosts)
     files = TlsFiles(folder / "ca.pem", folder / "server.pem", folder / "server.key")
     ca.cert_pem.write_to_path(str(files.ca_file))
     server.cert_chain_pems[0].write_to_path(str(files.cert_file))

@@ -4,11 +4,37 @@ It follows Krita 5.1's documented behaviour where it matters: pixelData of an 8-
 document is B,G,R,A; reading outside the canvas gives transparent pixels; setPixelData on a
 group does nothing; a new transparency mask only exists through the
 `add_new_transparency_mask` action on the active node (no `createTransparencyMask`).
+Colour conversions (`Document.projection`, `Node.setColorSpace`) know 8-bit RGBA and 8-bit
+CMYKA only, with a naive formula (C = 255 - R, …, K = 0) in place of Krita's colour management.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from PyQt5.QtGui import QImage
+
+SRGB = "sRGB-elle-V2-srgbtrc.icc"
+_CHANNELS = {"RGBA": 4, "GRAYA": 2, "CMYKA": 5}
+
+
+def _bgra_to_cmyka(data: bytes) -> bytes:
+    out = bytearray()
+    for i in range(0, len(data), 4):
+        b, g, r, a = data[i : i + 4]
+        out += bytes((255 - r, 255 - g, 255 - b, 0, a))
+    return bytes(out)
+
+
+def _cmyka_to_bgra(data: bytes) -> bytes:
+    out = bytearray()
+    for i in range(0, len(data), 5):
+        c, m, y, k, a = data[i : i + 5]
+        out += bytes((max(0, 255 - y - k), max(0, 255 - m - k), max(0, 255 - c - k), a))
+    return bytes(out)
+
+
+_CONVERT = {("RGBA", "CMYKA"): _bgra_to_cmyka, ("CMYKA", "RGBA"): _cmyka_to_bgra}
 
 
 class FakeSelection:
@@ -85,6 +111,7 @@ class FakeNode:
         self.parent: FakeNode | None = None
         channels = {"paintlayer": doc.pixel_bytes, "transparencymask": 1}.get(node_type)
         self.raster = _Raster(doc.width(), doc.height(), channels) if channels else None
+        self._model, self._profile = doc.colorModel(), doc.colorProfile()
         if node_type == "transparencymask":
             self.raster.data[:] = b"\xff" * len(self.raster.data)
 
@@ -138,6 +165,25 @@ class FakeNode:
         self.raster.write(data, x, y, w, h)
         return True
 
+    def colorModel(self) -> str:
+        return self._model
+
+    def colorProfile(self) -> str:
+        return self._profile
+
+    def setColorSpace(self, model: str, depth: str, profile: str) -> bool:
+        """Convert the layer's pixels (8-bit RGBA <-> 8-bit CMYKA), one undo step."""
+        if self.raster is None or depth != "U8" or profile not in (SRGB, self.doc.colorProfile()):
+            return False
+        if model != self._model:
+            convert = _CONVERT[(self._model, model)]
+            old, new = self.raster, _Raster(self.raster.width, self.raster.height, _CHANNELS[model])
+            new.data[:] = convert(bytes(old.data))
+            self.raster = new
+        self._model, self._profile = model, profile
+        self.doc.undo_steps.append(("convert layer", self._name, model))
+        return True
+
 
 class FakeDocument:
     def __init__(
@@ -151,9 +197,9 @@ class FakeDocument:
         self._w, self._h = width, height
         self._model, self._depth, self._profile = color_model, color_depth, profile
         self._selection: FakeSelection | None = None
-        channels = {"RGBA": 4, "GRAYA": 2, "CMYKA": 5}.get(color_model, 4)
+        channels = _CHANNELS.get(color_model, 4)
         self.pixel_bytes = channels * {"U8": 1, "U16": 2, "F16": 2, "F32": 4}[color_depth]
-        self.projection = _Raster(width, height, self.pixel_bytes)
+        self.visible = _Raster(width, height, self.pixel_bytes)  # what the artist sees
         self.open = True
         self._root = FakeNode(self, "root", "grouplayer")
         self._active: FakeNode | None = None
@@ -184,10 +230,18 @@ class FakeDocument:
     def paint(self, pixel: tuple[int, ...] | bytes, x: int, y: int, w: int, h: int) -> None:
         """Put visible content on the canvas (what `pixelData` returns): `pixel` is one pixel
         in the document's format (B,G,R,A bytes for 8-bit RGBA)."""
-        self.projection.write(bytes(pixel) * (w * h), x, y, w, h)
+        self.visible.write(bytes(pixel) * (w * h), x, y, w, h)
 
     def pixelData(self, x: int, y: int, w: int, h: int) -> bytes:
-        return self.projection.read(x, y, w, h)
+        return self.visible.read(x, y, w, h)
+
+    def projection(self, x: int, y: int, w: int, h: int) -> QImage:
+        """The visible pixels as an 8-bit sRGB ARGB32 QImage (outside the canvas:
+        transparent), converted like Krita would (here: naively, see the module)."""
+        data = self.visible.read(x, y, w, h)
+        if self._model != "RGBA":
+            data = _CONVERT[(self._model, "RGBA")](data)
+        return QImage(data, w, h, w * 4, QImage.Format_ARGB32).copy()
 
     def rootNode(self) -> FakeNode | None:
         return self._root if self.open else None
@@ -216,7 +270,7 @@ class FakeDocument:
             new.write(raster.read(x, y, w, h), 0, 0, w, h)
             return new
 
-        self.projection = moved(self.projection)
+        self.visible = moved(self.visible)
         for node in self.walk():
             if node.raster is not None:
                 node.raster = moved(node.raster)

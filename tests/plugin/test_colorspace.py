@@ -1,4 +1,5 @@
-"""Pixels of 16-bit, float and grey documents to 8-bit sRGB B,G,R,A and back."""
+"""Pixels of 16-bit, float and grey documents to 8-bit sRGB B,G,R,A and back; CMYK, Lab, XYZ
+and YCbCr documents accepted for Krita's own conversion; the alpha check of any format."""
 
 from __future__ import annotations
 
@@ -6,7 +7,13 @@ import struct
 
 import pytest
 
-from krita_horde.colorspace import ColorSpaceError, PixelFormat, from_bgra8, to_bgra8
+from krita_horde.colorspace import (
+    ColorSpaceError,
+    PixelFormat,
+    from_bgra8,
+    has_alpha,
+    to_bgra8,
+)
 
 BGRA = bytes([10, 128, 250, 255, 0, 0, 0, 0, 255, 255, 255, 128])
 
@@ -56,6 +63,50 @@ def test_linear_profiles_are_recognised(model, depth, profile, linear) -> None:
     assert PixelFormat.of(model, depth, profile).linear is linear
 
 
-def test_other_models_are_refused_with_the_menu_path() -> None:
-    with pytest.raises(ColorSpaceError, match=r"LABA/U16.*Convert Image Color Space"):
-        PixelFormat.of("LABA", "U16")
+def test_unknown_models_and_depths_are_refused_with_the_menu_path() -> None:
+    with pytest.raises(ColorSpaceError, match=r"HSVA/U8.*Convert Image Color Space"):
+        PixelFormat.of("HSVA", "U8")
+    with pytest.raises(ColorSpaceError, match=r"LABA/U32.*Convert Image Color Space"):
+        PixelFormat.of("LABA", "U32")
+
+
+@pytest.mark.parametrize(
+    ("model", "depth", "profile"),
+    [
+        ("CMYKA", "U8", "Chemical proof"),
+        ("LABA", "U16", "Lab identity built-in"),
+        ("XYZA", "F32", "XYZ identity built-in"),
+        ("YCbCrA", "U8", "ITU-R BT.709-6 YCbCr ICC V4 profile"),
+    ],
+)
+def test_models_krita_converts_are_accepted_and_left_to_krita(model, depth, profile) -> None:
+    fmt = PixelFormat.of(model, depth, profile)
+    assert fmt.krita_converts and not fmt.is_native and fmt.profile == profile
+    # Results stay 8-bit sRGB: Krita converts the layer they are written into.
+    assert from_bgra8(BGRA, fmt) == BGRA
+    with pytest.raises(ValueError, match="converted by Krita"):
+        to_bgra8(BGRA, fmt)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "transparent", "visible"),
+    [
+        (PixelFormat("RGBA", "U8"), bytes([9, 9, 9, 0]), bytes([0, 0, 0, 1])),
+        (PixelFormat("GRAYA", "U16"), struct.pack("<2H", 500, 0), struct.pack("<2H", 0, 1)),
+        (
+            PixelFormat("RGBA", "F32"),
+            struct.pack("<4f", 1, 1, 1, 0),
+            struct.pack("<4f", 0, 0, 0, 0.5),
+        ),
+        (PixelFormat("CMYKA", "U8"), bytes([0, 9, 9, 9, 0]), bytes([0, 0, 0, 0, 255])),
+        (
+            PixelFormat("LABA", "U16"),
+            struct.pack("<4H", 9, 9, 9, 0),
+            struct.pack("<4H", 0, 0, 0, 256),
+        ),
+    ],
+    ids=lambda value: f"{value.model}-{value.depth}" if isinstance(value, PixelFormat) else "",
+)
+def test_alpha_is_found_in_each_format_without_converting(fmt, transparent, visible) -> None:
+    assert not has_alpha(transparent * 3, fmt)
+    assert has_alpha(transparent * 2 + visible, fmt)

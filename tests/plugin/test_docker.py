@@ -170,11 +170,56 @@ def test_no_document_is_a_clear_error(qtbot, app, stub) -> None:
     assert not stub.calls("POST")
 
 
-def test_cmyk_documents_are_refused_clearly(qtbot, app, stub) -> None:
-    app.open(FakeDocument(100, 100, "CMYKA", "U8"))
+def test_unknown_colour_models_are_refused_clearly(qtbot, app, stub) -> None:
+    app.open(FakeDocument(100, 100, "HSVA", "U8"))
     kind, message = _wait_outcome(qtbot, _ready(qtbot, app, stub))
     assert kind == "failed"
-    assert "CMYKA/U8" in message and "Convert Image Color Space" in message
+    assert "HSVA/U8" in message and "Convert Image Color Space" in message
+    assert not stub.calls("POST")
+
+
+def test_cmyk_document_is_converted_by_krita_for_the_job_and_back(qtbot, app, stub) -> None:
+    """The job reads Krita's 8-bit sRGB projection; each result layer is written as 8-bit
+    sRGB and then converted by Krita into the document's model and profile; the document
+    itself keeps its colour space."""
+    from krita_horde.images import decode_base64
+
+    doc = app.open(FakeDocument(64, 64, "CMYKA", "U8", "Chemical proof"))
+    doc.paint((55, 175, 215, 0, 255), 0, 0, 64, 64)  # R 200, G 80, B 40 in the fake's terms
+    doc.setSelection(FakeSelection(8, 8, 32, 32))
+    kind, _ = _wait_outcome(qtbot, _ready(qtbot, app, stub, n=1))
+    assert kind == "finished"
+    body = stub.calls("POST")[0].body
+    assert body["source_processing"] == "img2img"
+    colour = decode_base64(body["source_image"]).pixelColor(10, 10).getRgb()[:3]
+    assert all(abs(a - b) <= 2 for a, b in zip(colour, (200, 80, 40), strict=True)), colour
+    (layer,) = doc.rootNode().childNodes()[-1].childNodes()
+    assert (layer.colorModel(), layer.colorProfile()) == ("CMYKA", "Chemical proof")
+    assert layer.pixelData(8, 8, 1, 1) == bytes((0, 255, 255, 0, 255))  # the stub's red
+    assert layer.pixelData(7, 7, 1, 1) == bytes(5)  # nothing outside the selection
+    assert (doc.colorModel(), doc.colorProfile()) == ("CMYKA", "Chemical proof")
+    assert [step[2] for step in doc.undo_steps] == ["RGBA", "CMYKA"]
+
+
+def test_a_failed_layer_conversion_fails_the_job_and_removes_the_group(
+    qtbot, app, stub, monkeypatch
+) -> None:
+    doc = app.open(FakeDocument(64, 64, "CMYKA", "U8", "Chemical proof"))
+    doc.paint((55, 175, 215, 0, 255), 0, 0, 64, 64)
+    docker = _ready(qtbot, app, stub, n=1)
+    original = FakeNode.setColorSpace
+    calls: list[str] = []
+
+    def refuse_the_way_back(node, model, depth, profile):
+        calls.append(model)
+        return model == "RGBA" and original(node, model, depth, profile)
+
+    monkeypatch.setattr(FakeNode, "setColorSpace", refuse_the_way_back)
+    kind, message = _wait_outcome(qtbot, docker)
+    assert calls == ["RGBA", "CMYKA"]
+    assert kind == "failed"
+    assert message.startswith("could not convert the result layer into the document's colour")
+    assert doc.rootNode().childNodes() == []
 
 
 @pytest.mark.parametrize(

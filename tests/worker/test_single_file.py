@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -15,12 +17,12 @@ from horde_worker.checkpoint_kind import (
     CheckpointKind,
     CheckpointKindError,
     Family,
+    UnsafeCheckpointError,
     detect_checkpoint,
 )
 from horde_worker.device import resolve_placement
-from horde_worker.models import load_pipeline
+from horde_worker.models import ModelLoadError, load_pipeline
 from horde_worker.single_file import config_folder
-from tests.worker.original_layout import write_original_checkpoint
 
 # The first tensor of each text encoder in the original (LDM/SGM) layouts.
 SD1_TEXT = "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight"
@@ -105,27 +107,40 @@ def test_the_shipped_vocabulary_is_clips(tmp_path: Path) -> None:
     assert tokenizer("a photo of a cat").input_ids == [49406, 320, 1125, 539, 320, 2368, 49407]
 
 
-def test_a_tiny_original_layout_checkpoint_loads_and_generates(
-    tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A pipeline of its own: the session's shared tiny model is changed by other tests (a
-    # textual inversion resizes its token embeddings to the tokenizer's length).
-    placement = resolve_placement("cpu", "fp32")
-    reference = load_pipeline(str(tiny_model_dir), placement, tmp_path)
-    checkpoint = write_original_checkpoint(reference, tmp_path / "tiny.safetensors")
-    assert detect_checkpoint(checkpoint) == CheckpointKind(Family.SD1, False)
-    # The shipped SD 1.x config describes the full-size model; the tiny weights need the tiny
-    # one. Everything else (detection, conversion of the original keys, no hub) is the real path.
-    monkeypatch.setattr(
-        "horde_worker.single_file.config_folder", lambda kind, cache_dir: tiny_model_dir
-    )
-    pipeline = load_pipeline(str(checkpoint), placement, tmp_path)
-    for component in ("unet", "vae", "text_encoder"):
-        loaded = getattr(pipeline, component).state_dict()
-        original = getattr(reference, component).state_dict()
-        assert loaded.keys() == original.keys(), component
-        assert all(torch.equal(loaded[k], original[k]) for k in original), component
-    image = pipeline(
-        "a check", num_inference_steps=2, height=64, width=64, output_type="pil"
-    ).images[0]
-    assert image.size == (64, 64)
+class _RunsCode:
+    """Unpickling this calls os.mkdir: what a hostile .ckpt could do with any callable."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (os.mkdir, (str(self.marker),))
+
+
+def test_a_ckpt_is_read_as_plain_tensors(tmp_path: Path) -> None:
+    tensors = {key: torch.zeros(2, 2) for key in (SD1_TEXT,)}
+    tensors[UNET_IN] = torch.zeros(320, 9, 3, 3)
+    path = tmp_path / "plain.ckpt"
+    # As the original trainers saved it: the weights under state_dict, beside plain numbers.
+    torch.save({"state_dict": tensors, "global_step": 470000, "epoch": 6}, str(path))
+    assert detect_checkpoint(path) == CheckpointKind(Family.SD1, True)
+
+
+def test_a_ckpt_that_needs_code_is_refused_and_its_code_never_runs(tmp_path: Path) -> None:
+    marker = tmp_path / "code-ran"
+    path = tmp_path / "hostile.ckpt"
+    tensors = {SD1_TEXT: torch.zeros(2, 2), UNET_IN: torch.zeros(320, 4, 3, 3)}
+    torch.save({"state_dict": tensors, "callback": _RunsCode(marker)}, str(path))
+    with pytest.raises(UnsafeCheckpointError, match=r"needs code to unpickle \(.*mkdir"):
+        detect_checkpoint(path)
+    with pytest.raises(ModelLoadError, match="weights_only") as refused:
+        load_pipeline(str(path), resolve_placement("cpu", "fp32"), tmp_path)
+    assert ".safetensors release" in str(refused.value)
+    assert not marker.exists()
+
+
+def test_a_file_missing_the_tensors_that_fix_its_sizes_says_so(tmp_path: Path) -> None:
+    # The right names for detection, but no VAE, text encoder or UNet body to size them from.
+    path = _checkpoint(tmp_path / "stub.safetensors", (SD2_TEXT,), 4)
+    with pytest.raises(ModelLoadError, match="sd2 checkpoint without the tensors that fix its"):
+        load_pipeline(str(path), resolve_placement("cpu", "fp32"), tmp_path)

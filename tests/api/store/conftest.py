@@ -37,24 +37,25 @@ SECRET_ACCESS_KEY = "horde-test-secret-never-logged-0123456789"
 
 
 class MotoS3Server:
-    """moto's S3 on 127.0.0.1 over TLS, stoppable and restartable on the same port."""
+    """moto's S3 on `host` (127.0.0.1) over TLS, stoppable and restartable on the same port."""
 
-    def __init__(self, tls: TlsFiles, port: int = 0) -> None:
+    def __init__(self, tls: TlsFiles, port: int = 0, host: str = "127.0.0.1") -> None:
         self.tls = tls
         self.port = port
+        self.host = host
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
     def endpoint_url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
+        return f"https://{self.host}:{self.port}"
 
     def start(self) -> None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(str(self.tls.cert_file), str(self.tls.key_file))
         app = DomainDispatcherApplication(create_backend_app)
         self._server = make_server(
-            "127.0.0.1",
+            self.host,
             self.port,
             app,
             threaded=True,

@@ -17,9 +17,11 @@ from moto.server import ThreadedMotoServer
 from PIL import Image
 
 from horde_api.queue.retention import UPLOAD_GRACE_SECONDS
+from horde_api.studio import library
 from horde_worker.horde_client import HordeClient
 from tests.api.conftest import Horde, HordeFactory, image_b64
 from tests.api.store.conftest import SECRET_ACCESS_KEY, Bucket, MotoS3Server, new_bucket
+from tests.studio.conftest import StudioHorde
 
 RETENTION = 7200.0
 
@@ -291,3 +293,34 @@ def test_r2_links_of_a_plain_http_bucket_come_inline(
     (generation,) = horde.status(rid)["generations"]
     stored = admin.get_object(Bucket=name, Key=f"{day_of(horde)}/{job['id']}.webp")["Body"].read()
     assert base64.b64decode(generation["img"]) == stored
+
+
+def test_a_library_delete_while_the_bucket_is_down_leaves_no_orphan(
+    make_horde: HordeFactory, flaky_server: MotoS3Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    bucket = new_bucket(flaky_server)
+    plain = s3_horde(make_horde, bucket)
+    studio = StudioHorde(client=plain.client, ctx=plain.ctx, clock=plain.clock)
+    request_id = studio.make("alice", params={"width": 64, "height": 64, "n": 2})
+    studio.work(2)
+    kept = studio.library("alice", "GET", f"/requests/{request_id}").json()
+    first, second = (image["id"] for image in kept["images"])
+    with studio.ctx.sessions() as session:
+        row = library.find_request(session, "user:1", request_id)
+        assert row is not None
+        refs = {f"horde/{image.ref}" for image in row.images}
+    assert refs <= bucket.keys(), "the library's copies are in the bucket"
+
+    flaky_server.stop()
+    # The artist's delete is answered at once; the objects wait for the bucket.
+    assert studio.library("alice", "DELETE", f"/images/{first}").status_code == 200
+    assert studio.library("alice", "DELETE", f"/images/{second}").status_code == 200
+    assert studio.library("alice", "GET", f"/requests/{request_id}").status_code == 404
+    assert "stay listed for deletion" in caplog.text
+
+    flaky_server.start()
+    assert refs <= bucket.keys(), "nothing was deleted while the bucket was down"
+    with studio.ctx.sessions() as session:
+        assert library.delete_pending(session, studio.ctx.store) == 2
+        assert library.delete_pending(session, studio.ctx.store) == 0
+    assert not refs & bucket.keys(), "no orphan is left once the bucket is back"

@@ -29,11 +29,15 @@ class _DriverExtension(Extension):
 
         config_path = os.environ["KRITA_HORDE_E2E_CONFIG"]
         with open(config_path, encoding="utf-8") as f:
-            features = json.load(f).get("features", False)
-        if features:  # the docker's all-day features (tests/e2e/test_krita_features.py)
+            config = json.load(f)
+        if config.get("features"):  # the docker's all-day features (test_krita_features.py)
             from .features import FeatureScenario
 
             self.scenario = FeatureScenario(config_path)
+        elif config.get("colour_spaces"):  # CMYK/Lab documents (test_krita_colour_spaces.py)
+            from .colour_spaces import ColourSpaceScenario
+
+            self.scenario = ColourSpaceScenario(config_path)
         else:
             from .scenario import Scenario
 

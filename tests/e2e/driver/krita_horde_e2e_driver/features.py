@@ -3,16 +3,12 @@ connection (trusted and untrusted), a live preview, the history and applying fro
 concurrent jobs, and outpainting. Each step waits on a condition (polling with timers), records
 what it saw in the report, and grabs the docker (or the window) for the screenshots."""
 
-import time
 import traceback
 
 from krita import InfoObject, Selection
-from PyQt5.QtCore import QTimer
 
 from .scenario import all_nodes, painted_content
 from .steps import DOC_SIZE, StepRunner
-
-POLL_MS = 50
 
 
 def layer_info(node):
@@ -51,29 +47,6 @@ class FeatureScenario(StepRunner):
         ]
 
     # -- plumbing -------------------------------------------------------------------------
-    def start(self):
-        QTimer.singleShot(self.config.get("start_delay_ms", 500), self._run_next)
-
-    def wait_until(self, condition, then, what, timeout_s=240):
-        """Poll `condition` every POLL_MS; call `then()` once true, fail after `timeout_s`."""
-        started = time.monotonic()
-
-        def poll():
-            try:
-                if condition():
-                    then()
-                    return
-            except Exception:
-                self.fail(traceback.format_exc())
-                return
-            if time.monotonic() - started > timeout_s:
-                status = self.docker.status_label.text() if self.docker else ""
-                self.fail(f"timed out waiting for {what} (status: {status!r})")
-                return
-            QTimer.singleShot(POLL_MS, poll)
-
-        poll()
-
     def grab(self, name, widget=None, show=None):
         """A PNG of the docker (or `widget`) into the artifacts folder; `show` is scrolled
         into view first."""
@@ -322,7 +295,10 @@ class FeatureScenario(StepRunner):
             self.next_step(100)
             return
         self.undo_tries += 1
-        self.app.action("edit_undo").trigger()
+        undo = self.app.action("edit_undo")
+        # What this step undoes, as Krita's Edit menu names it ("Undo Add Layer", …).
+        info.setdefault("undone", []).append(undo.text())
+        undo.trigger()
         self.doc.waitForDone()
         self.steps.insert(0, self.undo_outpaint)
         self.next_step(200)
@@ -335,9 +311,4 @@ class FeatureScenario(StepRunner):
                 self.doc.waitForDone()
             except Exception:
                 self.report["export_error"] = traceback.format_exc()
-        failed = [e for e in self.events if e[0] == "failed"]
-        if failed and not self.report["error"]:
-            self.report["error"] = f"jobs failed: {failed}"
-        self.report["ok"] = self.report["error"] is None
-        self.write_report()
-        self.next_step(100)
+        self.write_outcome(self.events)

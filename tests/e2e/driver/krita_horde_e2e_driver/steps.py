@@ -2,12 +2,14 @@
 that between node changes), the report, the test document, the docker and quitting Krita."""
 
 import json
+import time
 import traceback
 
 from krita import Krita
 from PyQt5.QtCore import QTimer
 
 DOC_SIZE = 512
+POLL_MS = 50
 
 
 class StepRunner:
@@ -21,6 +23,29 @@ class StepRunner:
         self.doc = None
         self.docker = None
         self.steps = []
+
+    def start(self):
+        QTimer.singleShot(self.config.get("start_delay_ms", 500), self._run_next)
+
+    def wait_until(self, condition, then, what, timeout_s=240):
+        """Poll `condition` every POLL_MS; call `then()` once true, fail after `timeout_s`."""
+        started = time.monotonic()
+
+        def poll():
+            try:
+                if condition():
+                    then()
+                    return
+            except Exception:
+                self.fail(traceback.format_exc())
+                return
+            if time.monotonic() - started > timeout_s:
+                status = self.docker.status_label.text() if self.docker else ""
+                self.fail(f"timed out waiting for {what} (status: {status!r})")
+                return
+            QTimer.singleShot(POLL_MS, poll)
+
+        poll()
 
     def next_step(self, delay_ms=0):
         QTimer.singleShot(delay_ms, self._run_next)
@@ -64,6 +89,16 @@ class StepRunner:
         self.docker = dockers[0]
         self.docker.show()
         return self.docker
+
+    def write_outcome(self, events):
+        """The report, ok unless a step or one of `events` (kind, job id, payload) failed;
+        then the next step."""
+        failed = [e for e in events if e[0] == "failed"]
+        if failed and not self.report["error"]:
+            self.report["error"] = f"jobs failed: {failed}"
+        self.report["ok"] = self.report["error"] is None
+        self.write_report()
+        self.next_step(100)
 
     def finish(self):
         raise NotImplementedError
