@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_worker_overhead.py [--runs 7] [--size 256] [--steps 20]
                                                     [--horde auto|live|stub]
+                                                    [--rounds 5] [--jobs 6]
 
 Per job, the worker does pop → decode/check → generate → WebP encode → submit (plus progress
 reports from a side thread). The bare call is `pipeline(...)` with the same model, size, steps,
@@ -9,6 +10,12 @@ sampler and seed, returning a PIL image. Runs alternate (bare, worker, bare, …
 other processes on a shared machine hits both sides alike; the figure is the ratio of medians.
 `--horde live` uses a real `horde-api serve` (via tests/helpers/live_horde.py); `stub` the
 loopback stub of the worker tests; `auto` the live horde when it is importable.
+
+Throughput (the worker never idles, worker/pipeline.py): each round queues `--jobs` jobs and
+times the real WorkerLoop serving them back to back (one slot: pop-ahead and the side-thread
+submit on, then off), against `--jobs` bare calls back to back; rounds alternate the three, and
+the figures are medians of the per-round seconds per job. Long-poll is off there (the jobs
+wait before the loop starts; a held pop of a stopped loop would take the next round's job).
 
 Memory: resident set size after loading, after a txt2img job, then after img2img and
 inpainting jobs built with `from_pipe` on the same weights (no second copy of the model).
@@ -22,6 +29,7 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -111,6 +119,8 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--horde", choices=("auto", "live", "stub"), default="auto")
+    parser.add_argument("--rounds", type=int, default=5, help="throughput rounds")
+    parser.add_argument("--jobs", type=int, default=6, help="back-to-back jobs per round")
     arguments = parser.parse_args()
 
     import torch
@@ -175,7 +185,7 @@ def main() -> int:
             queue.add(arguments.size, arguments.steps, seed)
             started = time.perf_counter()
             while True:
-                reply = client.pop(loop._pop_request())
+                reply = client.pop(loop.popper().build_request())
                 if reply.id is not None:
                     break
             state = loop.process(reply)
@@ -184,6 +194,31 @@ def main() -> int:
                 raise RuntimeError(f"bench job ended {state}")
             return elapsed
 
+        def back_to_back(seed: int, pop_ahead: bool) -> float:
+            """Seconds per job of the real loop serving `--jobs` queued jobs in a row."""
+            served = WorkerLoop(
+                settings.model_copy(update={"pop_ahead": pop_ahead, "pop_long_poll_seconds": 0}),
+                registry,
+                client,
+            )
+            for index in range(arguments.jobs):
+                queue.add(arguments.size, arguments.steps, seed + index)
+            runner = threading.Thread(target=served.run, daemon=True)
+            started = time.perf_counter()
+            runner.start()
+            stats = served.stats
+            while stats.jobs_ok + stats.jobs_faulted + stats.jobs_undelivered < arguments.jobs:
+                time.sleep(0.002)
+            elapsed = time.perf_counter() - started
+            served.shutdown.request()
+            runner.join(60)
+            if stats.jobs_ok != arguments.jobs:
+                raise RuntimeError(f"back-to-back round: {stats.summary()}")
+            return elapsed / arguments.jobs
+
+        def bare_back_to_back() -> float:
+            return sum(bare() for _ in range(arguments.jobs)) / arguments.jobs
+
         for warm in range(2):
             bare()
             worker_job(warm)
@@ -191,6 +226,12 @@ def main() -> int:
         for run in range(arguments.runs):
             bare_times.append(bare())
             worker_times.append(worker_job(100 + run))
+        rounds: dict[str, list[float]] = {"bare": [], "pipelined": [], "sequential": []}
+        for index in range(arguments.rounds):
+            seed = 1000 + 100 * index
+            rounds["bare"].append(bare_back_to_back())
+            rounds["pipelined"].append(back_to_back(seed, pop_ahead=True))
+            rounds["sequential"].append(back_to_back(seed + 50, pop_ahead=False))
 
         # Memory across modes (txt2img warmed above).
         from horde_protocol import PopPayload, PopReply
@@ -270,6 +311,7 @@ def main() -> int:
     record("worker overhead", "bare diffusers call", round(bare_median, 3), "s")
     record("worker overhead", "worker pop→submit", round(worker_median, 3), "s")
     record("worker overhead", "ratio worker / bare", round(ratio, 3), "×", "≤ 1.05")
+    print_throughput(rounds, arguments.jobs)
     warm = memory[1][1]
     print(f"\nresident memory, MiB (process start {rss_start:.0f}; weights {weights_mib:.1f})")
     print(f"  {'':24}{'RSS':>8}{'vs warm txt2img':>17}")
@@ -278,6 +320,27 @@ def main() -> int:
     record("worker overhead", "RSS growth over the mode jobs", round(memory[-1][1] - warm), "MiB")
     print(f"  img2img/inpainting share the loaded UNet, VAE, text encoder: {shared}")
     return 0
+
+
+def print_throughput(rounds: dict[str, list[float]], jobs: int) -> None:
+    medians = {side: statistics.median(times) for side, times in rounds.items()}
+    print(f"\nback to back, {len(rounds['bare'])} rounds of {jobs} jobs, s per job (jobs/s)")
+    for side, label in (
+        ("bare", "bare calls in a row"),
+        ("pipelined", "worker, pop-ahead on"),
+        ("sequential", "worker, pop-ahead off"),
+    ):
+        times = rounds[side]
+        print(
+            f"  {label:24}{medians[side]:>8.3f} ({1 / medians[side]:.3f})"
+            f"   min {min(times):.3f} max {max(times):.3f}"
+        )
+    for side in ("pipelined", "sequential"):
+        # Throughput ratio: jobs/s of the worker over jobs/s of the bare calls.
+        ratio = medians["bare"] / medians[side]
+        target = "≥ 0.98" if side == "pipelined" else ""
+        print(f"  throughput {side} / bare: {ratio:.3f}  {target}")
+        record("worker throughput", f"{side} / bare", round(ratio, 3), "×", target)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,12 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "lifecycle": ("bench_lifecycle.py", [], ["--runs", "1", "--seconds", "3"]),
     "pop-depth": ("bench_pop_depth.py", [], ["--runs", "1", "--depths", "10,1000", "--pops", "50"]),
     "load": ("bench_load.py", [], ["--grid", "4x2", "--seconds", "3"]),
-    "worker-overhead": ("bench_worker_overhead.py", [], ["--runs", "2", "--steps", "4"]),
+    "worker-overhead": (
+        "bench_worker_overhead.py",
+        [],
+        ["--runs", "2", "--steps", "4", "--rounds", "1", "--jobs", "3"],
+    ),
+    "pickup": ("bench_pickup.py", [], ["--trials", "5", "--backoff-trials", "2", "--idle", "3"]),
     "plugin-job": ("bench_plugin_job.py", [], ["--runs", "2"]),
     "krita-stall": ("bench_krita_stall.py", [], ["--runs", "1"]),
     "faults-stress": ("bench_faults_stress.py", [], ["--iterations", "2"]),

@@ -82,6 +82,13 @@ class HordeSettings(BaseSettings):
         60, gt=0, description="how often the in-flight counts are recomputed from the requests"
     )
     pop_lookahead: int = Field(8, ge=1, le=100)
+    pop_long_poll_max_seconds: float = Field(
+        30,
+        ge=0,
+        le=300,
+        description="longest a pop may be held waiting for a job (a worker's long_poll_seconds,"
+        " our extension); 0 = never hold one",
+    )
     janitor_interval_seconds: float = 1.0
     worker_offline_seconds: float = 300
     embedded_snapshot_seconds: float = 2.0

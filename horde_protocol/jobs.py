@@ -67,6 +67,10 @@ class PopRequest(RequestBody):
     )
     # Our extension that no public worker has: the worker renders `params.interpolation`.
     allow_interpolation: bool = False
+    # Our extension: with nothing to pop, hold the reply up to this many seconds and answer as
+    # soon as a job it could take is queued (the horde caps it; 0 = answer at once, as the
+    # public horde always does).
+    long_poll_seconds: float = Field(0, ge=0, le=300)
 
 
 class PopPayload(ReplyBody):
@@ -127,6 +131,9 @@ class PopReply(ReplyBody):
     skipped: dict[str, int] = Field(default_factory=dict)
     # Our extension: where the worker may POST progress for this job (absent on the public horde).
     progress_url: str | None = None
+    # Our extension: the seconds the horde held this pop at most (present only when the pop
+    # asked for `long_poll_seconds`; a horde that leaves it out does not long-poll).
+    long_poll_seconds: float | None = None
 
     @property
     def has_job(self) -> bool:

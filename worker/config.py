@@ -219,6 +219,18 @@ class WorkerSettings(BaseSettings):
         0.5, gt=0, description="first wait after a pop that brought no job"
     )
     idle_max_delay: float = Field(4.0, gt=0, description="longest wait between empty pops")
+    pop_long_poll_seconds: float = Field(
+        20.0,
+        ge=0,
+        le=300,
+        description=(
+            "how long a pop may wait on the horde for a job (our horde's long-poll; 0 = never"
+            " ask; a horde without it is polled with the idle back-off)"
+        ),
+    )
+    pop_ahead: bool = Field(
+        True, description="pop the next job while the current one generates (pipelining)"
+    )
     progress_interval: float = Field(
         0.5, ge=0.05, description="shortest time between two progress reports of a job"
     )

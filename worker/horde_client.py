@@ -103,8 +103,11 @@ class HordeClient:
             raise TransientError(f"{method} {_path(url)}: reply is not a JSON object")
         return data
 
-    def pop(self, request: PopRequest) -> PopReply:
-        data = self._json("POST", "/generate/pop", request)
+    def pop(self, request: PopRequest, wait: float = 0.0) -> PopReply:
+        """`wait`: the seconds the horde may hold the pop (long-poll), added to the read
+        timeout so that a held pop is not taken for a hung link."""
+        timeout = (self.timeout[0], self.timeout[1] + wait)
+        data = self._json("POST", "/generate/pop", request, timeout=timeout)
         try:
             return PopReply.model_validate(data)
         except ValidationError as error:

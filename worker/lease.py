@@ -17,6 +17,10 @@ from dataclasses import dataclass, field
 # (kernel selection, allocator warm-up), and such a step must not condemn a job that ends in
 # time.
 MIN_PACE_STEPS = 5
+# The first steps of a job never set its pace: on a loaded machine each of them can take
+# seconds (measured: steps 2–5 at 2–5 s, then 0.1–0.2 s), so a window of them alone would
+# condemn a job that ends well in time. The deadline itself still applies to them.
+WARM_UP_STEPS = 5
 # The margin never takes more than this share of the ttl: a horde that gives short leases (a
 # small image on a fast horde, or an operator's override) must still get its jobs finished.
 MAX_MARGIN_SHARE = 0.25
@@ -53,6 +57,8 @@ class Lease:
         now = self.clock()
         if now >= self.finish_by:
             return False
+        if step <= WARM_UP_STEPS:
+            return True
         window = max(MIN_PACE_STEPS, total // 10)
         self._recent.append((step, now))
         while len(self._recent) > window + 1:

@@ -14,6 +14,7 @@ class WorkerStats:
     jobs_faulted: int = 0
     jobs_cancelled: int = 0
     jobs_undelivered: int = 0
+    jobs_returned: int = 0  # popped ahead, handed back unstarted (shutdown, or its ttl)
     images: int = 0
     images_censored: int = 0  # replaced by the safety checker's placeholder
     steps: int = 0
@@ -35,7 +36,8 @@ class WorkerStats:
             return (
                 f"summary: uptime={uptime / 60:.1f}min jobs ok={self.jobs_ok}"
                 f" faulted={self.jobs_faulted} cancelled={self.jobs_cancelled}"
-                f" undelivered={self.jobs_undelivered} images={self.images}"
+                f" undelivered={self.jobs_undelivered} returned={self.jobs_returned}"
+                f" images={self.images}"
                 f" censored={self.images_censored}"
                 f" s/job={per_job:.2f} it/s={speed:.2f} kudos={self.kudos:.1f}"
             )

@@ -304,6 +304,8 @@ class QueueWriter:
             },
         )
         pipe.sadd(keys.active_queues, plan.queue_name)
+        # Wakes pops held waiting for a job (horde_api/pop_long_poll.py), on every API process.
+        pipe.publish(keys.jobs_queued, plan.queue_name)
         pipe.hincrby(keys.queued_per_model, plan.counted_models, plan.n)
         pipe.hincrbyfloat(
             keys.queued_megapixelsteps, plan.counted_models, plan.n * plan.megapixelsteps

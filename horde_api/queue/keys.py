@@ -43,6 +43,11 @@ class RedisKeys:
     def request_events_pattern(self) -> str:
         return f"{self.prefix}ev:*"
 
+    @property
+    def jobs_queued(self) -> str:
+        """Channel told of every image put in a queue (new or requeued): wakes held pops."""
+        return f"{self.prefix}jobs-queued"
+
     def job(self, job_id: str) -> str:
         """Our per-image bookkeeping, next to rq's own job hash."""
         return f"{self.prefix}job:{job_id}"

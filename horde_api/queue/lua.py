@@ -120,6 +120,8 @@ local function push_waiting(jid, at_front)
     redis.call('RPUSH', RQQ .. queue, jid)
   end
   redis.call('SADD', P .. 'active-queues', queue)
+  -- Wakes pops held waiting for a job (horde_api/pop_long_poll.py), on every API process.
+  redis.call('PUBLISH', P .. 'jobs-queued', queue)
   count_waiting(model, 1, mps)
   redis.call('HSET', jkey, 'state', 'waiting', 'lease', '')
   redis.call('HSET', RQJ .. jid, 'status', 'queued')

@@ -33,6 +33,7 @@ from horde_api.kudos.ledger import to_cents
 from horde_api.kudos.prices import bridge_factor
 from horde_api.kudos.uptime import uptime_reward
 from horde_api.openapi_replies import WORKER_POST, error_replies
+from horde_api.pop_long_poll import claim_or_wait
 from horde_api.pop_replies import job_reply, no_job_reply
 from horde_api.queue.descriptors import served_needs
 from horde_api.queue.leases import (
@@ -100,7 +101,11 @@ def registered_worker(ctx: HordeContext, name: str, principal: Principal) -> Reg
     summary="Worker: ask for a job",
 )
 async def pop(
-    body: PopRequest, ctx: ContextDep, principal: RegisteredPrincipalDep, base_url: BaseUrlDep
+    body: PopRequest,
+    ctx: ContextDep,
+    principal: RegisteredPrincipalDep,
+    base_url: BaseUrlDep,
+    request: Request,
 ) -> JSONResponse:
     worker = registered_worker(ctx, body.name, principal)
     serves = served_needs(
@@ -161,19 +166,27 @@ async def pop(
         loras=body.loras,
         textual_inversions=body.textual_inversions,
     )
-    claim = claim_job(ctx.redis, ctx.keys, offer, ctx.lease_policy, ctx.clock(), worker_fields)
+    # Our extension: held up to this long for a job (0 = answered at once, as the public horde).
+    hold = min(body.long_poll_seconds, ctx.settings.pop_long_poll_max_seconds)
+    claim = await claim_or_wait(
+        lambda: claim_job(ctx.redis, ctx.keys, offer, ctx.lease_policy, ctx.clock(), worker_fields),
+        ctx.notifier,
+        hold,
+        request,
+    )
     ctx.live_workers.note_seen(worker.worker_id)
+    held = {"long_poll_seconds": hold} if hold > 0 else {}
     if isinstance(claim, NothingFits):
         if claim.maintenance:
             raise WorkerMaintenance(
                 f"Worker {body.name!r} is in maintenance mode and no request of its owner waits;"
                 " its owner can end maintenance with PUT /api/v2/workers/{id}"
             )
-        return JSONResponse(no_job_reply(claim.skipped))
+        return JSONResponse({**no_job_reply(claim.skipped), **held})
     crash_after_pop_commit(body.name)
     # Once the reply has left, its leases no longer count as unsent (horde_api/queue/pickup.py).
     sent = BackgroundTask(mark_sent, ctx.redis, ctx.keys, claim.lease_ids)
-    return JSONResponse(job_reply(claim, base_url, ctx.store), background=sent)
+    return JSONResponse({**job_reply(claim, base_url, ctx.store), **held}, background=sent)
 
 
 def _flag(on: bool) -> str:

@@ -35,6 +35,7 @@ class StubHorde:
         self.r2 = r2
         self.jobs: deque[dict[str, Any]] = deque()
         self.pops: list[PopRequest] = []
+        self.handed_out: list[str] = []  # job ids in the order pops took them
         self.submits: list[SubmitRequest] = []
         self.progress: list[ProgressRequest] = []
         self.uploads: dict[str, bytes] = {}
@@ -140,6 +141,8 @@ class StubHorde:
             with self._changed:
                 self.pops.append(request)
                 reply = self.jobs.popleft() if self.jobs else None
+                if reply is not None:
+                    self.handed_out.append(reply["id"])
                 self._changed.notify_all()
             if reply is None:
                 return 200, {"id": None, "ids": [], "skipped": dict(self.skipped)}

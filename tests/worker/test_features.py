@@ -333,7 +333,7 @@ def test_the_pop_announces_exactly_what_is_loaded(
         controlnets=controlnets[0].controlnets, adapters=AdapterLibrary(adapter_folder)
     )
     loop = WorkerLoop(settings, registry, HordeClient(settings.horde_url, "k" * 22))
-    pop = loop._pop_request()
+    pop = loop.popper().build_request()
     assert (pop.allow_lora, pop.allow_controlnet, pop.allow_post_processing) == (True, True, False)
     assert (pop.allow_hires_fix, pop.allow_tiling) == (True, True)
     assert pop.loras == ["58390", "bad-hands", "detail-tweaker"]

@@ -14,7 +14,8 @@ def test_the_summary_line_has_jobs_faults_seconds_per_job_and_kudos() -> None:
     stats.add(jobs_faulted=1, kudos=12.25)
     line = stats.summary()
     assert re.fullmatch(
-        r"summary: uptime=[\d.]+min jobs ok=2 faulted=1 cancelled=0 undelivered=1 images=0"
+        r"summary: uptime=[\d.]+min jobs ok=2 faulted=1 cancelled=0 undelivered=1 returned=0"
+        r" images=0"
         r" censored=0 s/job=2.50 it/s=8.00 kudos=12.2",
         line,
     ), line
