@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from horde_protocol.base import ReplyBody, RequestBody
 from horde_protocol.generation import (
@@ -149,6 +149,19 @@ class SubmitRequest(RequestBody):
     state: GenerationState = GenerationState.OK
     censored: bool = False
     gen_metadata: list[GenerationMetadata] = Field(default_factory=list, max_length=50)
+    # Our extension: a `faulted` answer for a job the worker popped ahead and never started
+    # (handed back at a shutdown, or because its ttl could not be honoured). Our horde puts it
+    # back without counting a restart of its request; the public horde ignores the field.
+    unstarted: bool | None = None
+
+    @model_validator(mode="after")
+    def _unstarted_is_a_fault(self) -> SubmitRequest:
+        if self.unstarted and self.state != GenerationState.FAULTED:
+            raise ValueError(
+                f"unstarted is only for a state of 'faulted' (a job handed back unstarted),"
+                f" not {self.state.value!r}"
+            )
+        return self
 
 
 class SubmitReply(ReplyBody):

@@ -110,8 +110,11 @@ class Answerer:
         self.answer_faulted(ids, fault, seed)
         self.stats.add(jobs_faulted=1)
 
-    def answer_faulted(self, ids: list[str], fault: Fault, seed: int) -> None:
-        """Tell the horde these images will not come, without counting a fault of ours."""
+    def answer_faulted(
+        self, ids: list[str], fault: Fault, seed: int, *, unstarted: bool = False
+    ) -> None:
+        """Tell the horde these images will not come, without counting a fault of ours;
+        `unstarted`: they were popped ahead and never started (handed back)."""
         reason = fault.reason[:MAX_REASON]
         for image_id in ids:
             self._submit(
@@ -123,6 +126,7 @@ class Answerer:
                     gen_metadata=[
                         GenerationMetadata(type=fault.meta_type, value=fault.meta_value, ref=reason)
                     ],
+                    unstarted=unstarted or None,
                 )
             )
 

@@ -236,7 +236,9 @@ class WorkerLoop:
         started = time.perf_counter()
         reply = popped.reply
         log.info("job %s handed back unstarted: %s", reply.id, reason)
-        self.answerer.answer_faulted(list(reply.ids) or [str(reply.id)], Fault(reason), seed=0)
+        self.answerer.answer_faulted(
+            list(reply.ids) or [str(reply.id)], Fault(reason), seed=0, unstarted=True
+        )
         self.stats.add(jobs_returned=1)
         self._log_job(reply, None, started, JobOutcome.RETURNED, steps_run=0)
         return JobOutcome.RETURNED

@@ -27,6 +27,12 @@ class LeaseState(str, Enum):
     ANSWERED = "answered"  # a cancelled lease its worker answered (or whose time ran out)
 
 
+# Hand-backs of unstarted jobs (`SubmitRequest.unstarted`) a request takes without a restart:
+# plenty for workers stopping one after another, few enough to end a request a broken worker
+# keeps popping and handing back.
+MAX_HAND_BACKS = 10
+
+
 class SubmitOutcome(str, Enum):
     OK = "ok"
     WITHHELD = "withheld"  # a censored or CSAM image: done, not delivered, no reward
@@ -64,7 +70,9 @@ _SUBMIT_LUA = (
     _CHECK_LEASE_LUA
     + r"""
 -- A.state: the generation state submitted (ok, censored, csam, faulted); A.record: the
--- generation record (JSON text); A.ref: the stored result's reference ('' when none is kept)
+-- generation record (JSON text); A.ref: the stored result's reference ('' when none is kept);
+-- A.unstarted: a fault for a job its worker popped ahead and never started (our extension);
+-- A.max_hand_backs: how many of those a request takes before they count as restarts
 local gen_state, record, ref = A.state, A.record, A.ref
 local rkey = P .. 'req:' .. rid
 local jkey = P .. 'job:' .. jid
@@ -88,7 +96,11 @@ if cancelled then
   return {'cancelled', rid}
 end
 if gen_state == 'faulted' then
-  requeue_lease(lid, 'faulted', true)
+  -- A hand-back is nobody's fault, but counted: a worker handing the same image back again and
+  -- again must not keep its request from ever ending.
+  local restarted = not (A.unstarted
+    and redis.call('HINCRBY', rkey, 'handed_back', 1) <= A.max_hand_backs)
+  requeue_lease(lid, 'faulted', restarted)
   return {'faulted', rid}
 end
 redis.call('ZREM', P .. 'leases', lid)
@@ -280,6 +292,7 @@ def submit_lease(
     ref: str,
     max_faults: int,
     now: float,
+    unstarted: bool = False,
 ) -> SubmitResult:
     reply = SUBMIT_SCRIPT(
         redis,
@@ -291,6 +304,8 @@ def submit_lease(
         record=record_json,
         max_faults=max_faults,
         ref=ref,
+        unstarted=unstarted,
+        max_hand_backs=MAX_HAND_BACKS,
     )
     tag = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
     outcome = SubmitOutcome(tag)

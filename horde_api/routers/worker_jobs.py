@@ -248,6 +248,7 @@ async def submit(
         ref,
         ctx.settings.max_faults_per_request,
         now,
+        unstarted=bool(body.unstarted),
     )
     if result.outcome not in KEEPS_THE_IMAGE and ref:
         await run_in_threadpool(ctx.store.delete, ref)

@@ -46,6 +46,7 @@ def test_a_stop_hands_back_the_job_popped_ahead_and_finishes_the_current_one(
     assert _states(stub) == {current: GenerationState.OK, ahead: GenerationState.FAULTED}
     [returned] = stub.submits_for(ahead)
     assert returned.gen_metadata[0].ref == "the worker is shutting down"
+    assert returned.unstarted, "handed back unstarted: no restart of its request on our horde"
     stats = running.loop.stats
     assert (stats.jobs_ok, stats.jobs_returned, stats.jobs_faulted) == (1, 1, 0)
     assert len(stub.pops) == 2, "no pop after the stop request"

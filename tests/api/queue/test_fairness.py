@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from horde_api.queue import enqueue
+from horde_api.queue import enqueue, leases
 from horde_api.queue.in_flight import repair_in_flight_counts
 from tests.api.conftest import Horde, HordeFactory
 
@@ -19,6 +19,38 @@ def _in_flight(horde: Horde, user_key: str) -> int:
 
 def _anonymous_in_flight(horde: Horde) -> int:
     return _in_flight(horde, "anon:testclient")
+
+
+def test_a_job_handed_back_unstarted_is_not_a_restart_until_it_keeps_coming_back(
+    make_horde: HordeFactory,
+) -> None:
+    horde = make_horde(max_faults_per_request=2)
+    key = horde.user("volunteer")
+    rid = horde.request()["id"]
+    # Workers stopping one after another hand the image back (our `unstarted` extension):
+    # far more often than the request's restart limit, and it still waits for a worker.
+    for _ in range(leases.MAX_HAND_BACKS):
+        job = horde.pop(key)
+        reply = horde.submit(key, job["id"], generation="", state="faulted", unstarted=True)
+        assert reply.status_code == 200, reply.text
+        check = horde.check(rid)
+        assert (check["waiting"], check["restarted"], check["faulted"]) == (1, 0, False)
+    # Beyond that, a hand-back is a restart like any fault: a broken worker popping and handing
+    # back the same image cannot keep its request from ending.
+    for _ in range(3):
+        job = horde.pop(key)
+        horde.submit(key, job["id"], generation="", state="faulted", unstarted=True)
+    check = horde.check(rid)
+    assert check["faulted"] and check["done"] and check["restarted"] == 3
+
+
+def test_unstarted_is_only_for_a_faulted_answer(horde: Horde) -> None:
+    key = horde.user("volunteer")
+    horde.request()
+    job = horde.pop(key)
+    reply = horde.submit(key, job["id"], unstarted=True)
+    assert reply.status_code == 400, reply.text
+    assert "unstarted is only for a state of 'faulted'" in reply.text
 
 
 def test_an_image_whose_lease_keeps_expiring_fails_its_request_at_the_limit(
