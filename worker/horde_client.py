@@ -11,6 +11,7 @@ from typing import Any
 
 import requests
 from pydantic import ValidationError
+from urllib3.exceptions import ReadTimeoutError
 
 from horde_protocol import (
     PopReply,
@@ -48,6 +49,16 @@ class MalformedReply(Exception):
         self.job_id = job_id
 
 
+def _failure_name(error: requests.RequestException) -> str:
+    """The kind of failure, for the log: a hung link reads `ReadTimeout` wherever it hung
+    (requests calls a timeout in the middle of a reply's body a `ConnectionError`)."""
+    if isinstance(error, requests.ConnectionError) and any(
+        isinstance(arg, ReadTimeoutError) for arg in error.args
+    ):
+        return "ReadTimeout"
+    return type(error).__name__
+
+
 class HordeClient:
     def __init__(
         self,
@@ -81,7 +92,7 @@ class HordeClient:
             )
         except requests.RequestException as error:
             # Connection refused/reset, DNS, timeouts, truncated bodies: all worth a retry.
-            raise TransientError(f"{method} {_path(url)}: {type(error).__name__}") from error
+            raise TransientError(f"{method} {_path(url)}: {_failure_name(error)}") from error
         if response.status_code >= 500 or response.status_code in _RETRYABLE_STATUS:
             raise TransientError(f"{method} {_path(url)}: HTTP {response.status_code}")
         if response.status_code >= 400:

@@ -6,8 +6,9 @@ its mode at any time, from any thread:
 
 - `PASS`: bytes flow both ways untouched;
 - `DROP`: every connection (new and ongoing) is reset at once, as if the link went down;
-- `STALL`: connections are accepted but nothing is forwarded (the kernel buffers what it can),
-  as if the link hung; switching back to `PASS` lets the held bytes through;
+- `STALL`: connections are accepted but nothing is forwarded (the kernel buffers what it can;
+  bytes read as the stall began are held too), as if the link hung; switching back to `PASS`
+  lets the held bytes through;
 - `DROP_REPLIES`: requests reach the target, but a connection is reset as soon as the target
   starts to answer; the sender cannot know whether its request took effect (the case that
   proves an operation is idempotent or done exactly once).
@@ -213,6 +214,8 @@ class FaultProxy:
     def _pipe(self, client: socket.socket, upstream: socket.socket) -> bool:
         """Forward until a peer closes (False) or a fault cuts the link (True)."""
         peers = {client: upstream, upstream: client}
+        # Bytes read while the link stalls wait here, in order, until it passes again.
+        held: list[tuple[socket.socket, bytes]] = []
         while not self._stopping.is_set():
             mode = self.mode
             if mode is Mode.DROP:
@@ -221,6 +224,10 @@ class FaultProxy:
             if mode is Mode.STALL:
                 self._stopping.wait(self.poll_interval)
                 continue
+            for sock, data in held:
+                if not self._forward(data, peers[sock], upward=sock is client):
+                    return True
+            held.clear()
             readable, _, _ = select.select(list(peers), [], [], self.poll_interval)
             for sock in readable:
                 if sock is upstream and self.mode is Mode.DROP_REPLIES:
@@ -232,13 +239,23 @@ class FaultProxy:
                     return True
                 if not data:
                     return False
-                # Counted before forwarding, so a peer that has the bytes sees them counted.
-                self._count("bytes_up" if sock is client else "bytes_down", len(data))
-                try:
-                    peers[sock].sendall(data)
-                except OSError:
+                # The mode is read again after the bytes came: what a peer sent after a stall
+                # was asked is held, even if this select began before it.
+                if self.mode is Mode.STALL or held:
+                    held.append((sock, data))
+                elif not self._forward(data, peers[sock], upward=sock is client):
                     return True
         return False
+
+    def _forward(self, data: bytes, peer: socket.socket, *, upward: bool) -> bool:
+        """Send `data` on to `peer`; False if the link broke."""
+        # Counted before forwarding, so a peer that has the bytes sees them counted.
+        self._count("bytes_up" if upward else "bytes_down", len(data))
+        try:
+            peer.sendall(data)
+        except OSError:
+            return False
+        return True
 
 
 @contextlib.contextmanager

@@ -114,12 +114,14 @@ def test_drop_resets_ongoing_and_new_connections(echo: _EchoServer) -> None:
 
 
 def test_stall_holds_bytes_until_pass(echo: _EchoServer) -> None:
-    with fault_proxy(echo.server_address[1]) as proxy, _connect(proxy) as sock:
+    # A long poll interval: the proxy is still waiting in the select it began before the stall
+    # when "two" arrives, and must hold it all the same. (The pause lets it enter that select;
+    # were it slower, it would see the stall first: the test holds either way.)
+    with fault_proxy(echo.server_address[1], poll_interval=1.0) as proxy, _connect(proxy) as sock:
         sock.sendall(b"one")
         assert _recv_exactly(sock, 3) == b"one"
+        time.sleep(0.2)
         proxy.stall()
-        # Give the proxy's poll loop time to see the new mode before sending.
-        time.sleep(proxy.poll_interval * 3)
         sock.sendall(b"two")
         sock.settimeout(0.3)
         with pytest.raises(TimeoutError):

@@ -79,10 +79,10 @@ def test_worker_rides_through_drops_and_stalls_and_submits_each_job_once(tmp_pat
             assert_complete(client.wait_done(dropped, timeout=120), 2)
 
             # 2. The link hangs: calls time out, the worker retries, then recovers.
-            timeouts_before = worker.log_text().count("ReadTimeout")
+            log_before = len(worker.log_text())
             link.stall()
             stalled = client.request_id()
-            wait_until(lambda: worker.log_text().count("ReadTimeout") > timeouts_before, 30)
+            worker.wait_for_log(r"failed \(.*ReadTimeout\); retrying in", 30, after=log_before)
             link.pass_through()
             assert_complete(client.wait_done(stalled, timeout=120), 1)
 

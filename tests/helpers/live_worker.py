@@ -50,12 +50,13 @@ class LiveWorker:
         except FileNotFoundError:
             return ""
 
-    def wait_for_log(self, pattern: str, timeout: float = 60.0) -> re.Match[str]:
-        """Wait until a log line matches the regex `pattern`; fails early if the worker died."""
+    def wait_for_log(self, pattern: str, timeout: float = 60.0, *, after: int = 0) -> re.Match[str]:
+        """Wait until a log line matches the regex `pattern` (at or past character `after`, to
+        wait for a new occurrence); fails early if the worker died."""
         deadline = time.monotonic() + timeout
         compiled = re.compile(pattern)
         while True:
-            match = compiled.search(self.log_text())
+            match = compiled.search(self.log_text(), after)
             if match:
                 return match
             if self.process.poll() is not None:
