@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from horde_worker.config import WorkerSettings
 from tests.faults.conftest import horde
 from tests.faults.horde_client import HordeClient, wait_until
 from tests.faults.images import png_b64, truncated_webp_b64
@@ -20,7 +21,12 @@ from tests.helpers.live_worker import start_worker
 pytestmark = pytest.mark.slow
 
 # Short network timeouts so that a stalled link is noticed within the test's time.
-QUICK_NETWORK = ("--read-timeout", "2", "--connect-timeout", "1")
+READ_TIMEOUT = 2.0
+QUICK_NETWORK = ("--read-timeout", str(READ_TIMEOUT), "--connect-timeout", "1")
+# A hung link shows as a timeout once a held pop (the default long-poll) has waited its read
+# timeout on top; a pop-ahead may be in flight before it. With room for a loaded machine.
+HELD_POP_SECONDS = WorkerSettings.model_fields["pop_long_poll_seconds"].default
+HANG_NOTICED_WITHIN = 2 * READ_TIMEOUT + HELD_POP_SECONDS + 15
 
 
 def _progress_seen(client: HordeClient, request_id: str) -> bool:
@@ -55,8 +61,9 @@ def test_worker_sigkilled_mid_job_is_replaced_after_the_ttl(tmp_path: Path) -> N
 
 
 def test_worker_rides_through_drops_and_stalls_and_submits_each_job_once(tmp_path: Path) -> None:
-    # A pop held up by a stalled link can reach the API after the worker gave up on it: that job
-    # then waits for its lease to run out, so the ttl is short here.
+    # A job leased to a pop whose reply a stalled link holds waits for its lease to run out: the
+    # ttl is short here, shorter than a held pop's read timeout, so the retried pop (same nonce)
+    # finds it back in the queue with a whole ttl rather than the lease's last second.
     with horde(tmp_path, extra_env={"HORDE_LEASE_TTL_OVERRIDE_SECONDS": "8"}) as live:
         client_key = live.create_user("alice")
         worker_key = live.create_user("wendy")
@@ -82,7 +89,9 @@ def test_worker_rides_through_drops_and_stalls_and_submits_each_job_once(tmp_pat
             log_before = len(worker.log_text())
             link.stall()
             stalled = client.request_id()
-            worker.wait_for_log(r"failed \(.*ReadTimeout\); retrying in", 30, after=log_before)
+            worker.wait_for_log(
+                r"failed \(.*ReadTimeout\); retrying in", HANG_NOTICED_WITHIN, after=log_before
+            )
             link.pass_through()
             assert_complete(client.wait_done(stalled, timeout=120), 1)
 
