@@ -33,6 +33,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections import defaultdict
@@ -127,7 +128,10 @@ def profiling(
         return
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"{mode}-{time.strftime('%H%M%S')}.txt"
-    command = [*taskset_prefix(cpus[0] if cpus else None), "py-spy", "record", "--pid", str(pid)]
+    # The venv's py-spy: `./run bench` does not put the venv's bin/ on PATH.
+    spy_path = Path(sys.executable).parent / "py-spy"
+    command = [*taskset_prefix(cpus[0] if cpus else None), str(spy_path), "record", "--pid"]
+    command.append(str(pid))
     command += ["--subprocesses", "--nonblocking", "--gil", "--rate", "200", "--format", "raw"]
     spy = subprocess.Popen([*command, "--output", str(out)], stdout=subprocess.DEVNULL)
     try:
