@@ -11,6 +11,7 @@ from rq.queue import Queue
 from rq.registry import CanceledJobRegistry, FailedJobRegistry, FinishedJobRegistry
 
 from horde_api.queue.keys import RedisKeys
+from horde_api.queue.leases import LeaseState
 from horde_api.queue.lua import LuaScript
 from horde_api.store.results import ResultStore, ResultStoreUnavailable
 
@@ -100,8 +101,8 @@ def purge_orphan_uploads(
     purged = 0
     for lease_id, (state, expires) in zip(lease_ids, leases, strict=True):
         if state is not None:
-            active = state == b"active" or state == "active"
-            if active or now <= float(expires or 0) + UPLOAD_GRACE_SECONDS:
+            text = state.decode() if isinstance(state, bytes) else state
+            if text == LeaseState.ACTIVE or now <= float(expires or 0) + UPLOAD_GRACE_SECONDS:
                 continue
         try:
             store.delete_upload(lease_id)
