@@ -51,7 +51,8 @@ _POP_LUA = r"""
 -- A.ttl_min, A.ttl_override, A.keep   lease timing: shortest ttl, fixed ttl (0 = computed),
 --                 how long a lease's record outlives it
 -- A.fields        what the worker announced, recorded on its hash (text values)
--- A.nonce         '' or the worker's pop nonce: a pop repeated with it gets the same images
+-- A.nonce         '' or the worker's pop nonce: a pop repeated with it gets the same images,
+--                 their leases renewed
 -- A.pp, A.cn, A.cm, A.lo, A.ti  the post-processors, ControlNet types, control types whose map
 --                 it computes, LoRA and textual inversion names (lower case) it has: arrays,
 --                 or '*' when it listed none (= any); checked against an image's `wants`
@@ -112,7 +113,9 @@ local function job_reply(rid, model, ttl, images)
 end
 
 -- A pop repeated with the nonce of an earlier one (whose reply was lost) gets that pop's images
--- back while their leases are alive, instead of new ones.
+-- back while their leases are alive, instead of new ones. The worker learns of its job only now,
+-- so the leases run their whole ttl again from now; but never past twice their ttl from the
+-- first pop, so that repeating a nonce cannot hold images for ever.
 local nonce_key = nil
 if A.nonce ~= '' then
   nonce_key = P .. 'pop-nonce:' .. wid .. ':' .. A.nonce
@@ -120,14 +123,26 @@ if A.nonce ~= '' then
   if prior then
     local again, rid, model, expires = {}, nil, nil, 0
     for _, lid in ipairs(cjson.decode(prior)) do
-      local jid, lrid, state, lexpires, lmodel, token = unpack(redis.call('HMGET',
-        P .. 'lease:' .. lid, 'job', 'req', 'state', 'expires', 'model', 'token'))
-      if state == 'active' and num(lexpires) > now then
+      local lkey = P .. 'lease:' .. lid
+      local jid, lrid, state, lexpires, lmodel, token, started, lttl = unpack(redis.call('HMGET',
+        lkey, 'job', 'req', 'state', 'expires', 'model', 'token', 'started', 'ttl'))
+      lexpires = num(lexpires)
+      if state == 'active' and lexpires > now then
+        -- Leases granted before the `ttl` field existed: their ttl is their first expiry.
+        lttl = tonumber(lttl) or (lexpires - num(started))
+        local renewed = math.min(now + lttl, num(started) + 2 * lttl)
+        if renewed > lexpires then
+          lexpires = renewed
+          redis.call('HSET', lkey, 'expires', tostring(renewed))
+          redis.call('ZADD', P .. 'leases', renewed, lid)
+          redis.call('EXPIRE', lkey, math.ceil(renewed - now + A.keep))
+        end
         again[#again + 1] = {lid, jid, token}
-        rid, model, expires = lrid, lmodel, num(lexpires)
+        rid, model, expires = lrid, lmodel, lexpires
       end
     end
     if #again > 0 then
+      redis.call('EXPIRE', nonce_key, math.ceil(expires - now))
       return job_reply(rid, model, math.max(1, math.floor(expires - now)), again)
     end
   end
@@ -326,7 +341,7 @@ for i, jid in ipairs(taken) do
   local lkey = P .. 'lease:' .. lid
   redis.call('HSET', lkey, 'job', jid, 'req', rid, 'worker', wid, 'owner', A.owner,
     'state', 'active', 'started', tostring(now), 'expires', tostring(expires),
-    'token', A.tokens[i], 'model', best_model)
+    'ttl', tostring(ttl), 'token', A.tokens[i], 'model', best_model)
   redis.call('EXPIRE', lkey, math.ceil(ttl + A.keep))
   redis.call('ZADD', P .. 'leases', expires, lid)
   redis.call('HSET', P .. 'job:' .. jid, 'state', 'leased', 'lease', lid)

@@ -34,6 +34,26 @@ def test_a_pop_repeated_with_its_nonce_gets_the_same_job(horde: Horde) -> None:
     assert horde.pop(key, nonce="nonce-aaaaaaaa")["id"] is None
 
 
+def test_a_repeated_pop_renews_its_leases_up_to_twice_their_ttl(horde: Horde) -> None:
+    key = horde.user("volunteer")
+    rid = horde.request()["id"]
+    first = horde.pop(key, nonce="nonce-renewed")
+    ttl = first["ttl"]
+    # The reply was lost behind a hung link; the worker learns of its job only now.
+    horde.clock.advance(ttl * 0.75)
+    again = horde.pop(key, nonce="nonce-renewed")
+    assert again["id"] == first["id"] and again["ttl"] == ttl, "a whole ttl again from now"
+    horde.clock.advance(ttl * 0.75)
+    assert horde.janitor()["leases_requeued"] == 0, "the renewed lease is alive past its first ttl"
+    # Renewed again, but not past twice the ttl from the first pop: 0.5 ttl are left.
+    last = horde.pop(key, nonce="nonce-renewed")
+    assert last["id"] == first["id"] and last["ttl"] == int(ttl * 0.5)
+    horde.clock.advance(ttl * 0.5 + 1)
+    assert horde.janitor()["leases_requeued"] == 1
+    assert horde.check(rid)["restarted"] == 1
+    assert horde.pop(key, nonce="nonce-renewed")["id"] != first["id"], "the expired lease is gone"
+
+
 def test_a_lease_whose_reply_never_left_comes_back_within_the_pickup_window(
     make_horde,  # type: ignore[no-untyped-def]
 ) -> None:
