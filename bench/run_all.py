@@ -40,6 +40,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
         [],
         ["--runs", "2", "--steps", "4", "--rounds", "1", "--jobs", "3"],
     ),
+    "cpu-slots": ("bench_cpu_slots.py", [], ["--runs", "1", "--jobs", "1", "--steps", "4"]),
     "pickup": ("bench_pickup.py", [], ["--trials", "5", "--backoff-trials", "2", "--idle", "3"]),
     "plugin-job": ("bench_plugin_job.py", [], ["--runs", "2"]),
     "krita-stall": ("bench_krita_stall.py", [], ["--runs", "1"]),

@@ -221,10 +221,11 @@ def _setup_logging(level: str) -> None:
 
 
 def _load_models(settings: WorkerSettings) -> Any:
-    from horde_worker.device import resolve_placement
+    from horde_worker.device import resolve_placement, share_cpu_threads
     from horde_worker.models import ModelRegistry
 
     placement = resolve_placement(settings.device, settings.dtype)
+    share_cpu_threads(placement, settings.threads)
     registry = ModelRegistry(settings, placement)
     registry.load_all()
     return registry

@@ -225,11 +225,14 @@ def test_check_fetches_a_reference_model_by_name_and_serves_it(
     command = [sys.executable, "-m", "horde_worker.cli", "check", "--device", "cpu"]
     command += ["--model", NAME, "--model-reference-url", url]
     command += ["--cache-dir", str(tmp_path / "cache"), "--models-dir", str(tmp_path / "models")]
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [*command, "--threads", "2"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     for mode in ("txt2img", "img2img", "inpainting"):
         assert f"ok   {NAME} {mode} 64x64" in result.stdout
     assert f"fetching model {NAME}:" in result.stderr
+    assert "CPU: 2 jobs at once share the cores" in result.stderr
 
     files.requests.clear()
     result = subprocess.run(
