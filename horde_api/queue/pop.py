@@ -133,7 +133,7 @@ if A.nonce ~= '' then
         local renewed = math.min(now + lttl, num(started) + 2 * lttl)
         if renewed > lexpires then
           lexpires = renewed
-          redis.call('HSET', lkey, 'expires', tostring(renewed))
+          redis.call('HSET', lkey, 'expires', tostring(renewed), 'ttl', tostring(lttl))
           redis.call('ZADD', P .. 'leases', renewed, lid)
           redis.call('EXPIRE', lkey, math.ceil(renewed - now + A.keep))
         end

@@ -54,6 +54,20 @@ def test_a_repeated_pop_renews_its_leases_up_to_twice_their_ttl(horde: Horde) ->
     assert horde.pop(key, nonce="nonce-renewed")["id"] != first["id"], "the expired lease is gone"
 
 
+def test_a_lease_granted_before_leases_recorded_their_ttl_is_renewed_by_its_first_expiry(
+    horde: Horde,
+) -> None:
+    key = horde.user("volunteer")
+    horde.request()
+    first = horde.pop(key, nonce="nonce-upgraded")
+    lease_key = horde.ctx.keys.lease(first["id"])
+    horde.ctx.redis.hdel(lease_key, "ttl")  # as written by the pop script before this field
+    horde.clock.advance(first["ttl"] * 0.75)
+    again = horde.pop(key, nonce="nonce-upgraded")
+    assert again["id"] == first["id"] and again["ttl"] == first["ttl"]
+    assert float(horde.ctx.redis.hget(lease_key, "ttl")) == first["ttl"]
+
+
 def test_a_lease_whose_reply_never_left_comes_back_within_the_pickup_window(
     make_horde,  # type: ignore[no-untyped-def]
 ) -> None:
