@@ -19,7 +19,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -29,6 +28,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from _record import record  # noqa: E402
+
+from tests.helpers.live_worker import test_cache_dir  # noqa: E402
 
 MODEL = "krita-horde-tiny"
 # name → (slots, 0 = --slots; whether the slots share torch's threads)
@@ -54,7 +55,7 @@ def child(slots: int, share: bool, jobs: int, steps: int) -> float:
     placement = resolve_placement("cpu", "fp32")
     if share:
         share_cpu_threads(placement, slots)
-    cache = Path(tempfile.gettempdir()) / f"krita-horde-test-cache-{os.getuid()}"
+    cache = test_cache_dir()
     settings = load_settings(models={MODEL: "tiny"}, cache_dir=cache, device="cpu")
     registry = ModelRegistry(settings, placement)
     registry.load_all()

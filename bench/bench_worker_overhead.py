@@ -41,6 +41,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from _record import record  # noqa: E402
 
+from tests.helpers.live_worker import test_cache_dir  # noqa: E402
+
 MODEL = "krita-horde-tiny"
 T = TypeVar("T")
 
@@ -162,7 +164,7 @@ def main() -> int:
     from horde_worker.models import ModelRegistry
     from horde_worker.samplers import make_scheduler
 
-    cache = Path(tempfile.gettempdir()) / f"krita-horde-test-cache-{os.getuid()}"
+    cache = test_cache_dir()
     rss_start = rss_mib()
     with (
         tempfile.TemporaryDirectory() as scratch,
